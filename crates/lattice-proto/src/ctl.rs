@@ -1,0 +1,175 @@
+//! Bodies of control-interface requests and responses (wasmCloud control interface v1).
+//!
+//! Field names follow wasmCloud v1 exactly, so its clients (`wash`, wadm) can read our replies.
+//! Fields Lattice adds are optional on input and documented where they are defined.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A named config: string keys to string values.
+pub type ConfigMap = BTreeMap<String, String>;
+
+/// Label keys under this prefix are set by the host itself and cannot be changed remotely.
+pub const RESERVED_LABEL_PREFIX: &str = "hostcore.";
+
+/// The reply of one host to `host.ping`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Host {
+    /// The host's public nkey (`N…`).
+    pub id: String,
+    #[serde(default)]
+    pub friendly_name: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub lattice: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub uptime_seconds: u64,
+    #[serde(default)]
+    pub uptime_human: String,
+    /// NATS server the host's control connection is attached to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ctl_host: Option<String>,
+    /// NATS server the host's RPC connection is attached to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc_host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub js_domain: Option<String>,
+}
+
+/// One component in a host's inventory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComponentDescription {
+    pub id: String,
+    pub image_ref: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    pub revision: i32,
+    #[serde(default)]
+    pub max_instances: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<BTreeMap<String, String>>,
+}
+
+/// One capability provider in a host's inventory. Lattice builds capabilities into the host,
+/// so its hosts always report an empty list; the type exists so wasmCloud inventories parse.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderDescription {
+    pub id: String,
+    #[serde(default)]
+    pub image_ref: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    pub revision: i32,
+}
+
+/// The reply to `host.get.{host}`: the full inventory of one host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostInventory {
+    pub host_id: String,
+    #[serde(default)]
+    pub friendly_name: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub uptime_seconds: u64,
+    #[serde(default)]
+    pub uptime_human: String,
+    #[serde(default)]
+    pub components: Vec<ComponentDescription>,
+    #[serde(default)]
+    pub providers: Vec<ProviderDescription>,
+}
+
+/// Body of `label.put.{host}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostLabel {
+    pub key: String,
+    pub value: String,
+}
+
+/// Body of `label.del.{host}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostLabelKey {
+    pub key: String,
+}
+
+/// Checks a label key a client wants to set or delete.
+pub fn validate_label_key(key: &str) -> Result<(), String> {
+    if key.trim().is_empty() {
+        return Err("label key must not be empty".into());
+    }
+    if key.len() > 256 {
+        return Err("label key must be at most 256 bytes".into());
+    }
+    if key.starts_with(RESERVED_LABEL_PREFIX) {
+        return Err(format!(
+            "label key {key:?} is reserved: keys starting with {RESERVED_LABEL_PREFIX:?} are set by the host"
+        ));
+    }
+    Ok(())
+}
+
+/// Body of `host.stop.{host}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopHostCommand {
+    pub host_id: String,
+    /// Milliseconds the host may take to stop its work gracefully.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+}
+
+/// Formats an uptime the way wasmCloud's `uptime_human` does, e.g. `1h 2m 3s`.
+pub fn human_uptime(uptime: Duration) -> String {
+    let s = uptime.as_secs();
+    let (d, h, m, s) = (s / 86_400, (s % 86_400) / 3600, (s % 3600) / 60, s % 60);
+    let mut out = String::new();
+    for (n, unit) in [(d, "d"), (h, "h"), (m, "m")] {
+        if n > 0 || !out.is_empty() {
+            out.push_str(&format!("{n}{unit} "));
+        }
+    }
+    out.push_str(&format!("{s}s"));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_labels_are_rejected() {
+        assert!(validate_label_key("hostcore.os").is_err());
+        assert!(validate_label_key("").is_err());
+        validate_label_key("zone").unwrap();
+    }
+
+    #[test]
+    fn uptime_reads_like_wasmcloud() {
+        assert_eq!(human_uptime(Duration::from_secs(5)), "5s");
+        assert_eq!(human_uptime(Duration::from_secs(3723)), "1h 2m 3s");
+        assert_eq!(human_uptime(Duration::from_secs(86_400)), "1d 0h 0m 0s");
+    }
+
+    #[test]
+    fn parses_a_wasmcloud_ping_reply() {
+        let h: Host = serde_json::from_str(
+            r#"{"id":"NB","friendly_name":"x","labels":{"a":"b"},"lattice":"default",
+                "version":"1.9.2","uptime_seconds":3,"uptime_human":"3s",
+                "ctl_host":"nats://127.0.0.1:4222","rpc_host":"nats://127.0.0.1:4222","js_domain":null}"#,
+        )
+        .unwrap();
+        assert_eq!(h.labels["a"], "b");
+    }
+}

@@ -1,0 +1,22 @@
+//! The Lattice wire contract: everything two parties of a lattice must agree on, as plain data.
+//!
+//! Lattice speaks wasmCloud v1's lattice protocol so that existing clients work with our hosts.
+//! This crate holds that contract and nothing else: no sockets, no NATS client, no wasmtime.
+//!
+//! # Layout
+//! - [`subject`]: builders and parsers for NATS subjects (`wasmbus.ctl.v1.{lattice}.…`,
+//!   `wasmbus.evt.{lattice}.…`) and JetStream bucket names, with validation of the names that
+//!   go into them.
+//! - [`envelope`]: the control interface's `{success, message, response}` reply envelope and the
+//!   one place where request bodies are decoded (so every network-facing decoder is fuzzable).
+//! - [`ctl`]: request and response bodies of control operations (hosts, inventory, labels,
+//!   named config).
+//! - [`event`]: CloudEvents 1.0 lattice events and their payloads, including the bounded
+//!   heartbeat.
+
+pub mod ctl;
+pub mod envelope;
+pub mod event;
+pub mod subject;
+
+pub use envelope::{decode_request, CtlResponse, DecodeError};
