@@ -1,1 +1,52 @@
-//! placeholder
+//! One Lattice host: it joins a lattice by connecting to NATS, and nothing else.
+//!
+//! A host finds the rest of its lattice only through NATS subjects (heartbeats, scatter-gather
+//! `host.ping`) and shared state in JetStream KV; there is no discovery service.
+//!
+//! # Layout
+//! - [`config`]: the typed [`HostConfig`] and [`NatsConfig`] (servers, auth, TLS) a host starts
+//!   from, validated once.
+//! - [`nats`]: turning a [`NatsConfig`] into a connection that reconnects forever.
+//! - `identity`: the host's nkey, friendly name and built-in `hostcore.*` labels.
+//! - `host`: [`Host::start`], the running host's shared state, and graceful stop.
+//! - `ctl`: the control-interface server, one file per group of operations
+//!   (`ctl/host.rs`: ping, get, stop; `ctl/label.rs`; `ctl/config.rs`).
+//! - `events`: publishing CloudEvents; `heartbeat`: the periodic, size-bounded heartbeat.
+//! - `store`: named config in the `CONFIGDATA_{lattice}` JetStream KV bucket.
+//!
+//! Not here: command-line parsing (`lattice-cli`), the control client (`lattice-ctl`), and the
+//! wire types themselves (`lattice-proto`).
+
+pub mod config;
+mod ctl;
+mod events;
+mod heartbeat;
+mod host;
+mod identity;
+pub mod nats;
+mod store;
+
+pub use config::{HostConfig, NatsAuth, NatsConfig};
+pub use host::{Host, StopReason};
+
+/// Why a host could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("invalid host configuration: {0}")]
+    Config(String),
+    #[error("could not connect to NATS at {urls}: {source}")]
+    Connect {
+        urls: String,
+        #[source]
+        source: nats::ConnectError,
+    },
+    #[error("could not subscribe to {subject}: {source}")]
+    Subscribe {
+        subject: String,
+        #[source]
+        source: async_nats::SubscribeError,
+    },
+}
+
+/// The version every host reports in pings, inventories and events.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -38,6 +38,9 @@ pub struct Host {
     pub rpc_host: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub js_domain: Option<String>,
+    /// Lattice extension: the host's heartbeat interval, so watchers know when it is overdue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_interval_ms: Option<u64>,
 }
 
 /// One component in a host's inventory.

@@ -197,7 +197,10 @@ mod tests {
         // Past the budget the size no longer grows with the inventory (only the digits of
         // `component_count` do).
         assert!(sizes[3] - sizes[1] <= 8, "{sizes:?}");
-        assert!(sizes[3] <= empty + HEARTBEAT_COMPONENT_BUDGET + 64, "{sizes:?}");
+        assert!(
+            sizes[3] <= empty + HEARTBEAT_COMPONENT_BUDGET + 64,
+            "{sizes:?}"
+        );
     }
 
     #[test]

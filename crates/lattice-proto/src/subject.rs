@@ -138,12 +138,17 @@ impl CtlSubjects {
 
     /// Wildcard and queue group of config operations: state lives in KV, so one host answers.
     pub fn config_wildcard(&self) -> (String, String) {
-        (format!("{}.config.>", self.root), format!("{}.config", self.root))
+        (
+            format!("{}.config.>", self.root),
+            format!("{}.config", self.root),
+        )
     }
 
     /// Splits a received subject into its operation, if it is under this lattice's root.
     pub fn parse<'a>(&self, subject: &'a str) -> Option<CtlOp<'a>> {
-        let rest = subject.strip_prefix(self.root.as_str())?.strip_prefix('.')?;
+        let rest = subject
+            .strip_prefix(self.root.as_str())?
+            .strip_prefix('.')?;
         let mut parts = rest.splitn(3, '.');
         let noun = parts.next()?;
         let verb = parts.next().unwrap_or("");
@@ -198,7 +203,10 @@ mod tests {
             s.host_op("label", "put", "NABC"),
             "wasmbus.ctl.v1.default.label.put.NABC"
         );
-        assert_eq!(s.host_ops_wildcard("NABC"), "wasmbus.ctl.v1.default.*.*.NABC");
+        assert_eq!(
+            s.host_ops_wildcard("NABC"),
+            "wasmbus.ctl.v1.default.*.*.NABC"
+        );
         assert_eq!(
             s.config_wildcard(),
             (
@@ -206,7 +214,10 @@ mod tests {
                 "wasmbus.ctl.v1.default.config".to_string()
             )
         );
-        assert_eq!(event_subject("default", "host_started"), "wasmbus.evt.default.host_started");
+        assert_eq!(
+            event_subject("default", "host_started"),
+            "wasmbus.evt.default.host_started"
+        );
         assert_eq!(config_bucket("x"), "CONFIGDATA_x");
     }
 
@@ -214,7 +225,10 @@ mod tests {
     fn parses_operations() {
         let s = CtlSubjects::new("lat").unwrap();
         let op = s.parse("wasmbus.ctl.v1.lat.config.put.a.b").unwrap();
-        assert_eq!((op.noun, op.verb, op.target), ("config", "put", Some("a.b")));
+        assert_eq!(
+            (op.noun, op.verb, op.target),
+            ("config", "put", Some("a.b"))
+        );
         let op = s.parse("wasmbus.ctl.v1.lat.host.ping").unwrap();
         assert_eq!((op.noun, op.verb, op.target), ("host", "ping", None));
         assert!(s.parse("wasmbus.ctl.v1.other.host.ping").is_none());

@@ -1,0 +1,7 @@
+//! One module per command group.
+
+pub mod config;
+pub mod get;
+pub mod host;
+pub mod label;
+pub mod up;

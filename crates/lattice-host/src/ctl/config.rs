@@ -1,0 +1,69 @@
+//! `config.put|get|del.{name}`: named config in JetStream KV, answered by one host of the
+//! lattice (queue group).
+
+use lattice_proto::ctl::ConfigMap;
+use lattice_proto::event::{ConfigChanged, CONFIG_DELETED, CONFIG_SET};
+use lattice_proto::subject::validate_config_name;
+use lattice_proto::{decode_request, CtlResponse};
+
+use super::Handled;
+use crate::host::HostShared;
+
+pub(super) async fn handle(shared: &HostShared, verb: &str, name: &str, body: &[u8]) -> Handled {
+    if !matches!(verb, "put" | "get" | "del") {
+        return Handled::error("unsupported subject");
+    }
+    if let Err(e) = validate_config_name(name) {
+        return Handled::error(e.to_string());
+    }
+    match verb {
+        "put" => put(shared, name, body).await,
+        "get" => get(shared, name).await,
+        _ => del(shared, name).await,
+    }
+}
+
+async fn put(shared: &HostShared, name: &str, body: &[u8]) -> Handled {
+    let map: ConfigMap = match decode_request(body, "object of string keys to string values") {
+        Ok(m) => m,
+        Err(e) => return Handled::error(e.to_string()),
+    };
+    if let Err(e) = shared.config.put(name, &map).await {
+        return Handled::error(e.to_string());
+    }
+    shared
+        .events
+        .publish(
+            CONFIG_SET,
+            ConfigChanged {
+                config_name: name.into(),
+            },
+        )
+        .await;
+    Handled::reply(CtlResponse::success())
+}
+
+async fn get(shared: &HostShared, name: &str) -> Handled {
+    match shared.config.get(name).await {
+        Ok(Some(map)) => Handled::reply(CtlResponse::ok(map)),
+        // wasmCloud answers a missing config with success and this message.
+        Ok(None) => Handled::reply(CtlResponse::success_with("Configuration not found")),
+        Err(e) => Handled::error(e.to_string()),
+    }
+}
+
+async fn del(shared: &HostShared, name: &str) -> Handled {
+    if let Err(e) = shared.config.delete(name).await {
+        return Handled::error(e.to_string());
+    }
+    shared
+        .events
+        .publish(
+            CONFIG_DELETED,
+            ConfigChanged {
+                config_name: name.into(),
+            },
+        )
+        .await;
+    Handled::reply(CtlResponse::success())
+}

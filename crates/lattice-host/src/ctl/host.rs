@@ -1,0 +1,45 @@
+//! `host.ping`, `host.get.{host}` and `host.stop.{host}`.
+
+use std::time::Duration;
+
+use lattice_proto::ctl::StopHostCommand;
+use lattice_proto::{decode_request, CtlResponse};
+
+use super::{After, Handled};
+use crate::host::HostShared;
+use crate::StopReason;
+
+/// Graceful-stop allowance when `host.stop` names none (wasmCloud's default).
+const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The body is ignored: any ping gets this host's description.
+pub(super) fn ping(shared: &HostShared) -> Handled {
+    Handled::reply(CtlResponse::ok(shared.info()))
+}
+
+pub(super) fn get(shared: &HostShared) -> Handled {
+    Handled::reply(CtlResponse::ok(shared.inventory()))
+}
+
+/// Stops only on a well-formed request naming this host, so stray bytes never stop a host.
+pub(super) fn stop(shared: &HostShared, body: &[u8]) -> Handled {
+    let cmd: StopHostCommand = match decode_request(body, "stop command {host_id, timeout?}") {
+        Ok(cmd) => cmd,
+        Err(e) => return Handled::error(e.to_string()),
+    };
+    if cmd.host_id != shared.id {
+        return Handled::error(format!(
+            "host_id {:?} in the body does not match this host ({})",
+            cmd.host_id, shared.id
+        ));
+    }
+    let timeout = cmd
+        .timeout
+        .map(Duration::from_millis)
+        .unwrap_or(DEFAULT_STOP_TIMEOUT);
+    tracing::info!(?timeout, "stop requested over the control interface");
+    Handled {
+        after: After::Stop(StopReason::Requested { timeout }),
+        ..Handled::reply(CtlResponse::success_with("host stopping"))
+    }
+}

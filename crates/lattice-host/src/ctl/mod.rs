@@ -1,0 +1,151 @@
+//! The control-interface server: subscriptions, dispatch and replies.
+//!
+//! Three subscriptions cover the whole interface:
+//! - `{root}.host.ping`: every host answers (scatter-gather);
+//! - `{root}.*.*.{host_id}`: every operation addressed to this host, known or not, so unknown
+//!   ones get a clear "unsupported subject" instead of silence;
+//! - `{root}.config.>` in queue group `{root}.config`: config lives in KV, so one host answers.
+//!
+//! Each request is handled in its own task (bounded by a semaphore), so a slow KV operation never
+//! delays a ping. Handlers are one file per group of operations; each returns the encoded reply.
+
+mod config;
+mod host;
+mod label;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use lattice_proto::subject::CtlOp;
+use lattice_proto::CtlResponse;
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+
+use crate::host::HostShared;
+use crate::HostError;
+
+/// Control requests handled at once; more wait in the subscription's buffer.
+const MAX_CONCURRENT_REQUESTS: usize = 64;
+
+/// What a handler wants done after its reply is sent.
+pub(crate) enum After {
+    Nothing,
+    Stop(crate::StopReason),
+}
+
+/// A handler's outcome: the encoded reply envelope and any follow-up.
+pub(crate) struct Handled {
+    reply: Bytes,
+    after: After,
+}
+
+impl Handled {
+    fn reply<T: Serialize>(response: CtlResponse<T>) -> Self {
+        Self {
+            reply: encode(&response),
+            after: After::Nothing,
+        }
+    }
+
+    fn error(message: impl Into<String>) -> Self {
+        Self::reply(CtlResponse::error(message))
+    }
+}
+
+fn encode<T: Serialize>(response: &CtlResponse<T>) -> Bytes {
+    serde_json::to_vec(response)
+        .map(Bytes::from)
+        // Our own response types always serialize; keep a valid envelope if one ever does not.
+        .unwrap_or_else(|e| {
+            Bytes::from(format!(
+                r#"{{"success":false,"message":"cannot encode reply: {}"}}"#,
+                e.to_string().replace('"', "'")
+            ))
+        })
+}
+
+/// Subscribes to the control interface and spawns one serving task per subscription.
+pub(crate) async fn serve(shared: Arc<HostShared>) -> Result<Vec<JoinHandle<()>>, HostError> {
+    let subscribe_err = |subject: &str| {
+        let subject = subject.to_string();
+        move |source| HostError::Subscribe { subject, source }
+    };
+    let nats = &shared.nats;
+    let ping = shared.subjects.host_ping();
+    let ping_sub = nats
+        .subscribe(ping.clone())
+        .await
+        .map_err(subscribe_err(&ping))?;
+    let ops = shared.subjects.host_ops_wildcard(&shared.id);
+    let ops_sub = nats
+        .subscribe(ops.clone())
+        .await
+        .map_err(subscribe_err(&ops))?;
+    let (config, group) = shared.subjects.config_wildcard();
+    let config_sub = nats
+        .queue_subscribe(config.clone(), group)
+        .await
+        .map_err(subscribe_err(&config))?;
+
+    let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_REQUESTS));
+    Ok([ping_sub, ops_sub, config_sub]
+        .into_iter()
+        .map(|sub| tokio::spawn(serve_subscription(shared.clone(), sub, permits.clone())))
+        .collect())
+}
+
+async fn serve_subscription(
+    shared: Arc<HostShared>,
+    mut sub: async_nats::Subscriber,
+    permits: Arc<Semaphore>,
+) {
+    while let Some(msg) = sub.next().await {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            handle_message(&shared, msg).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn handle_message(shared: &HostShared, msg: async_nats::Message) {
+    let subject = msg.subject.as_str();
+    let handled = match shared.subjects.parse(subject) {
+        Some(op) => dispatch(shared, op, &msg.payload).await,
+        None => Handled::error("unsupported subject"),
+    };
+    tracing::debug!(subject, "control request");
+    if let Some(reply_to) = msg.reply {
+        if let Err(e) = shared.nats.publish(reply_to, handled.reply).await {
+            tracing::warn!(subject, error = %e, "cannot send control reply");
+        }
+    }
+    match handled.after {
+        After::Nothing => {}
+        After::Stop(reason) => {
+            // Make sure the acknowledgement leaves before the connection is drained.
+            let _ = shared.nats.flush().await;
+            let _ = shared.stop.send(Some(reason));
+        }
+    }
+}
+
+async fn dispatch(shared: &HostShared, op: CtlOp<'_>, body: &[u8]) -> Handled {
+    match (op.noun, op.verb) {
+        ("host", "ping") if op.target.is_none() => host::ping(shared),
+        ("host", "get") => host::get(shared),
+        ("host", "stop") => host::stop(shared, body),
+        ("label", "put") => label::put(shared, body).await,
+        ("label", "del") => label::del(shared, body).await,
+        ("config", verb) => match op.target {
+            Some(name) => config::handle(shared, verb, name, body).await,
+            None => Handled::error(format!("config.{verb} needs a config name in the subject")),
+        },
+        _ => Handled::error("unsupported subject"),
+    }
+}

@@ -1,0 +1,250 @@
+//! A running host: its shared state, start-up order and graceful stop.
+//!
+//! Start-up order matters for "nothing is lost": every control subscription is in place (and
+//! flushed to the server) before `host_started` is published, so a client reacting to that event
+//! always reaches the host.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use lattice_proto::ctl::{human_uptime, Host as HostInfo, HostInventory};
+use lattice_proto::event::{HostStarted, HostStopped, HOST_STARTED, HOST_STOPPED};
+use lattice_proto::subject::{config_bucket, CtlSubjects};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use crate::config::HostConfig;
+use crate::events::EventPublisher;
+use crate::store::ConfigStore;
+use crate::{ctl, heartbeat, identity, nats, HostError};
+
+/// Why a host is stopping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    /// A `host.stop` control request, allowing `timeout` for graceful work.
+    Requested { timeout: Duration },
+    /// The process was told to stop (SIGINT/SIGTERM).
+    Signal,
+}
+
+/// State shared by every task of one host.
+pub(crate) struct HostShared {
+    pub id: String,
+    pub friendly_name: String,
+    pub lattice: String,
+    pub started: Instant,
+    pub labels: RwLock<BTreeMap<String, String>>,
+    pub heartbeat_interval: Duration,
+    pub js_domain: Option<String>,
+    pub nats: async_nats::Client,
+    pub subjects: CtlSubjects,
+    pub events: EventPublisher,
+    pub config: ConfigStore,
+    pub stop: watch::Sender<Option<StopReason>>,
+}
+
+impl HostShared {
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        self.labels.read().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// This host's reply to `host.ping`.
+    pub fn info(&self) -> HostInfo {
+        let server = self.nats.server_info();
+        let server = format!("nats://{}:{}", server.host, server.port);
+        HostInfo {
+            id: self.id.clone(),
+            friendly_name: self.friendly_name.clone(),
+            labels: self.labels(),
+            lattice: self.lattice.clone(),
+            version: crate::VERSION.into(),
+            uptime_seconds: self.uptime().as_secs(),
+            uptime_human: human_uptime(self.uptime()),
+            ctl_host: Some(server.clone()),
+            rpc_host: Some(server),
+            js_domain: self.js_domain.clone(),
+            heartbeat_interval_ms: Some(self.heartbeat_interval.as_millis() as u64),
+        }
+    }
+
+    /// The full inventory. Hosts run no components yet: the component runtime adds them here.
+    pub fn inventory(&self) -> HostInventory {
+        HostInventory {
+            host_id: self.id.clone(),
+            friendly_name: self.friendly_name.clone(),
+            labels: self.labels(),
+            version: crate::VERSION.into(),
+            uptime_seconds: self.uptime().as_secs(),
+            uptime_human: human_uptime(self.uptime()),
+            components: Vec::new(),
+            providers: Vec::new(),
+        }
+    }
+}
+
+/// A host that has joined its lattice. Stop it with [`Host::shutdown`].
+pub struct Host {
+    shared: Arc<HostShared>,
+    tasks: Vec<JoinHandle<()>>,
+    stop_rx: watch::Receiver<Option<StopReason>>,
+}
+
+impl Host {
+    /// Connects to NATS, starts serving the control interface and heartbeats, and announces
+    /// the host with `host_started`.
+    pub async fn start(config: HostConfig) -> Result<Host, HostError> {
+        let subjects = CtlSubjects::with_prefix(&config.ctl_prefix, &config.lattice)
+            .map_err(|e| HostError::Config(e.to_string()))?;
+        let key = identity::host_key(config.host_seed.as_deref()).map_err(HostError::Config)?;
+        let labels = identity::host_labels(&config.labels).map_err(HostError::Config)?;
+        if config.heartbeat_interval.is_zero() {
+            return Err(HostError::Config(
+                "heartbeat interval must be positive".into(),
+            ));
+        }
+        let id = key.public_key();
+        let friendly_name = config
+            .friendly_name
+            .clone()
+            .unwrap_or_else(|| identity::friendly_name(&id));
+
+        let reconnected = Arc::new(Notify::new());
+        let mut nats_config = config.nats.clone();
+        nats_config
+            .name
+            .get_or_insert_with(|| format!("lattice-host {friendly_name}"));
+        let connect_err = |source| HostError::Connect {
+            urls: config.nats.urls.join(","),
+            source,
+        };
+        let notify = reconnected.clone();
+        let opts = nats::connect_options(&nats_config)
+            .await
+            .map_err(connect_err)?
+            .event_callback(move |event| {
+                let notify = notify.clone();
+                async move {
+                    match event {
+                        async_nats::Event::Connected => notify.notify_one(),
+                        async_nats::Event::Disconnected => tracing::warn!("disconnected from NATS"),
+                        other => tracing::info!(event = %other, "NATS connection event"),
+                    }
+                }
+            });
+        let client = nats::connect_with(&nats_config, opts)
+            .await
+            .map_err(connect_err)?;
+        // The first `Connected` is the initial connection, not a reconnect.
+        let _ = tokio::time::timeout(Duration::from_millis(50), reconnected.notified()).await;
+
+        let js = match &config.js_domain {
+            Some(domain) => async_nats::jetstream::with_domain(client.clone(), domain),
+            None => async_nats::jetstream::new(client.clone()),
+        };
+        let (stop, stop_rx) = watch::channel(None);
+        let shared = Arc::new(HostShared {
+            friendly_name,
+            lattice: config.lattice.clone(),
+            started: Instant::now(),
+            labels: RwLock::new(labels),
+            heartbeat_interval: config.heartbeat_interval,
+            js_domain: config.js_domain.clone(),
+            events: EventPublisher::new(client.clone(), &config.lattice, &id),
+            config: ConfigStore::new(js, config_bucket(&config.lattice), config.kv_replicas),
+            nats: client,
+            subjects,
+            stop,
+            id,
+        });
+
+        let mut tasks = ctl::serve(shared.clone()).await?;
+        // Subscriptions must be live on the server before anyone hears of this host.
+        if let Err(e) = shared.nats.flush().await {
+            tracing::warn!(error = %e, "flush after subscribing failed");
+        }
+        shared
+            .events
+            .publish(
+                HOST_STARTED,
+                HostStarted {
+                    friendly_name: shared.friendly_name.clone(),
+                    labels: shared.labels(),
+                    uptime_seconds: 0,
+                    version: crate::VERSION.into(),
+                    heartbeat_interval_ms: Some(shared.heartbeat_interval.as_millis() as u64),
+                },
+            )
+            .await;
+        tasks.push(tokio::spawn(heartbeat::run(shared.clone(), reconnected)));
+        tracing::info!(
+            host_id = %shared.id,
+            name = %shared.friendly_name,
+            lattice = %shared.lattice,
+            "host started"
+        );
+        Ok(Host {
+            shared,
+            tasks,
+            stop_rx,
+        })
+    }
+
+    /// The host's public key (`N…`).
+    pub fn id(&self) -> &str {
+        &self.shared.id
+    }
+
+    pub fn friendly_name(&self) -> &str {
+        &self.shared.friendly_name
+    }
+
+    /// Resolves when a `host.stop` control request asks this host to stop.
+    pub async fn stop_requested(&mut self) -> StopReason {
+        loop {
+            if let Some(reason) = self.stop_rx.borrow_and_update().clone() {
+                return reason;
+            }
+            if self.stop_rx.changed().await.is_err() {
+                return StopReason::Signal;
+            }
+        }
+    }
+
+    /// Stops serving, announces `host_stopped` and closes the NATS connection.
+    pub async fn shutdown(self, reason: StopReason) {
+        tracing::info!(host_id = %self.shared.id, ?reason, "host stopping");
+        // Dropping the control tasks drops their subscriptions: pings stop finding this host.
+        for task in &self.tasks {
+            task.abort();
+        }
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        let why = match reason {
+            StopReason::Requested { .. } => "stop requested",
+            StopReason::Signal => "signal",
+        };
+        self.shared
+            .events
+            .publish(
+                HOST_STOPPED,
+                HostStopped {
+                    labels: self.shared.labels(),
+                    reason: Some(why.into()),
+                },
+            )
+            .await;
+        if let Err(e) = self.shared.nats.flush().await {
+            tracing::warn!(error = %e, "flushing host_stopped failed");
+        }
+        if let Err(e) = self.shared.nats.drain().await {
+            tracing::warn!(error = %e, "draining the NATS connection failed");
+        }
+        tracing::info!(host_id = %self.shared.id, "host stopped");
+    }
+}

@@ -1,0 +1,103 @@
+//! Connecting to NATS with the settings a long-lived lattice member needs.
+//!
+//! A host must outlive restarts and fail-overs of its NATS servers, so it reconnects forever
+//! with a short, capped backoff, and pings its server often enough to notice a half-open
+//! connection in seconds rather than minutes. async-nats re-establishes subscriptions (queue
+//! groups included) on every reconnect.
+
+use std::time::Duration;
+
+use async_nats::{ConnectOptions, ServerAddr};
+
+use crate::config::{NatsAuth, NatsConfig};
+
+/// How often the client pings its server; two unanswered pings drop the connection.
+pub const CLIENT_PING_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Why a NATS connection could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("no NATS server URL given")]
+    NoUrl,
+    #[error("invalid NATS URL {url:?}: {detail}")]
+    BadUrl { url: String, detail: String },
+    #[error("cannot read credentials file {path}: {source}")]
+    Creds {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Nats(#[from] async_nats::ConnectError),
+}
+
+/// Options for a connection that reconnects forever, from `config`.
+pub async fn connect_options(config: &NatsConfig) -> Result<ConnectOptions, ConnectError> {
+    let mut opts =
+        match &config.auth {
+            NatsAuth::None => ConnectOptions::new(),
+            NatsAuth::UserPassword { user, password } => {
+                ConnectOptions::with_user_and_password(user.clone(), password.clone())
+            }
+            NatsAuth::Token(token) => ConnectOptions::with_token(token.clone()),
+            NatsAuth::NkeySeed(seed) => ConnectOptions::with_nkey(seed.clone()),
+            NatsAuth::CredsFile(path) => ConnectOptions::with_credentials_file(path)
+                .await
+                .map_err(|source| ConnectError::Creds {
+                    path: path.display().to_string(),
+                    source,
+                })?,
+        };
+    if let Some(ca) = &config.tls_ca {
+        opts = opts.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    if let Some((cert, key)) = &config.tls_client_cert {
+        opts = opts
+            .add_client_certificate(cert.clone(), key.clone())
+            .require_tls(true);
+    }
+    if let Some(name) = &config.name {
+        opts = opts.name(name);
+    }
+    Ok(opts
+        .max_reconnects(None)
+        .ping_interval(CLIENT_PING_INTERVAL)
+        .connection_timeout(Duration::from_secs(3))
+        // Capped exponential backoff: first retries are fast so a fail-over is quick.
+        .reconnect_delay_callback(|attempts| {
+            let ms = 25u64.saturating_mul(1 << attempts.min(6) as u64);
+            Duration::from_millis(ms.min(1000))
+        }))
+}
+
+/// Parses the configured URLs.
+pub fn server_addrs(config: &NatsConfig) -> Result<Vec<ServerAddr>, ConnectError> {
+    if config.urls.is_empty() {
+        return Err(ConnectError::NoUrl);
+    }
+    config
+        .urls
+        .iter()
+        .map(|u| {
+            u.parse::<ServerAddr>().map_err(|e| ConnectError::BadUrl {
+                url: u.clone(),
+                detail: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Connects with `opts` (from [`connect_options`], possibly extended) to `config`'s servers.
+pub async fn connect_with(
+    config: &NatsConfig,
+    opts: ConnectOptions,
+) -> Result<async_nats::Client, ConnectError> {
+    let addrs = server_addrs(config)?;
+    Ok(opts.connect(addrs).await?)
+}
+
+/// Connects to NATS as described by `config`.
+pub async fn connect(config: &NatsConfig) -> Result<async_nats::Client, ConnectError> {
+    let opts = connect_options(config).await?;
+    connect_with(config, opts).await
+}

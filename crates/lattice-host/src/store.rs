@@ -1,0 +1,117 @@
+//! Named config in JetStream KV (`CONFIGDATA_{lattice}`): the key is the config name, the value
+//! a JSON map of strings, as in wasmCloud v1.
+//!
+//! The bucket is opened (or created) on first use rather than at start, so a host on a server
+//! without JetStream (e.g. behind a leaf node that is still connecting) still joins the lattice;
+//! config operations then fail with a clear error until JetStream is reachable.
+
+use async_nats::jetstream::{self, kv};
+use bytes::Bytes;
+use lattice_proto::ctl::ConfigMap;
+use tokio::sync::OnceCell;
+
+/// A failed config-store operation.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StoreError {
+    #[error("config store (JetStream KV bucket {bucket}) unavailable: {detail}")]
+    Unavailable { bucket: String, detail: String },
+    #[error("config store operation failed: {0}")]
+    Op(String),
+    #[error("stored config {name:?} is not a JSON string map: {detail}")]
+    Corrupt { name: String, detail: String },
+}
+
+pub(crate) struct ConfigStore {
+    js: jetstream::Context,
+    bucket: String,
+    replicas: usize,
+    kv: OnceCell<kv::Store>,
+}
+
+impl ConfigStore {
+    pub fn new(js: jetstream::Context, bucket: String, replicas: usize) -> Self {
+        Self {
+            js,
+            bucket,
+            replicas,
+            kv: OnceCell::new(),
+        }
+    }
+
+    async fn kv(&self) -> Result<&kv::Store, StoreError> {
+        self.kv
+            .get_or_try_init(|| open_or_create(&self.js, &self.bucket, self.replicas))
+            .await
+    }
+
+    pub async fn put(&self, name: &str, map: &ConfigMap) -> Result<(), StoreError> {
+        let value = serde_json::to_vec(map).map_err(|e| StoreError::Op(e.to_string()))?;
+        self.kv()
+            .await?
+            .put(name, Bytes::from(value))
+            .await
+            .map_err(|e| StoreError::Op(e.to_string()))?;
+        Ok(())
+    }
+
+    pub async fn get(&self, name: &str) -> Result<Option<ConfigMap>, StoreError> {
+        let Some(raw) = self
+            .kv()
+            .await?
+            .get(name)
+            .await
+            .map_err(|e| StoreError::Op(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&raw)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt {
+                name: name.into(),
+                detail: e.to_string(),
+            })
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<(), StoreError> {
+        self.kv()
+            .await?
+            .delete(name)
+            .await
+            .map_err(|e| StoreError::Op(e.to_string()))
+    }
+}
+
+/// Opens `bucket`, creating it when missing. Several hosts may race to create it; the loser
+/// simply opens what the winner made.
+pub(crate) async fn open_or_create(
+    js: &jetstream::Context,
+    bucket: &str,
+    replicas: usize,
+) -> Result<kv::Store, StoreError> {
+    let unavailable = |detail: String| StoreError::Unavailable {
+        bucket: bucket.to_string(),
+        detail,
+    };
+    if let Ok(store) = js.get_key_value(bucket).await {
+        return Ok(store);
+    }
+    let created = js
+        .create_key_value(kv::Config {
+            bucket: bucket.to_string(),
+            history: 1,
+            num_replicas: replicas.max(1),
+            storage: jetstream::stream::StorageType::File,
+            ..Default::default()
+        })
+        .await;
+    match created {
+        Ok(store) => {
+            tracing::info!(bucket, replicas, "created KV bucket");
+            Ok(store)
+        }
+        Err(create_err) => js
+            .get_key_value(bucket)
+            .await
+            .map_err(|_| unavailable(create_err.to_string())),
+    }
+}
