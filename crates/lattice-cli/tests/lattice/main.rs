@@ -1,0 +1,11 @@
+//! Integration tests of Lattice against real nats-server processes and real host processes.
+//!
+//! One test binary for the whole crate (each binary links slowly); one module per capability.
+
+mod common;
+mod discovery;
+mod fuzz;
+mod lifecycle;
+mod reconnect;
+mod state;
+mod topology;
