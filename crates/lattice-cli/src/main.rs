@@ -23,7 +23,12 @@ fn main() -> std::process::ExitCode {
         &cli.command,
         Command::Up(_) | Command::Host(args::HostCommand { action: None, .. })
     );
-    init_tracing(if runs_host { "info" } else { "warn" });
+    // A one-shot command reports its own errors in one line; async-nats would log them too.
+    init_tracing(if runs_host {
+        "info"
+    } else {
+        "warn,async_nats=off"
+    });
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

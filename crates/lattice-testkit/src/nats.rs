@@ -49,9 +49,14 @@ pub struct NatsServer {
 impl NatsServer {
     /// A standalone server with JetStream.
     pub fn start() -> Result<Self> {
+        Self::start_with("")
+    }
+
+    /// A standalone server with JetStream and `extra` config lines (auth, TLS, ...).
+    pub fn start_with(extra: &str) -> Result<Self> {
         let dir = Arc::new(tempfile::tempdir()?);
         let port = free_port();
-        let conf = jetstream_block(dir.path(), "n0");
+        let conf = format!("{}{extra}\n", jetstream_block(dir.path(), "n0"));
         let server = Self::launch("n0", port, &conf, dir)?;
         server.wait_ready()?;
         Ok(server)
