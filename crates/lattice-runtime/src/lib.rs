@@ -1,1 +1,39 @@
-//! placeholder
+//! The Lattice wasmtime embedding: everything about running a component, nothing about NATS.
+//!
+//! A [`Runtime`] owns one wasmtime engine for the whole host: compilation settings, the pooling
+//! allocator, epoch interruption and the on-disk compile cache. [`Runtime::prepare`] turns
+//! component bytes into a [`ComponentPool`]: the compiled, pre-linked component (`InstancePre`)
+//! plus the per-component [`Policy`] (limits and grants). Every call gets a fresh instance from
+//! the pool, bounded by the component's `max_instances`.
+//!
+//! # Layout
+//! - [`engine`]: [`Runtime`] and [`RuntimeConfig`]; engine and allocator settings.
+//! - [`cache`]: content-addressed compile cache (memory + disk), keyed by component digest and
+//!   engine configuration.
+//! - [`policy`]: [`Policy`]: limits (memory, execution time, size) and WASI grants, deny by default.
+//! - [`pool`]: [`ComponentPool`]: instances per call, concurrency bound, stats, typed call errors.
+//! - `store`: per-call store data (WASI context, resource limiter, config snapshot).
+//! - `builtins`: host implementations of `wasi:logging` and `wasi:config` (`store` and `runtime`).
+//! - [`error`]: [`LoadError`] (cannot prepare a component) and [`CallError`] (a call failed).
+//!
+//! Not here: where bytes come from (files, OCI: `lattice-host`), links and remote calls.
+
+mod builtins;
+pub mod cache;
+pub mod engine;
+pub mod error;
+pub mod policy;
+pub mod pool;
+mod store;
+
+pub use engine::{Runtime, RuntimeConfig};
+pub use error::{CallError, CallErrorKind, LoadError};
+pub use policy::{Grants, Limits, Policy};
+pub use pool::{ComponentPool, PoolStats};
+pub use wasmtime::component::Val;
+
+/// Named config as a component sees it through `wasi:config`.
+pub type ConfigValues = std::collections::BTreeMap<String, String>;
+
+#[cfg(test)]
+mod tests;

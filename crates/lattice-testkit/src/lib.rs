@@ -42,3 +42,25 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("binding an ephemeral loopback port")
 }
+
+/// Directory of the guest components built by `scripts/build-components`
+/// (`$LATTICE_COMPONENTS_DIR`, else `components/target/wasm32-wasip2/release`).
+pub fn components_dir() -> std::path::PathBuf {
+    std::env::var_os("LATTICE_COMPONENTS_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../components/target/wasm32-wasip2/release")
+        })
+}
+
+/// Path of guest component `name` (e.g. `calc`); panics with the fix if it was not built.
+pub fn component_path(name: &str) -> std::path::PathBuf {
+    let path = components_dir().join(format!("{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "guest component {} is missing: run scripts/build-components",
+        path.display()
+    );
+    path
+}

@@ -1,0 +1,85 @@
+//! Interfaces every host provides in-process: `wasi:logging` and `wasi:config`.
+//!
+//! Logging goes to the host's `tracing`, tagged with the component id (target `lattice::guest`).
+//! Config is the snapshot of the component's named configs taken when its call started, so a
+//! config change in the lattice reaches the very next call.
+
+use crate::store::Ctx;
+
+wasmtime::component::bindgen!({
+    path: "wit",
+    world: "lattice:host/builtins",
+});
+
+use wasi::config::{runtime, store};
+use wasi::logging::logging::{self, Level};
+
+/// Adds the built-in interfaces to `linker`.
+pub(crate) fn add_to_linker(linker: &mut wasmtime::component::Linker<Ctx>) -> wasmtime::Result<()> {
+    Builtins::add_to_linker::<Ctx, wasmtime::component::HasSelf<Ctx>>(linker, |ctx| ctx)
+}
+
+impl logging::Host for Ctx {
+    fn log(&mut self, level: Level, context: String, message: String) {
+        let id = &*self.component_id;
+        // Guests choose the text; cap it so a chatty guest cannot flood the host's logs.
+        let message = truncate(&message, 4096);
+        let context = truncate(&context, 256);
+        match level {
+            Level::Trace => {
+                tracing::trace!(target: "lattice::guest", component_id = id, context, "{message}")
+            }
+            Level::Debug => {
+                tracing::debug!(target: "lattice::guest", component_id = id, context, "{message}")
+            }
+            Level::Info => {
+                tracing::info!(target: "lattice::guest", component_id = id, context, "{message}")
+            }
+            Level::Warn => {
+                tracing::warn!(target: "lattice::guest", component_id = id, context, "{message}")
+            }
+            Level::Error | Level::Critical => {
+                tracing::error!(target: "lattice::guest", component_id = id, context, "{message}")
+            }
+        }
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+impl store::Host for Ctx {
+    fn get(&mut self, key: String) -> Result<Option<String>, store::Error> {
+        Ok(self.config.get(&key).cloned())
+    }
+
+    fn get_all(&mut self) -> Result<Vec<(String, String)>, store::Error> {
+        Ok(self
+            .config
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+}
+
+impl runtime::Host for Ctx {
+    fn get(&mut self, key: String) -> Result<Option<String>, runtime::ConfigError> {
+        Ok(self.config.get(&key).cloned())
+    }
+
+    fn get_all(&mut self) -> Result<Vec<(String, String)>, runtime::ConfigError> {
+        Ok(self
+            .config
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+}

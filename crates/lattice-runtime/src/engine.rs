@@ -1,0 +1,211 @@
+//! The engine shared by every component of a host.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::cache::{self, CacheOutcome, CompileCache};
+use crate::pool::ComponentPool;
+use crate::store::Ctx;
+use crate::{ConfigValues, LoadError, Policy};
+
+/// How often the epoch advances: the granularity of execution-time limits, and how often a
+/// long-running guest yields to other work on its thread.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Host-wide runtime settings.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Directory of the on-disk compile cache; `None` keeps compiled code in memory only.
+    pub cache_dir: Option<PathBuf>,
+    /// Instance slots of the pooling allocator (0: allocate on demand). Each concurrent call
+    /// holds one slot; slots are address space reserved up front, not resident memory.
+    pub pool_instances: u32,
+    /// Upper bound of any component's linear memory; the pooling allocator reserves this much
+    /// address space per memory slot.
+    pub max_memory_bytes: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            cache_dir: None,
+            pool_instances: 256,
+            max_memory_bytes: 256 << 20,
+        }
+    }
+}
+
+/// One wasmtime engine, linker and compile cache for a whole host.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<Ctx>,
+    cache: CompileCache,
+    config: RuntimeConfig,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Runtime {
+    /// Builds the engine. With `pool_instances > 0` it tries the pooling allocator first and
+    /// falls back to on-demand allocation (with a warning) if the address space is not there.
+    pub fn new(config: RuntimeConfig) -> Result<Arc<Self>, LoadError> {
+        let engine = match config.pool_instances {
+            0 => Engine::new(&base_config()),
+            n => Engine::new(&pooling_config(n, config.max_memory_bytes)).or_else(|e| {
+                tracing::warn!(error = %e, "pooling allocator unavailable; allocating on demand");
+                Engine::new(&base_config())
+            }),
+        }
+        .map_err(|e| LoadError::Compile(format!("cannot create engine: {e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|()| crate::builtins::add_to_linker(&mut linker))
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        spawn_epoch_ticker(engine.clone(), ticker_stop.clone());
+        Ok(Arc::new(Self {
+            cache: CompileCache::new(&engine, config.cache_dir.clone()),
+            engine,
+            linker,
+            config,
+            ticker_stop,
+        }))
+    }
+
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// Compiles (or fetches from cache) and pre-links `bytes` as component `id`, ready to serve
+    /// up to `max_instances` concurrent calls under `policy`. CPU-heavy on a cache miss: call
+    /// it from a blocking-friendly context.
+    pub fn prepare(
+        self: &Arc<Self>,
+        id: &str,
+        bytes: &[u8],
+        policy: Policy,
+        max_instances: u32,
+        config: ConfigValues,
+    ) -> Result<(ComponentPool, CacheOutcome), LoadError> {
+        let limit = policy.limits.max_component_bytes;
+        if bytes.len() > limit {
+            return Err(LoadError::TooLarge {
+                size: bytes.len(),
+                limit,
+            });
+        }
+        let digest = cache::digest(bytes);
+        let (component, outcome) = self.cache.get_or_compile(&self.engine, &digest, bytes)?;
+        let mut linker = self.linker.clone();
+        stub_unlinked_imports(&mut linker, &component, &self.engine)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let mut policy = policy;
+        policy.limits.max_memory_bytes = policy
+            .limits
+            .max_memory_bytes
+            .min(self.config.max_memory_bytes);
+        let pool = ComponentPool::new(
+            id,
+            digest,
+            component,
+            pre,
+            policy,
+            max_instances,
+            config,
+            self.engine.clone(),
+        );
+        Ok((pool, outcome))
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Imports outside `wasi:` (interfaces other components export) fail the call that uses them
+/// with "not linked", instead of failing instantiation: the component runs, and only a call
+/// needing a missing import fails. `wasi:` imports are left to the linker, which matches them
+/// semver-compatibly (a guest built against WASI 0.2.6 runs on our 0.2.12).
+fn stub_unlinked_imports(
+    linker: &mut Linker<Ctx>,
+    component: &wasmtime::component::Component,
+    engine: &Engine,
+) -> wasmtime::Result<()> {
+    use wasmtime::component::types::ComponentItem;
+    let ty = component.component_type();
+    for (name, import) in ty.imports(engine) {
+        if name.starts_with("wasi:") {
+            continue;
+        }
+        match import.ty {
+            ComponentItem::ComponentInstance(instance) => {
+                let mut li = linker.instance(name)?;
+                for (func, item) in instance.exports(engine) {
+                    if let ComponentItem::ComponentFunc(_) = item.ty {
+                        let what = format!("{name}.{func}");
+                        li.func_new(func, move |_, _, _, _| {
+                            wasmtime::bail!("import {what} is not linked to any component")
+                        })?;
+                    }
+                }
+            }
+            ComponentItem::ComponentFunc(_) => {
+                let what = name.to_string();
+                linker.root().func_new(name, move |_, _, _, _| {
+                    wasmtime::bail!("import {what} is not linked to any component")
+                })?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn base_config() -> Config {
+    let mut c = Config::new();
+    c.wasm_component_model(true)
+        .epoch_interruption(true)
+        // Keep per-call stacks modest: each in-flight call owns one.
+        .async_stack_size(1 << 20)
+        .max_wasm_stack(512 << 10);
+    c
+}
+
+fn pooling_config(instances: u32, max_memory: usize) -> Config {
+    let mut pool = PoolingAllocationConfig::default();
+    // A Rust wasip2 component holds a handful of core instances, memories and tables.
+    pool.total_component_instances(instances)
+        .total_core_instances(instances * 4)
+        .total_memories(instances * 2)
+        .total_tables(instances * 4)
+        .total_stacks(instances)
+        .max_memory_size(max_memory);
+    let mut c = base_config();
+    c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    c
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] on a plain thread, so interruption works
+/// however busy the async runtime is.
+fn spawn_epoch_ticker(engine: Engine, stop: Arc<AtomicBool>) {
+    let spawned = std::thread::Builder::new()
+        .name("lattice-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the epoch thread: execution limits will not fire");
+    }
+}
