@@ -103,6 +103,14 @@ pub struct HostConfig {
     pub js_domain: Option<String>,
     /// Replicas of KV buckets this host creates when missing (3 in a production cluster).
     pub kv_replicas: usize,
+    /// Whether `file://` component references may be loaded.
+    pub allow_file_load: bool,
+    /// Engine, allocator and compile-cache settings.
+    pub runtime: lattice_runtime::RuntimeConfig,
+    /// Limits of components whose scale request sets none.
+    pub default_limits: lattice_runtime::Limits,
+    /// OCI registry access.
+    pub oci: crate::oci::OciConfig,
 }
 
 impl Default for HostConfig {
@@ -117,6 +125,10 @@ impl Default for HostConfig {
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
             js_domain: None,
             kv_replicas: 1,
+            allow_file_load: false,
+            runtime: lattice_runtime::RuntimeConfig::default(),
+            default_limits: lattice_runtime::Limits::default(),
+            oci: crate::oci::OciConfig::default(),
         }
     }
 }

@@ -14,6 +14,7 @@ use lattice_proto::subject::{config_bucket, CtlSubjects};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
+use crate::components::{Components, InvokeError};
 use crate::config::HostConfig;
 use crate::events::EventPublisher;
 use crate::store::ConfigStore;
@@ -41,6 +42,7 @@ pub(crate) struct HostShared {
     pub subjects: CtlSubjects,
     pub events: EventPublisher,
     pub config: ConfigStore,
+    pub components: Components,
     pub stop: watch::Sender<Option<StopReason>>,
 }
 
@@ -72,7 +74,7 @@ impl HostShared {
         }
     }
 
-    /// The full inventory. Hosts run no components yet: the component runtime adds them here.
+    /// The full inventory.
     pub fn inventory(&self) -> HostInventory {
         HostInventory {
             host_id: self.id.clone(),
@@ -81,7 +83,7 @@ impl HostShared {
             version: crate::VERSION.into(),
             uptime_seconds: self.uptime().as_secs(),
             uptime_human: human_uptime(self.uptime()),
-            components: Vec::new(),
+            components: self.components.describe(),
             providers: Vec::new(),
         }
     }
@@ -113,6 +115,8 @@ impl Host {
             .clone()
             .unwrap_or_else(|| identity::friendly_name(&id));
 
+        let runtime = lattice_runtime::Runtime::new(config.runtime.clone())?;
+        let oci = Arc::new(crate::oci::OciClient::new(config.oci.clone()));
         let reconnected = Arc::new(Notify::new());
         let mut nats_config = config.nats.clone();
         nats_config
@@ -156,6 +160,12 @@ impl Host {
             js_domain: config.js_domain.clone(),
             events: EventPublisher::new(client.clone(), &config.lattice, &id),
             config: ConfigStore::new(js, config_bucket(&config.lattice), config.kv_replicas),
+            components: Components::new(
+                runtime,
+                oci,
+                config.allow_file_load,
+                config.default_limits.clone(),
+            ),
             nats: client,
             subjects,
             stop,
@@ -181,6 +191,7 @@ impl Host {
             )
             .await;
         tasks.push(tokio::spawn(heartbeat::run(shared.clone(), reconnected)));
+        tasks.push(tokio::spawn(crate::store::follow_config(shared.clone())));
         tracing::info!(
             host_id = %shared.id,
             name = %shared.friendly_name,
@@ -201,6 +212,26 @@ impl Host {
 
     pub fn friendly_name(&self) -> &str {
         &self.shared.friendly_name
+    }
+
+    /// Calls `func` of `interface` (`None`: a root-level function) exported by component `id`
+    /// running on this host: the local call path, for embedding and tests.
+    pub async fn call(
+        &self,
+        id: &str,
+        interface: Option<&str>,
+        func: &str,
+        params: &[lattice_runtime::Val],
+    ) -> Result<Vec<lattice_runtime::Val>, InvokeError> {
+        self.shared
+            .components
+            .call(id, interface, func, params)
+            .await
+    }
+
+    /// Instance counters of component `id` on this host.
+    pub fn component_stats(&self, id: &str) -> Option<lattice_runtime::PoolStats> {
+        self.shared.components.get(id).map(|r| r.pool.stats())
     }
 
     /// Resolves when a `host.stop` control request asks this host to stop.
@@ -225,6 +256,7 @@ impl Host {
         for task in self.tasks {
             let _ = task.await;
         }
+        self.shared.components.stop_all();
         let why = match reason {
             StopReason::Requested { .. } => "stop requested",
             StopReason::Signal => "signal",

@@ -10,13 +10,18 @@
 //! - `identity`: the host's nkey, friendly name and built-in `hostcore.*` labels.
 //! - `host`: [`Host::start`], the running host's shared state, and graceful stop.
 //! - `ctl`: the control-interface server, one file per group of operations
-//!   (`ctl/host.rs`: ping, get, stop; `ctl/label.rs`; `ctl/config.rs`).
+//!   (`ctl/host.rs`: ping, get, stop; `ctl/label.rs`; `ctl/config.rs`; `ctl/component.rs`:
+//!   scale, update, auction; `ctl/registry.rs`).
+//! - `components`: the components this host runs (on `lattice-runtime`), config refresh and
+//!   the local call path; `artifact` and [`oci`]: where component bytes come from.
 //! - `events`: publishing CloudEvents; `heartbeat`: the periodic, size-bounded heartbeat.
 //! - `store`: named config in the `CONFIGDATA_{lattice}` JetStream KV bucket.
 //!
 //! Not here: command-line parsing (`lattice-cli`), the control client (`lattice-ctl`), and the
 //! wire types themselves (`lattice-proto`).
 
+mod artifact;
+mod components;
 pub mod config;
 mod ctl;
 mod events;
@@ -24,10 +29,13 @@ mod heartbeat;
 mod host;
 mod identity;
 pub mod nats;
+pub mod oci;
 mod store;
 
+pub use components::InvokeError;
 pub use config::{HostConfig, NatsAuth, NatsConfig};
 pub use host::{Host, StopReason};
+pub use lattice_runtime::{Limits, RuntimeConfig, Val};
 
 /// Why a host could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +48,8 @@ pub enum HostError {
         #[source]
         source: nats::ConnectError,
     },
+    #[error("cannot start the WebAssembly runtime: {0}")]
+    Runtime(#[from] lattice_runtime::LoadError),
     #[error("could not subscribe to {subject}: {source}")]
     Subscribe {
         subject: String,

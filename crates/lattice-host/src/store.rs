@@ -5,8 +5,12 @@
 //! without JetStream (e.g. behind a leaf node that is still connecting) still joins the lattice;
 //! config operations then fail with a clear error until JetStream is reachable.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
+use futures::StreamExt;
 use lattice_proto::ctl::ConfigMap;
 use tokio::sync::OnceCell;
 
@@ -38,7 +42,7 @@ impl ConfigStore {
         }
     }
 
-    async fn kv(&self) -> Result<&kv::Store, StoreError> {
+    pub async fn kv(&self) -> Result<&kv::Store, StoreError> {
         self.kv
             .get_or_try_init(|| open_or_create(&self.js, &self.bucket, self.replicas))
             .await
@@ -113,5 +117,41 @@ pub(crate) async fn open_or_create(
             .get_key_value(bucket)
             .await
             .map_err(|_| unavailable(create_err.to_string())),
+    }
+}
+
+/// Follows every change of the config bucket and refreshes the components that use the
+/// changed config, so the next call sees it. Retries (with backoff) while JetStream is not
+/// reachable; runs until the host stops.
+pub(crate) async fn follow_config(shared: Arc<crate::host::HostShared>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let watch = match shared.config.kv().await {
+            Ok(kv) => kv.watch_all().await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match watch {
+            Ok(mut changes) => {
+                backoff = Duration::from_millis(100);
+                while let Some(change) = changes.next().await {
+                    match change {
+                        Ok(entry) => {
+                            tracing::debug!(config = %entry.key, "config changed");
+                            shared
+                                .components
+                                .config_changed(&entry.key, &shared.config)
+                                .await;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "config watch failed");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "config bucket not reachable yet"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }

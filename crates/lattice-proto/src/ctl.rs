@@ -133,6 +133,64 @@ pub struct StopHostCommand {
     pub timeout: Option<u64>,
 }
 
+/// Body of `component.scale.{host}`.
+///
+/// `count` (alias `max_instances`) is the number of instances that may run at once; 0 stops
+/// the component. The host acknowledges at once and reports the outcome with a
+/// `component_scaled` or `component_scale_failed` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScaleComponentCommand {
+    pub component_ref: String,
+    pub component_id: String,
+    #[serde(alias = "max_instances")]
+    pub count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id: Option<String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// Names of named configs, merged in order (later names win).
+    #[serde(default)]
+    pub config: Vec<String>,
+    /// Per-component limits: `max_linear_memory` (bytes), `max_execution_time` (ms),
+    /// `max_component_size` (bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component_limits: Option<BTreeMap<String, String>>,
+    /// Allow replacing a running component of the same id with a different ref.
+    #[serde(default)]
+    pub allow_update: bool,
+}
+
+/// Body of `component.update.{host}`: swap a running component's version in place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateComponentCommand {
+    pub component_id: String,
+    pub new_component_ref: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+}
+
+/// Body of `component.auction`: which hosts could run this component?
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentAuctionRequest {
+    pub component_ref: String,
+    pub component_id: String,
+    /// Labels a host must carry (all of them, with these values).
+    #[serde(default)]
+    pub constraints: BTreeMap<String, String>,
+}
+
+/// A host's bid in a component auction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentAuctionAck {
+    pub component_ref: String,
+    pub component_id: String,
+    pub host_id: String,
+    #[serde(default)]
+    pub constraints: BTreeMap<String, String>,
+}
+
 /// Formats an uptime the way wasmCloud's `uptime_human` does, e.g. `1h 2m 3s`.
 pub fn human_uptime(uptime: Duration) -> String {
     let s = uptime.as_secs();

@@ -15,6 +15,8 @@ pub const HOST_HEARTBEAT: &str = "host_heartbeat";
 pub const LABELS_CHANGED: &str = "labels_changed";
 pub const CONFIG_SET: &str = "config_set";
 pub const CONFIG_DELETED: &str = "config_deleted";
+pub const COMPONENT_SCALED: &str = "component_scaled";
+pub const COMPONENT_SCALE_FAILED: &str = "component_scale_failed";
 
 /// Bytes of serialized component descriptions a heartbeat may carry. Past this the list is cut
 /// and `components_truncated` set: wasmCloud v1 heartbeats carried the full inventory and
@@ -92,6 +94,20 @@ pub struct LabelsChanged {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfigChanged {
     pub config_name: String,
+}
+
+/// Payload of `component_scaled` (`max_instances: 0` means stopped) and
+/// `component_scale_failed` (with `error`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComponentScaled {
+    pub component_id: String,
+    pub image_ref: String,
+    pub host_id: String,
+    pub max_instances: u32,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Payload of `host_heartbeat`: wasmCloud v1's fields, with a bounded component list.

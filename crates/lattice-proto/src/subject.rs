@@ -121,6 +121,16 @@ impl CtlSubjects {
         format!("{}.host.ping", self.root)
     }
 
+    /// Scatter-gather auction: hosts able to run a component answer.
+    pub fn component_auction(&self) -> String {
+        format!("{}.component.auction", self.root)
+    }
+
+    /// Registry credentials for every host.
+    pub fn registry_put(&self) -> String {
+        format!("{}.registry.put", self.root)
+    }
+
     /// An operation addressed to one host: `{root}.{noun}.{verb}.{host_id}`.
     pub fn host_op(&self, noun: &str, verb: &str, host_id: &str) -> String {
         format!("{}.{noun}.{verb}.{host_id}", self.root)

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::StreamExt;
-use lattice_proto::ctl::{HostLabel, HostLabelKey};
+use lattice_proto::ctl::{HostLabel, HostLabelKey, ScaleComponentCommand};
 use lattice_proto::{decode_request, CtlResponse};
 use lattice_testkit::NatsServer;
 use rand::{Rng, SeedableRng};
@@ -78,6 +78,12 @@ fn acceptable(op: &str, body: &[u8]) -> bool {
             decode_request::<HostLabelKey>(body, "").is_ok_and(|l| !l.key.starts_with("hostcore."))
         }
         "config.put" => decode_request::<BTreeMap<String, String>>(body, "").is_ok(),
+        "registry.put" => {
+            decode_request::<BTreeMap<String, serde_json::Map<String, serde_json::Value>>>(body, "")
+                .is_ok()
+        }
+        "component.scale" => decode_request::<ScaleComponentCommand>(body, "")
+            .is_ok_and(|c| !c.component_ref.is_empty() && !c.component_id.is_empty()),
         // Bodies are ignored; the request is valid whatever it carries.
         "host.ping" | "host.get" | "config.get" | "config.del" => true,
         // A stop needs this host's id, which random bytes never hold.
@@ -103,6 +109,8 @@ async fn malformed_payloads_on_every_control_subject_get_errors_and_the_host_kee
         ("config.get", format!("{root}.config.get.fuzz")),
         ("config.del", format!("{root}.config.del.fuzz")),
         ("component.scale", format!("{root}.component.scale.{id}")),
+        ("component.update", format!("{root}.component.update.{id}")),
+        ("registry.put", format!("{root}.registry.put")),
         ("unknown", format!("{root}.bogus.verb.{id}")),
         ("config.bad", format!("{root}.config.explode.fuzz")),
     ];
@@ -150,7 +158,7 @@ async fn malformed_payloads_on_every_control_subject_get_errors_and_the_host_kee
                     !envelope.message.is_empty(),
                     "{op}: an error without a message"
                 );
-                if matches!(*op, "unknown" | "component.scale" | "config.bad") {
+                if matches!(*op, "unknown" | "config.bad") {
                     assert_eq!(envelope.message, "unsupported subject");
                 }
             }
@@ -163,10 +171,18 @@ async fn malformed_payloads_on_every_control_subject_get_errors_and_the_host_kee
     assert!(h.process.is_running());
     assert!(!h.process.log().contains("panicked"), "{}", h.process.log());
 
-    // Publishes with no reply subject are ignored without harm.
+    // Publishes with no reply subject are ignored without harm, and so are malformed
+    // auctions (a host that cannot bid stays silent).
     for _ in 0..200 {
         client
             .publish(ops[2].1.clone(), payload(&mut rng).into())
+            .await
+            .unwrap();
+        client
+            .publish(
+                format!("{root}.component.auction"),
+                payload(&mut rng).into(),
+            )
             .await
             .unwrap();
     }

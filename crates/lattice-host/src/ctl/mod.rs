@@ -1,7 +1,9 @@
 //! The control-interface server: subscriptions, dispatch and replies.
 //!
-//! Three subscriptions cover the whole interface:
-//! - `{root}.host.ping`: every host answers (scatter-gather);
+//! These subscriptions cover the whole interface:
+//! - `{root}.host.ping` and `{root}.component.auction`: every (eligible) host answers
+//!   (scatter-gather);
+//! - `{root}.registry.put`: every host takes the credentials;
 //! - `{root}.*.*.{host_id}`: every operation addressed to this host, known or not, so unknown
 //!   ones get a clear "unsupported subject" instead of silence;
 //! - `{root}.config.>` in queue group `{root}.config`: config lives in KV, so one host answers.
@@ -9,9 +11,11 @@
 //! Each request is handled in its own task (bounded by a semaphore), so a slow KV operation never
 //! delays a ping. Handlers are one file per group of operations; each returns the encoded reply.
 
+mod component;
 mod config;
 mod host;
 mod label;
+mod registry;
 
 use std::sync::Arc;
 
@@ -35,16 +39,24 @@ pub(crate) enum After {
     Stop(crate::StopReason),
 }
 
-/// A handler's outcome: the encoded reply envelope and any follow-up.
+/// A handler's outcome: the encoded reply envelope (none: stay silent, as a host that does
+/// not bid in an auction does) and any follow-up.
 pub(crate) struct Handled {
-    reply: Bytes,
+    reply: Option<Bytes>,
     after: After,
 }
 
 impl Handled {
     fn reply<T: Serialize>(response: CtlResponse<T>) -> Self {
         Self {
-            reply: encode(&response),
+            reply: Some(encode(&response)),
+            after: After::Nothing,
+        }
+    }
+
+    fn silent() -> Self {
+        Self {
+            reply: None,
             after: After::Nothing,
         }
     }
@@ -88,9 +100,19 @@ pub(crate) async fn serve(shared: Arc<HostShared>) -> Result<Vec<JoinHandle<()>>
         .queue_subscribe(config.clone(), group)
         .await
         .map_err(subscribe_err(&config))?;
+    let auction = shared.subjects.component_auction();
+    let auction_sub = nats
+        .subscribe(auction.clone())
+        .await
+        .map_err(subscribe_err(&auction))?;
+    let registry = shared.subjects.registry_put();
+    let registry_sub = nats
+        .subscribe(registry.clone())
+        .await
+        .map_err(subscribe_err(&registry))?;
 
     let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_REQUESTS));
-    Ok([ping_sub, ops_sub, config_sub]
+    Ok([ping_sub, ops_sub, config_sub, auction_sub, registry_sub]
         .into_iter()
         .map(|sub| tokio::spawn(serve_subscription(shared.clone(), sub, permits.clone())))
         .collect())
@@ -113,15 +135,15 @@ async fn serve_subscription(
     }
 }
 
-async fn handle_message(shared: &HostShared, msg: async_nats::Message) {
+async fn handle_message(shared: &Arc<HostShared>, msg: async_nats::Message) {
     let subject = msg.subject.as_str();
     let handled = match shared.subjects.parse(subject) {
         Some(op) => dispatch(shared, op, &msg.payload).await,
         None => Handled::error("unsupported subject"),
     };
     tracing::debug!(subject, "control request");
-    if let Some(reply_to) = msg.reply {
-        if let Err(e) = shared.nats.publish(reply_to, handled.reply).await {
+    if let (Some(reply_to), Some(reply)) = (msg.reply, handled.reply) {
+        if let Err(e) = shared.nats.publish(reply_to, reply).await {
             tracing::warn!(subject, error = %e, "cannot send control reply");
         }
     }
@@ -135,8 +157,12 @@ async fn handle_message(shared: &HostShared, msg: async_nats::Message) {
     }
 }
 
-async fn dispatch(shared: &HostShared, op: CtlOp<'_>, body: &[u8]) -> Handled {
+async fn dispatch(shared: &Arc<HostShared>, op: CtlOp<'_>, body: &[u8]) -> Handled {
     match (op.noun, op.verb) {
+        ("component", "scale") if op.target.is_some() => component::scale(shared, body),
+        ("component", "update") if op.target.is_some() => component::update(shared, body),
+        ("component", "auction") if op.target.is_none() => component::auction(shared, body),
+        ("registry", "put") if op.target.is_none() => registry::put(shared, body),
         ("host", "ping") if op.target.is_none() => host::ping(shared),
         ("host", "get") => host::get(shared),
         ("host", "stop") => host::stop(shared, body),

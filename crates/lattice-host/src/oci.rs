@@ -1,0 +1,217 @@
+//! Components from OCI registries: pull (with progress and digest check) and push.
+//!
+//! Components travel as Wasm OCI artifacts: one layer of media type `application/wasm`
+//! (older wasmCloud media types are accepted on pull) and a config of type
+//! `application/vnd.wasm.config.v0+json`. Credentials come from the host's flags or from the
+//! `registry.put` control operation, per registry.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use futures::TryStreamExt;
+use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
+use oci_client::secrets::RegistryAuth;
+use oci_client::Reference;
+use sha2::{Digest, Sha256};
+
+use crate::artifact::FetchError;
+
+/// Media type of a component layer.
+pub const WASM_LAYER_MEDIA_TYPE: &str = "application/wasm";
+/// Media type of the artifact config.
+pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
+const ACCEPTED_LAYER_TYPES: &[&str] = &[
+    WASM_LAYER_MEDIA_TYPE,
+    "application/vnd.wasm.content.layer.v1+wasm",
+    "application/vnd.module.wasm.content.layer.v1+wasm",
+];
+
+/// Registry credentials.
+#[derive(Clone, Default)]
+pub struct RegistryCredentials {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub token: Option<String>,
+}
+
+impl RegistryCredentials {
+    fn auth(&self) -> RegistryAuth {
+        match (&self.username, &self.password, &self.token) {
+            (Some(u), Some(p), _) => RegistryAuth::Basic(u.clone(), p.clone()),
+            (_, _, Some(t)) => RegistryAuth::Bearer(t.clone()),
+            _ => RegistryAuth::Anonymous,
+        }
+    }
+}
+
+impl std::fmt::Debug for RegistryCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RegistryCredentials({:?}, ***)", self.username)
+    }
+}
+
+/// How the host talks to registries.
+#[derive(Debug, Clone, Default)]
+pub struct OciConfig {
+    /// Registries (`host:port`) reached over plain HTTP, e.g. a registry on loopback.
+    pub insecure_registries: Vec<String>,
+    /// Whether `:latest` (or no tag) may be pulled; off by default, since it is not reproducible.
+    pub allow_latest: bool,
+    /// Credentials used for every registry without its own.
+    pub default_credentials: RegistryCredentials,
+}
+
+pub struct OciClient {
+    client: oci_client::Client,
+    config: OciConfig,
+    credentials: RwLock<HashMap<String, RegistryCredentials>>,
+}
+
+impl OciClient {
+    pub fn new(config: OciConfig) -> Self {
+        // reqwest is built without a bundled crypto provider; use ring, as async-nats does.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = oci_client::Client::new(ClientConfig {
+            protocol: ClientProtocol::HttpsExcept(config.insecure_registries.clone()),
+            ..Default::default()
+        });
+        Self {
+            client,
+            config,
+            credentials: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Sets the credentials of `registry` (`host[:port]`).
+    pub fn set_credentials(&self, registry: &str, credentials: RegistryCredentials) {
+        if let Ok(mut c) = self.credentials.write() {
+            c.insert(registry.to_string(), credentials);
+        }
+    }
+
+    fn auth_for(&self, reference: &Reference) -> RegistryAuth {
+        let registry = reference.resolve_registry();
+        self.credentials
+            .read()
+            .ok()
+            .and_then(|c| {
+                c.get(registry)
+                    .or_else(|| c.get(reference.registry()))
+                    .cloned()
+            })
+            .unwrap_or_else(|| self.config.default_credentials.clone())
+            .auth()
+    }
+
+    /// Pulls the component at `reference`, refusing layers over `max_bytes`, logging progress
+    /// and checking the layer digest.
+    pub(crate) async fn pull(
+        &self,
+        reference: &str,
+        max_bytes: usize,
+    ) -> Result<Vec<u8>, FetchError> {
+        let oci = |what: &str, e: &dyn std::fmt::Display| {
+            FetchError::Oci(format!("{what} {reference}: {e}"))
+        };
+        let parsed: Reference = reference
+            .parse()
+            .map_err(|e| oci("invalid OCI reference", &e))?;
+        if parsed.digest().is_none()
+            && parsed.tag().is_none_or(|t| t == "latest")
+            && !self.config.allow_latest
+        {
+            return Err(FetchError::Oci(format!(
+                "{reference} names no version (or :latest); pin a tag or digest, or allow it with --oci-allow-latest"
+            )));
+        }
+        let auth = self.auth_for(&parsed);
+        let (manifest, _) = self
+            .client
+            .pull_image_manifest(&parsed, &auth)
+            .await
+            .map_err(|e| oci("cannot pull the manifest of", &e))?;
+        let layer = manifest
+            .layers
+            .iter()
+            .find(|l| ACCEPTED_LAYER_TYPES.contains(&l.media_type.as_str()))
+            .ok_or_else(|| {
+                FetchError::Oci(format!(
+                    "{reference} has no WebAssembly layer (media types: {})",
+                    manifest
+                        .layers
+                        .iter()
+                        .map(|l| l.media_type.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+        let total = u64::try_from(layer.size).unwrap_or(0);
+        if total > max_bytes as u64 {
+            return Err(FetchError::TooLarge {
+                reference: reference.into(),
+                size: total,
+                limit: max_bytes,
+            });
+        }
+        tracing::info!(reference, bytes = total, digest = %layer.digest, "pulling component");
+        let mut stream = self
+            .client
+            .pull_blob_stream(&parsed, layer)
+            .await
+            .map_err(|e| oci("cannot pull the layer of", &e))?
+            .stream;
+        let mut data = Vec::with_capacity(total as usize);
+        let mut next_report = 25;
+        while let Some(chunk) = stream
+            .try_next()
+            .await
+            .map_err(|e| oci("download failed for", &e))?
+        {
+            data.extend_from_slice(&chunk);
+            if data.len() > max_bytes {
+                return Err(FetchError::TooLarge {
+                    reference: reference.into(),
+                    size: data.len() as u64,
+                    limit: max_bytes,
+                });
+            }
+            let percent = (data.len() as u64 * 100).checked_div(total).unwrap_or(100);
+            while percent >= next_report && next_report <= 100 {
+                tracing::info!(
+                    reference,
+                    received = data.len(),
+                    total,
+                    "pull {next_report}%"
+                );
+                next_report += 25;
+            }
+        }
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&data)));
+        if digest != layer.digest {
+            return Err(FetchError::Oci(format!(
+                "{reference}: layer digest mismatch (expected {}, got {digest})",
+                layer.digest
+            )));
+        }
+        Ok(data)
+    }
+
+    /// Pushes `component` to `reference` as a Wasm OCI artifact; returns the manifest URL.
+    pub async fn push(&self, reference: &str, component: Vec<u8>) -> Result<String, String> {
+        let parsed: Reference = reference
+            .parse()
+            .map_err(|e| format!("invalid OCI reference {reference}: {e}"))?;
+        let layer = ImageLayer::new(component, WASM_LAYER_MEDIA_TYPE.into(), None);
+        let config = Config::new(
+            br#"{"architecture":"wasm","os":"wasip2"}"#.to_vec(),
+            WASM_CONFIG_MEDIA_TYPE.into(),
+            None,
+        );
+        let auth = self.auth_for(&parsed);
+        self.client
+            .push(&parsed, &[layer], config, &auth, None)
+            .await
+            .map(|r| r.manifest_url)
+            .map_err(|e| format!("cannot push {reference}: {e}"))
+    }
+}
