@@ -124,6 +124,115 @@ pub enum Command {
     /// Manage named config (stored in JetStream KV).
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Scale a component on a host (0 stops it).
+    #[command(subcommand)]
+    Scale(ScaleCommand),
+    /// Swap a running component to another reference, in place.
+    #[command(subcommand)]
+    Update(UpdateCommand),
+    /// Push a component file to an OCI registry.
+    Push(PushArgs),
+    /// Give every host credentials for an OCI registry.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ScaleCommand {
+    /// `lattice scale component REF ID --count N`: run up to N instances of REF as ID.
+    Component(ScaleComponentArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ScaleComponentArgs {
+    /// Component reference: an OCI reference or file:///path (hosts need --allow-file-load).
+    pub component_ref: String,
+    /// Component id, unique in the lattice (used in subjects: letters, digits, '-', '_').
+    pub component_id: String,
+    /// Most instances running at once; 0 stops the component.
+    #[arg(long, short = 'c', default_value_t = 1)]
+    pub count: u32,
+    /// Host to scale on [default: chosen by auction].
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Named config to give the component (repeatable; later names win).
+    #[arg(long = "config")]
+    pub configs: Vec<String>,
+    /// Annotation `k=v` (repeatable).
+    #[arg(long = "annotation", value_parser = parse_key_value)]
+    pub annotations: Vec<(String, String)>,
+    /// Label `k=v` an auctioned host must carry (repeatable).
+    #[arg(long = "constraint", value_parser = parse_key_value)]
+    pub constraints: Vec<(String, String)>,
+    /// Component limit `k=v`: max_linear_memory (bytes), max_execution_time (ms),
+    /// max_component_size (bytes).
+    #[arg(long = "limit", value_parser = parse_key_value)]
+    pub limits: Vec<(String, String)>,
+    /// Replace a component of the same id running another reference.
+    #[arg(long)]
+    pub allow_update: bool,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct WaitArgs {
+    /// Return once the host acknowledges, without waiting for the outcome.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// How long to wait for the outcome (fetching and compiling take time).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub wait_timeout: Duration,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UpdateCommand {
+    /// `lattice update component ID NEW_REF --host HOST`.
+    Component {
+        component_id: String,
+        new_component_ref: String,
+        #[arg(long)]
+        host: String,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// Target reference, e.g. 127.0.0.1:5000/app/calc:0.1.0.
+    pub reference: String,
+    /// The component file.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub oci: OciArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RegistryCommand {
+    /// `lattice registry put REGISTRY --oci-user U --oci-password P` (or --oci-token).
+    Put {
+        registry: String,
+        #[command(flatten)]
+        oci: OciArgs,
+    },
+}
+
+/// OCI registry access.
+#[derive(Args, Debug, Clone, Default)]
+pub struct OciArgs {
+    /// Registries (`host:port`) reached over plain HTTP (comma-separated).
+    #[arg(long, env = "LATTICE_OCI_INSECURE", value_delimiter = ',')]
+    pub oci_insecure: Vec<String>,
+    /// Allow pulling `:latest` or untagged references.
+    #[arg(long, env = "LATTICE_OCI_ALLOW_LATEST")]
+    pub oci_allow_latest: bool,
+    #[arg(long, env = "LATTICE_OCI_USER")]
+    pub oci_user: Option<String>,
+    #[arg(long, env = "LATTICE_OCI_PASSWORD", hide_env_values = true)]
+    pub oci_password: Option<String>,
+    #[arg(long, env = "LATTICE_OCI_TOKEN", hide_env_values = true)]
+    pub oci_token: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -182,6 +291,26 @@ pub struct HostArgs {
     /// Replicas of KV buckets this host creates (use 3 on a 3-node cluster).
     #[arg(long, env = "LATTICE_KV_REPLICAS", default_value_t = 1)]
     pub kv_replicas: usize,
+    /// Allow `file://` component references.
+    #[arg(long, env = "LATTICE_ALLOW_FILE_LOAD")]
+    pub allow_file_load: bool,
+    /// Directory of the compile cache [default: $XDG_CACHE_HOME/lattice/compiled].
+    #[arg(long, env = "LATTICE_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Instance slots reserved by the pooling allocator (0: allocate on demand).
+    #[arg(long, env = "LATTICE_POOL_INSTANCES", default_value_t = 256)]
+    pub pool_instances: u32,
+    /// Default max linear memory of a component, e.g. `64MiB`.
+    #[arg(long, env = "LATTICE_MAX_LINEAR_MEMORY", default_value = "64MiB", value_parser = parse_size)]
+    pub max_linear_memory: usize,
+    /// Default max execution time of one call.
+    #[arg(long, env = "LATTICE_MAX_EXECUTION_TIME", default_value = "30s", value_parser = parse_duration)]
+    pub max_execution_time: Duration,
+    /// Largest component accepted, e.g. `50MiB`.
+    #[arg(long, env = "LATTICE_MAX_COMPONENT_SIZE", default_value = "50MiB", value_parser = parse_size)]
+    pub max_component_size: usize,
+    #[command(flatten)]
+    pub oci: OciArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -223,6 +352,25 @@ pub enum ConfigCommand {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 2s, 1m)"))
+}
+
+/// `1048576`, `512KiB`, `64MiB`, `1GiB` (also KB/MB/GB as powers of 1000).
+fn parse_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: usize = n.parse().map_err(|_| format!("expected a size like 64MiB, got {s:?}"))?;
+    let mult: usize = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => return Err(format!("unknown size unit {other:?} (B, KiB, MiB, GiB, KB, MB, GB)")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("size {s:?} is too large"))
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {

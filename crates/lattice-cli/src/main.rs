@@ -55,6 +55,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Get(get) => cmd::get::run(&global, get).await,
         Command::Label(label) => cmd::label::run(&global, label).await,
         Command::Config(config) => cmd::config::run(&global, config).await,
+        Command::Scale(scale) => cmd::component::scale(&global, scale).await,
+        Command::Update(update) => cmd::component::update(&global, update).await,
+        Command::Push(push) => cmd::component::push(&global, push).await,
+        Command::Registry(registry) => cmd::component::registry(&global, registry).await,
     }
 }
 

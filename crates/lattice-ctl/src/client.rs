@@ -6,7 +6,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use lattice_proto::ctl::{
-    ConfigMap, Host, HostInventory, HostLabel, HostLabelKey, StopHostCommand,
+    ComponentAuctionAck, ComponentAuctionRequest, ConfigMap, Host, HostInventory, HostLabel,
+    HostLabelKey, ScaleComponentCommand, StopHostCommand, UpdateComponentCommand,
 };
 use lattice_proto::event::CloudEvent;
 use lattice_proto::subject::{event_wildcard, validate_config_name, CtlSubjects};
@@ -181,6 +182,59 @@ impl Client {
         self.request::<serde_json::Value>(subject, Bytes::new())
             .await
             .map(drop)
+    }
+
+    /// Asks `host_id` to scale a component. The host acknowledges at once; the outcome is a
+    /// `component_scaled` or `component_scale_failed` event.
+    pub async fn scale_component(
+        &self,
+        host_id: &str,
+        cmd: &ScaleComponentCommand,
+    ) -> Result<(), Error> {
+        let subject = self.host_subject("component", "scale", host_id)?;
+        self.request::<serde_json::Value>(subject, json(cmd)?)
+            .await
+            .map(drop)
+    }
+
+    /// Asks `host_id` to swap a running component to another reference.
+    pub async fn update_component(
+        &self,
+        host_id: &str,
+        cmd: &UpdateComponentCommand,
+    ) -> Result<(), Error> {
+        let subject = self.host_subject("component", "update", host_id)?;
+        self.request::<serde_json::Value>(subject, json(cmd)?)
+            .await
+            .map(drop)
+    }
+
+    /// Hosts able to run a component (carrying every constraint label, not running the id).
+    pub async fn auction_component(
+        &self,
+        req: &ComponentAuctionRequest,
+    ) -> Result<Vec<ComponentAuctionAck>, Error> {
+        let replies = self
+            .gather(self.subjects.component_auction(), json(req)?)
+            .await?;
+        Ok(replies
+            .iter()
+            .filter_map(|r| open::<ComponentAuctionAck>(r).ok().flatten())
+            .collect())
+    }
+
+    /// Gives every host credentials for OCI registries (registry → credentials).
+    pub async fn put_registry_credentials(
+        &self,
+        credentials: &BTreeMap<String, serde_json::Value>,
+    ) -> Result<usize, Error> {
+        let replies = self
+            .gather(self.subjects.registry_put(), json(credentials)?)
+            .await?;
+        for r in &replies {
+            open::<serde_json::Value>(r)?;
+        }
+        Ok(replies.len())
     }
 
     /// Every lattice event from now on. Malformed events are skipped.

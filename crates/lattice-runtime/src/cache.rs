@@ -106,9 +106,12 @@ impl CompileCache {
 fn compile(engine: &Engine, bytes: &[u8]) -> Result<Component, LoadError> {
     // Reject core modules and garbage with a clear message before asking Cranelift.
     if !wasmparser_is_component(bytes) {
-        return Err(LoadError::NotAComponent(
-            "the bytes are not a WebAssembly component (a core module or not wasm at all)".into(),
-        ));
+        let what = if bytes.starts_with(b"\0asm") {
+            "a core WebAssembly module; wrap it into a component (e.g. `wasm-tools component new`)"
+        } else {
+            "not WebAssembly at all"
+        };
+        return Err(LoadError::NotAComponent(what.into()));
     }
     Component::new(engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))
 }

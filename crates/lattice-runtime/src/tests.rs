@@ -290,7 +290,7 @@ async fn bad_bytes_are_refused_with_clear_errors() {
     assert!(matches!(e, LoadError::NotAComponent(_)), "{e}");
     let module = wat::parse_str("(module)").unwrap();
     let e = prep(&module, Policy::default());
-    assert!(e.to_string().contains("core module"), "{e}");
+    assert!(e.to_string().contains("core WebAssembly module"), "{e}");
     let mut truncated = std::fs::read(component_path("calc")).unwrap();
     truncated.truncate(truncated.len() / 2);
     let e = prep(&truncated, Policy::default());

@@ -1,7 +1,8 @@
 //! `lattice host` (run a host) and `lattice host stop`.
 
 use anyhow::Context;
-use lattice_host::{Host, HostConfig, StopReason};
+use lattice_host::oci::{OciConfig, RegistryCredentials};
+use lattice_host::{Host, HostConfig, Limits, RuntimeConfig, StopReason};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::args::{GlobalArgs, HostAction, HostArgs, HostCommand};
@@ -37,8 +38,36 @@ pub fn host_config(
         heartbeat_interval: args.heartbeat_interval,
         js_domain: args.js_domain.clone(),
         kv_replicas: args.kv_replicas,
+        allow_file_load: args.allow_file_load,
+        runtime: RuntimeConfig {
+            cache_dir: match &args.cache_dir {
+                Some(d) => Some(d.clone()),
+                None => dirs::cache_dir().map(|d| d.join("lattice/compiled")),
+            },
+            pool_instances: args.pool_instances,
+            max_memory_bytes: args.max_linear_memory.max(RuntimeConfig::default().max_memory_bytes),
+        },
+        default_limits: Limits {
+            max_memory_bytes: args.max_linear_memory,
+            max_execution_time: args.max_execution_time,
+            max_component_bytes: args.max_component_size,
+        },
+        oci: oci_config(&args.oci),
         ..HostConfig::default()
     })
+}
+
+/// Registry access from the command line.
+pub fn oci_config(args: &crate::args::OciArgs) -> OciConfig {
+    OciConfig {
+        insecure_registries: args.oci_insecure.clone(),
+        allow_latest: args.oci_allow_latest,
+        default_credentials: RegistryCredentials {
+            username: args.oci_user.clone(),
+            password: args.oci_password.clone(),
+            token: args.oci_token.clone(),
+        },
+    }
 }
 
 /// Runs a host in the foreground until SIGINT/SIGTERM or a `host.stop` request.

@@ -1,5 +1,6 @@
 //! One module per command group.
 
+pub mod component;
 pub mod config;
 pub mod get;
 pub mod host;
