@@ -89,3 +89,65 @@ pub async fn next_event(
     .await
     .unwrap_or_else(|_| panic!("no {ty} event within {timeout:?}"))
 }
+
+/// A host running in this test process (for the local call path), joined to `lattice`.
+pub async fn in_process_host(nats_url: &str, lattice: &str) -> lattice_host::Host {
+    let config = lattice_host::HostConfig {
+        lattice: lattice.into(),
+        nats: lattice_host::NatsConfig::from_urls(nats_url),
+        heartbeat_interval: Duration::from_millis(500),
+        allow_file_load: true,
+        runtime: lattice_host::RuntimeConfig {
+            cache_dir: None,
+            pool_instances: 64,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    lattice_host::Host::start(config).await.expect("in-process host")
+}
+
+/// `file://` reference of a guest component built by scripts/build-components.
+pub fn component_ref(name: &str) -> String {
+    format!("file://{}", lattice_testkit::component_path(name).display())
+}
+
+/// A scale request with defaults.
+pub fn scale_cmd(reference: &str, id: &str, count: u32) -> lattice_proto::ctl::ScaleComponentCommand {
+    lattice_proto::ctl::ScaleComponentCommand {
+        component_ref: reference.into(),
+        component_id: id.into(),
+        count,
+        host_id: None,
+        annotations: Default::default(),
+        config: vec![],
+        component_limits: None,
+        allow_update: false,
+    }
+}
+
+/// Sends a scale request and returns the `component_scaled` / `component_scale_failed` event
+/// the host emits for it.
+pub async fn scale(
+    ctl: &Client,
+    host_id: &str,
+    cmd: &lattice_proto::ctl::ScaleComponentCommand,
+) -> CloudEvent {
+    use futures::StreamExt;
+    let mut events = ctl.events().await.unwrap();
+    ctl.scale_component(host_id, cmd).await.expect("scale acknowledged");
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let ev = events.next().await.expect("event stream ended");
+            let kind = ev.event_type().unwrap_or_default();
+            if ev.source == host_id
+                && ev.data["component_id"] == cmd.component_id.as_str()
+                && (kind == "component_scaled" || kind == "component_scale_failed")
+            {
+                return ev;
+            }
+        }
+    })
+    .await
+    .expect("no scale outcome within 30 s")
+}

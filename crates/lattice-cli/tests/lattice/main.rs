@@ -4,6 +4,7 @@
 
 mod auth;
 mod common;
+mod components;
 mod discovery;
 mod fuzz;
 mod lifecycle;
