@@ -359,7 +359,9 @@ fn parse_size(s: &str) -> Result<usize, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (n, unit) = s.split_at(split);
-    let n: usize = n.parse().map_err(|_| format!("expected a size like 64MiB, got {s:?}"))?;
+    let n: usize = n
+        .parse()
+        .map_err(|_| format!("expected a size like 64MiB, got {s:?}"))?;
     let mult: usize = match unit.trim() {
         "" | "B" => 1,
         "KiB" => 1 << 10,
@@ -368,9 +370,14 @@ fn parse_size(s: &str) -> Result<usize, String> {
         "KB" => 1_000,
         "MB" => 1_000_000,
         "GB" => 1_000_000_000,
-        other => return Err(format!("unknown size unit {other:?} (B, KiB, MiB, GiB, KB, MB, GB)")),
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} (B, KiB, MiB, GiB, KB, MB, GB)"
+            ))
+        }
     };
-    n.checked_mul(mult).ok_or_else(|| format!("size {s:?} is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size {s:?} is too large"))
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {

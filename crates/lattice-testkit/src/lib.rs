@@ -13,6 +13,7 @@
 pub mod host;
 pub mod nats;
 pub mod process;
+pub mod registry;
 pub mod wait;
 
 pub use host::{HostProcess, HostSpec};

@@ -43,8 +43,7 @@ pub async fn scale(global: &GlobalArgs, cmd: ScaleCommand) -> anyhow::Result<()>
         host_id: Some(host.clone()),
         annotations: args.annotations.iter().cloned().collect(),
         config: args.configs.clone(),
-        component_limits: (!args.limits.is_empty())
-            .then(|| args.limits.iter().cloned().collect()),
+        component_limits: (!args.limits.is_empty()).then(|| args.limits.iter().cloned().collect()),
         allow_update: args.allow_update,
     };
     let events = ctl.events().await?;
@@ -94,7 +93,10 @@ async fn wait_for_outcome(
     wait: &WaitArgs,
 ) -> anyhow::Result<()> {
     if wait.no_wait {
-        output::done(global, &format!("{host} acknowledged; {id} is being scaled"));
+        output::done(
+            global,
+            &format!("{host} acknowledged; {id} is being scaled"),
+        );
         return Ok(());
     }
     let outcome = tokio::time::timeout(wait.wait_timeout, async {
@@ -122,11 +124,17 @@ async fn wait_for_outcome(
         output::json(&serde_json::json!({"event": kind, "data": data}))?;
     }
     if kind == COMPONENT_SCALE_FAILED {
-        let reason = data.get("error").and_then(|e| e.as_str()).unwrap_or("unknown");
+        let reason = data
+            .get("error")
+            .and_then(|e| e.as_str())
+            .unwrap_or("unknown");
         bail!("{id} failed on {host}: {reason}");
     }
     if global.output == Output::Table {
-        let n = data.get("max_instances").and_then(|n| n.as_u64()).unwrap_or(0);
+        let n = data
+            .get("max_instances")
+            .and_then(|n| n.as_u64())
+            .unwrap_or(0);
         let image = data.get("image_ref").and_then(|n| n.as_str()).unwrap_or("");
         if n == 0 {
             println!("{id} stopped on {host}");
@@ -172,6 +180,9 @@ pub async fn registry(global: &GlobalArgs, cmd: RegistryCommand) -> anyhow::Resu
     let hosts = ctl
         .put_registry_credentials(&[(registry.clone(), creds)].into())
         .await?;
-    output::done(global, &format!("credentials for {registry} given to {hosts} hosts"));
+    output::done(
+        global,
+        &format!("credentials for {registry} given to {hosts} hosts"),
+    );
     Ok(())
 }

@@ -45,7 +45,9 @@ pub fn host_config(
                 None => dirs::cache_dir().map(|d| d.join("lattice/compiled")),
             },
             pool_instances: args.pool_instances,
-            max_memory_bytes: args.max_linear_memory.max(RuntimeConfig::default().max_memory_bytes),
+            max_memory_bytes: args
+                .max_linear_memory
+                .max(RuntimeConfig::default().max_memory_bytes),
         },
         default_limits: Limits {
             max_memory_bytes: args.max_linear_memory,

@@ -92,7 +92,16 @@ pub async fn next_event(
 
 /// A host running in this test process (for the local call path), joined to `lattice`.
 pub async fn in_process_host(nats_url: &str, lattice: &str) -> lattice_host::Host {
-    let config = lattice_host::HostConfig {
+    in_process_host_with(nats_url, lattice, |_| {}).await
+}
+
+/// [`in_process_host`] with a changed configuration.
+pub async fn in_process_host_with(
+    nats_url: &str,
+    lattice: &str,
+    change: impl FnOnce(&mut lattice_host::HostConfig),
+) -> lattice_host::Host {
+    let mut config = lattice_host::HostConfig {
         lattice: lattice.into(),
         nats: lattice_host::NatsConfig::from_urls(nats_url),
         heartbeat_interval: Duration::from_millis(500),
@@ -104,7 +113,10 @@ pub async fn in_process_host(nats_url: &str, lattice: &str) -> lattice_host::Hos
         },
         ..Default::default()
     };
-    lattice_host::Host::start(config).await.expect("in-process host")
+    change(&mut config);
+    lattice_host::Host::start(config)
+        .await
+        .expect("in-process host")
 }
 
 /// `file://` reference of a guest component built by scripts/build-components.
@@ -113,7 +125,11 @@ pub fn component_ref(name: &str) -> String {
 }
 
 /// A scale request with defaults.
-pub fn scale_cmd(reference: &str, id: &str, count: u32) -> lattice_proto::ctl::ScaleComponentCommand {
+pub fn scale_cmd(
+    reference: &str,
+    id: &str,
+    count: u32,
+) -> lattice_proto::ctl::ScaleComponentCommand {
     lattice_proto::ctl::ScaleComponentCommand {
         component_ref: reference.into(),
         component_id: id.into(),
@@ -135,7 +151,9 @@ pub async fn scale(
 ) -> CloudEvent {
     use futures::StreamExt;
     let mut events = ctl.events().await.unwrap();
-    ctl.scale_component(host_id, cmd).await.expect("scale acknowledged");
+    ctl.scale_component(host_id, cmd)
+        .await
+        .expect("scale acknowledged");
     tokio::time::timeout(Duration::from_secs(30), async {
         loop {
             let ev = events.next().await.expect("event stream ended");

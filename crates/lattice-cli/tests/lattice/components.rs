@@ -14,14 +14,20 @@ use crate::common::*;
 const CALC: Option<&str> = Some("lattice:examples/calc@0.1.0");
 
 fn max_instances(inv: &lattice_proto::ctl::HostInventory, id: &str) -> Option<u32> {
-    inv.components.iter().find(|c| c.id == id).map(|c| c.max_instances)
+    inv.components
+        .iter()
+        .find(|c| c.id == id)
+        .map(|c| c.max_instances)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_up_down_and_to_zero_on_one_host() {
     let nats = NatsServer::start().unwrap();
     let ctl = ctl(&nats.url(), "default").await;
-    let h = host(&nats.url(), "default").arg("--allow-file-load").start().unwrap();
+    let h = host(&nats.url(), "default")
+        .arg("--allow-file-load")
+        .start()
+        .unwrap();
     let calc = component_ref("calc");
 
     for count in [3, 5, 1] {
@@ -40,14 +46,27 @@ async fn scale_up_down_and_to_zero_on_one_host() {
     let ev = scale(&ctl, &h.id, &scale_cmd(&calc, "calc", 0)).await;
     assert_eq!(ev.event_type(), Some("component_scaled"));
     assert_eq!(ev.data["max_instances"], 0);
-    assert!(ctl.host_inventory(&h.id).await.unwrap().components.is_empty());
+    assert!(ctl
+        .host_inventory(&h.id)
+        .await
+        .unwrap()
+        .components
+        .is_empty());
 
     // The CLI does the same, and waits for the outcome.
-    let out = cli_ok(&nats.url(), "default", &["scale", "component", &calc, "calc", "--count", "2"]);
+    let out = cli_ok(
+        &nats.url(),
+        "default",
+        &["scale", "component", &calc, "calc", "--count", "2"],
+    );
     assert!(out.contains("up to 2 instances"), "{out}");
     let out = cli_ok(&nats.url(), "default", &["get", "inventory", &h.id]);
     assert!(out.contains("calc") && out.contains(&calc), "{out}");
-    let out = cli_ok(&nats.url(), "default", &["scale", "component", &calc, "calc", "--count", "0"]);
+    let out = cli_ok(
+        &nats.url(),
+        "default",
+        &["scale", "component", &calc, "calc", "--count", "0"],
+    );
     assert!(out.contains("stopped"), "{out}");
 }
 
@@ -85,7 +104,10 @@ async fn scale_on_three_hosts_and_auction_by_labels() {
         })
         .await
         .unwrap();
-    assert_eq!(bids.iter().map(|b| b.host_id.as_str()).collect::<Vec<_>>(), vec![hosts[1].id.as_str()]);
+    assert_eq!(
+        bids.iter().map(|b| b.host_id.as_str()).collect::<Vec<_>>(),
+        vec![hosts[1].id.as_str()]
+    );
     let bids = ctl
         .auction_component(&ComponentAuctionRequest {
             component_ref: calc.clone(),
@@ -99,7 +121,14 @@ async fn scale_on_three_hosts_and_auction_by_labels() {
     cli_ok(
         &nats.url(),
         "default",
-        &["scale", "component", &calc, "pinned", "--constraint", "zone=c"],
+        &[
+            "scale",
+            "component",
+            &calc,
+            "pinned",
+            "--constraint",
+            "zone=c",
+        ],
     );
     let inv = ctl.host_inventory(&hosts[2].id).await.unwrap();
     assert_eq!(max_instances(&inv, "pinned"), Some(1));
@@ -107,7 +136,12 @@ async fn scale_on_three_hosts_and_auction_by_labels() {
         scale(&ctl, &h.id, &scale_cmd(&calc, "calc", 0)).await;
     }
     for h in &hosts[..2] {
-        assert!(ctl.host_inventory(&h.id).await.unwrap().components.is_empty());
+        assert!(ctl
+            .host_inventory(&h.id)
+            .await
+            .unwrap()
+            .components
+            .is_empty());
     }
 }
 
@@ -115,7 +149,10 @@ async fn scale_on_three_hosts_and_auction_by_labels() {
 async fn bad_references_fail_with_clear_reasons() {
     let nats = NatsServer::start().unwrap();
     let ctl = ctl(&nats.url(), "default").await;
-    let h = host(&nats.url(), "default").arg("--allow-file-load").start().unwrap();
+    let h = host(&nats.url(), "default")
+        .arg("--allow-file-load")
+        .start()
+        .unwrap();
     let strict = host(&nats.url(), "default").start().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let text = dir.path().join("notes.txt");
@@ -124,34 +161,80 @@ async fn bad_references_fail_with_clear_reasons() {
     std::fs::write(&module, b"\0asm\x01\0\0\0").unwrap();
 
     let mut oversized = scale_cmd(&component_ref("calc"), "big", 1);
-    oversized.component_limits = Some([("max_component_size".to_string(), "1000".to_string())].into());
+    oversized.component_limits =
+        Some([("max_component_size".to_string(), "1000".to_string())].into());
     let cases = [
-        (scale_cmd("nope://component", "a", 1), "unsupported component reference"),
-        (scale_cmd("file:///no/such/component.wasm", "b", 1), "No such file"),
-        (scale_cmd(&format!("file://{}", text.display()), "c", 1), "not WebAssembly at all"),
-        (scale_cmd(&format!("file://{}", module.display()), "d", 1), "core WebAssembly module"),
+        (
+            scale_cmd("nope://component", "a", 1),
+            "unsupported component reference",
+        ),
+        (
+            scale_cmd("file:///no/such/component.wasm", "b", 1),
+            "No such file",
+        ),
+        (
+            scale_cmd(&format!("file://{}", text.display()), "c", 1),
+            "not WebAssembly at all",
+        ),
+        (
+            scale_cmd(&format!("file://{}", module.display()), "d", 1),
+            "core WebAssembly module",
+        ),
         (oversized, "over the 1000-byte limit"),
-        (scale_cmd("127.0.0.1:1/none/here:1.0", "e", 1), "cannot pull"),
+        (
+            scale_cmd("127.0.0.1:1/none/here:1.0", "e", 1),
+            "cannot pull",
+        ),
     ];
     for (cmd, reason) in &cases {
         let ev = scale(&ctl, &h.id, cmd).await;
-        assert_eq!(ev.event_type(), Some("component_scale_failed"), "{:?}", ev.data);
+        assert_eq!(
+            ev.event_type(),
+            Some("component_scale_failed"),
+            "{:?}",
+            ev.data
+        );
         let error = ev.data["error"].as_str().unwrap();
         assert!(error.contains(reason), "{}: {error}", cmd.component_ref);
         println!("{} -> {error}", cmd.component_ref);
     }
     let ev = scale(&ctl, &strict.id, &scale_cmd(&component_ref("calc"), "f", 1)).await;
-    assert!(ev.data["error"].as_str().unwrap().contains("--allow-file-load"), "{:?}", ev.data);
+    assert!(
+        ev.data["error"]
+            .as_str()
+            .unwrap()
+            .contains("--allow-file-load"),
+        "{:?}",
+        ev.data
+    );
     let mut missing_config = scale_cmd(&component_ref("greeter"), "g", 1);
     missing_config.config = vec!["nope".into()];
     let ev = scale(&ctl, &h.id, &missing_config).await;
-    assert!(ev.data["error"].as_str().unwrap().contains("\"nope\" does not exist"), "{:?}", ev.data);
-    assert!(ctl.host_inventory(&h.id).await.unwrap().components.is_empty());
+    assert!(
+        ev.data["error"]
+            .as_str()
+            .unwrap()
+            .contains("\"nope\" does not exist"),
+        "{:?}",
+        ev.data
+    );
+    assert!(ctl
+        .host_inventory(&h.id)
+        .await
+        .unwrap()
+        .components
+        .is_empty());
 
     // Requests that are wrong on their face are refused before the acknowledgement.
-    let err = ctl.scale_component(&h.id, &scale_cmd("", "x", 1)).await.unwrap_err();
+    let err = ctl
+        .scale_component(&h.id, &scale_cmd("", "x", 1))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("component_ref"), "{err}");
-    let err = ctl.scale_component(&h.id, &scale_cmd("file:///x", "bad.id", 1)).await.unwrap_err();
+    let err = ctl
+        .scale_component(&h.id, &scale_cmd("file:///x", "bad.id", 1))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("component id"), "{err}");
 }
 
@@ -160,18 +243,29 @@ async fn max_instances_bounds_100_concurrent_calls_and_none_is_lost() {
     let nats = NatsServer::start().unwrap();
     let ctl = ctl(&nats.url(), "default").await;
     let host = Arc::new(in_process_host(&nats.url(), "default").await);
-    let ev = scale(&ctl, host.id(), &scale_cmd(&component_ref("calc"), "calc", 4)).await;
+    let ev = scale(
+        &ctl,
+        host.id(),
+        &scale_cmd(&component_ref("calc"), "calc", 4),
+    )
+    .await;
     assert_eq!(ev.event_type(), Some("component_scaled"));
     let calls = (0..100u32).map(|i| {
         let host = host.clone();
-        tokio::spawn(async move { host.call("calc", CALC, "wait", &[Val::U32(10 + i % 5)]).await })
+        tokio::spawn(async move {
+            host.call("calc", CALC, "wait", &[Val::U32(10 + i % 5)])
+                .await
+        })
     });
     let results = futures::future::join_all(calls).await;
     for (i, r) in results.into_iter().enumerate() {
         assert_eq!(r.unwrap().unwrap(), vec![Val::U32(10 + i as u32 % 5)]);
     }
     let stats = host.component_stats("calc").unwrap();
-    println!("100 concurrent calls at count=4: peak {} instances, {} calls", stats.peak, stats.calls);
+    println!(
+        "100 concurrent calls at count=4: peak {} instances, {} calls",
+        stats.peak, stats.calls
+    );
     assert_eq!(stats.peak, 4);
     assert_eq!(stats.calls, 100);
     assert_eq!(stats.failures, 0);
@@ -189,45 +283,82 @@ async fn misbehaving_guests_are_stopped_and_the_host_keeps_answering() {
     runaway.component_limits = limits("max_execution_time", "400");
     let mut hog = scale_cmd(&component_ref("hog"), "hog", 1);
     hog.component_limits = limits("max_linear_memory", &(16u32 << 20).to_string());
-    for cmd in [&runaway, &hog, &scale_cmd(&component_ref("snoop"), "snoop", 1)] {
-        assert_eq!(scale(&ctl, host.id(), cmd).await.event_type(), Some("component_scaled"));
+    for cmd in [
+        &runaway,
+        &hog,
+        &scale_cmd(&component_ref("snoop"), "snoop", 1),
+    ] {
+        assert_eq!(
+            scale(&ctl, host.id(), cmd).await.event_type(),
+            Some("component_scaled")
+        );
     }
 
     // Two runaway calls in flight; pings are answered throughout.
     let spin = |host: Arc<lattice_host::Host>| async move {
         let started = Instant::now();
-        let r = host.call("runaway", Some("lattice:examples/runaway@0.1.0"), "spin", &[]).await;
+        let r = host
+            .call(
+                "runaway",
+                Some("lattice:examples/runaway@0.1.0"),
+                "spin",
+                &[],
+            )
+            .await;
         (r, started.elapsed())
     };
-    let spinning = tokio::spawn(futures::future::join(spin(host.clone()), spin(host.clone())));
+    let spinning = tokio::spawn(futures::future::join(
+        spin(host.clone()),
+        spin(host.clone()),
+    ));
     let mut pings = 0;
     while !spinning.is_finished() {
         let t = Instant::now();
         let hosts = ctl.ping_hosts().await.unwrap();
         assert_eq!(hosts.len(), 1, "ping unanswered while guests spin");
-        assert!(t.elapsed() < Duration::from_secs(1), "ping took {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "ping took {:?}",
+            t.elapsed()
+        );
         pings += 1;
     }
     let ((r1, t1), (r2, t2)) = spinning.await.unwrap();
     for (r, t) in [(r1, t1), (r2, t2)] {
         let e = r.unwrap_err().to_string();
         assert!(e.contains("max execution time of 400ms"), "{e}");
-        assert!(t >= Duration::from_millis(400) && t < Duration::from_secs(3), "{t:?}");
+        assert!(
+            t >= Duration::from_millis(400) && t < Duration::from_secs(3),
+            "{t:?}"
+        );
     }
     println!("runaway guests interrupted after {t1:?} and {t2:?} (limit 400 ms); {pings} pings answered meanwhile");
 
     let e = host
-        .call("hog", Some("lattice:examples/hog@0.1.0"), "grab", &[Val::U32(100)])
+        .call(
+            "hog",
+            Some("lattice:examples/hog@0.1.0"),
+            "grab",
+            &[Val::U32(100)],
+        )
         .await
         .unwrap_err()
         .to_string();
     assert!(e.contains("memory limit of 16777216 bytes"), "{e}");
 
     let r = host
-        .call("snoop", Some("lattice:examples/snoop@0.1.0"), "read-file", &[Val::String("/etc/passwd".into())])
+        .call(
+            "snoop",
+            Some("lattice:examples/snoop@0.1.0"),
+            "read-file",
+            &[Val::String("/etc/passwd".into())],
+        )
         .await
         .unwrap();
-    assert!(matches!(&r[0], Val::Result(Err(_))), "read /etc/passwd without a grant: {r:?}");
+    assert!(
+        matches!(&r[0], Val::Result(Err(_))),
+        "read /etc/passwd without a grant: {r:?}"
+    );
 
     // And the host still serves ordinary work.
     assert_eq!(ctl.ping_hosts().await.unwrap().len(), 1);
@@ -240,34 +371,61 @@ async fn named_config_reaches_components_and_follows_changes_live() {
     let nats = NatsServer::start().unwrap();
     let ctl = ctl(&nats.url(), "default").await;
     let host = in_process_host(&nats.url(), "default").await;
-    let base: BTreeMap<String, String> =
-        [("greeting", "Hola"), ("lang", "es")].map(|(k, v)| (k.into(), v.into())).into();
+    let base: BTreeMap<String, String> = [("greeting", "Hola"), ("lang", "es")]
+        .map(|(k, v)| (k.into(), v.into()))
+        .into();
     ctl.put_config("greet-base", &base).await.unwrap();
-    ctl.put_config("greet-override", &[("lang".to_string(), "ca".to_string())].into())
-        .await
-        .unwrap();
+    ctl.put_config(
+        "greet-override",
+        &[("lang".to_string(), "ca".to_string())].into(),
+    )
+    .await
+    .unwrap();
     let mut cmd = scale_cmd(&component_ref("greeter"), "greeter", 1);
     cmd.config = vec!["greet-base".into(), "greet-override".into()];
-    assert_eq!(scale(&ctl, host.id(), &cmd).await.event_type(), Some("component_scaled"));
+    assert_eq!(
+        scale(&ctl, host.id(), &cmd).await.event_type(),
+        Some("component_scaled")
+    );
     let greeter = Some("lattice:examples/greeter@0.1.0");
     let ada = [Val::String("Ada".into())];
     let greet = || host.call("greeter", greeter, "greet", &ada);
-    assert_eq!(greet().await.unwrap(), vec![Val::String("Hola, Ada!".into())]);
+    assert_eq!(
+        greet().await.unwrap(),
+        vec![Val::String("Hola, Ada!".into())]
+    );
     let all = host.call("greeter", greeter, "config", &[]).await.unwrap();
     let pair = |k: &str, v: &str| Val::Tuple(vec![Val::String(k.into()), Val::String(v.into())]);
     // Later configs win.
-    assert_eq!(all, vec![Val::List(vec![pair("greeting", "Hola"), pair("lang", "ca")])]);
+    assert_eq!(
+        all,
+        vec![Val::List(vec![
+            pair("greeting", "Hola"),
+            pair("lang", "ca")
+        ])]
+    );
 
-    ctl.put_config("greet-base", &[("greeting".to_string(), "Bonjour".to_string())].into())
-        .await
-        .unwrap();
-    let changed = Instant::now();
-    lattice_testkit::wait::until_async("new greeting", Duration::from_secs(5), Duration::from_millis(10), || async {
-        (greet().await.ok()? == vec![Val::String("Bonjour, Ada!".into())]).then_some(())
-    })
+    ctl.put_config(
+        "greet-base",
+        &[("greeting".to_string(), "Bonjour".to_string())].into(),
+    )
     .await
     .unwrap();
-    println!("config change seen by the component {:?} after config.put", changed.elapsed());
+    let changed = Instant::now();
+    lattice_testkit::wait::until_async(
+        "new greeting",
+        Duration::from_secs(5),
+        Duration::from_millis(10),
+        || async {
+            (greet().await.ok()? == vec![Val::String("Bonjour, Ada!".into())]).then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    println!(
+        "config change seen by the component {:?} after config.put",
+        changed.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -280,25 +438,49 @@ async fn update_swaps_the_version_in_place() {
     let v1 = dir.path().join("calc-v1.wasm");
     std::fs::copy(lattice_testkit::component_path("calc"), &v1).unwrap();
     let v1 = format!("file://{}", v1.display());
-    assert_eq!(scale(&ctl, host.id(), &scale_cmd(&v1, "app", 3)).await.event_type(), Some("component_scaled"));
+    assert_eq!(
+        scale(&ctl, host.id(), &scale_cmd(&v1, "app", 3))
+            .await
+            .event_type(),
+        Some("component_scaled")
+    );
     let v2 = component_ref("relay");
-    let out = cli_ok(&nats.url(), "default", &["update", "component", "app", &v2, "--host", host.id()]);
+    let out = cli_ok(
+        &nats.url(),
+        "default",
+        &["update", "component", "app", &v2, "--host", host.id()],
+    );
     assert!(out.contains("up to 3 instances"), "{out}");
     let inv = ctl.host_inventory(host.id()).await.unwrap();
     assert_eq!(inv.components[0].image_ref, v2);
     assert_eq!(inv.components[0].revision, 1);
     assert_eq!(inv.components[0].max_instances, 3);
     // The new version answers: relay's export exists now, calc's does not.
-    let e = host.call("app", CALC, "add", &[Val::S32(1), Val::S32(1)]).await.unwrap_err();
+    let e = host
+        .call("app", CALC, "add", &[Val::S32(1), Val::S32(1)])
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("exports no interface"), "{e}");
     let e = host
-        .call("app", Some("lattice:examples/relay@0.1.0"), "add-via-calc", &[Val::S32(1), Val::S32(1)])
+        .call(
+            "app",
+            Some("lattice:examples/relay@0.1.0"),
+            "add-via-calc",
+            &[Val::S32(1), Val::S32(1)],
+        )
         .await
         .unwrap_err();
     assert!(e.to_string().contains("not linked"), "{e}");
     // Scaling the id to another reference without allow_update is refused with the reason.
     let ev = scale(&ctl, host.id(), &scale_cmd(&v1, "app", 1)).await;
-    assert!(ev.data["error"].as_str().unwrap().contains("component.update"), "{:?}", ev.data);
+    assert!(
+        ev.data["error"]
+            .as_str()
+            .unwrap()
+            .contains("component.update"),
+        "{:?}",
+        ev.data
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -326,16 +508,24 @@ async fn heartbeat_size_stays_bounded_with_hundreds_of_components() {
         cmd.annotations = [("owner".to_string(), "team-lattice".to_string())].into();
         ctl.scale_component(host.id(), &cmd).await.unwrap();
     }
-    lattice_testkit::wait::until_async("all components running", Duration::from_secs(60), Duration::from_millis(100), || async {
-        (ctl.host_inventory(host.id()).await.ok()?.components.len() == n).then_some(())
-    })
+    lattice_testkit::wait::until_async(
+        "all components running",
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || async {
+            (ctl.host_inventory(host.id()).await.ok()?.components.len() == n).then_some(())
+        },
+    )
     .await
     .unwrap();
     let (full, hb) = heartbeat_bytes().await;
     println!("heartbeat event: {empty} bytes with 0 components, {full} bytes with {n} (inventory via host.get)");
     assert_eq!(hb.component_count, Some(n));
     assert!(hb.components_truncated);
-    assert!(full <= empty + lattice_proto::event::HEARTBEAT_COMPONENT_BUDGET + 64, "{full}");
+    assert!(
+        full <= empty + lattice_proto::event::HEARTBEAT_COMPONENT_BUDGET + 64,
+        "{full}"
+    );
     let inv = ctl.host_inventory(host.id()).await.unwrap();
     assert_eq!(inv.components.len(), n);
 }

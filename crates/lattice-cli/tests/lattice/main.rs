@@ -8,6 +8,7 @@ mod components;
 mod discovery;
 mod fuzz;
 mod lifecycle;
+mod oci;
 mod reconnect;
 mod state;
 mod topology;
