@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::Linker;
+use wasmtime::component::{InstancePre, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::cache::{self, CacheOutcome, CompileCache};
@@ -45,6 +45,8 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<Ctx>,
     cache: CompileCache,
+    /// Pre-linked components by digest: a thousand copies of one component share one.
+    linked: std::sync::Mutex<std::collections::HashMap<String, InstancePre<Ctx>>>,
     config: RuntimeConfig,
     ticker_stop: Arc<AtomicBool>,
 }
@@ -71,6 +73,7 @@ impl Runtime {
             cache: CompileCache::new(&engine, config.cache_dir.clone()),
             engine,
             linker,
+            linked: Default::default(),
             config,
             ticker_stop,
         }))
@@ -100,12 +103,7 @@ impl Runtime {
         }
         let digest = cache::digest(bytes);
         let (component, outcome) = self.cache.get_or_compile(&self.engine, &digest, bytes)?;
-        let mut linker = self.linker.clone();
-        stub_unlinked_imports(&mut linker, &component, &self.engine)
-            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        let pre = linker
-            .instantiate_pre(&component)
-            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let pre = self.link(&digest, &component)?;
         let mut policy = policy;
         policy.limits.max_memory_bytes = policy
             .limits
@@ -123,6 +121,38 @@ impl Runtime {
         );
         Ok((pool, outcome))
     }
+}
+
+impl Runtime {
+    /// The pre-linked form of `component`, made once per digest.
+    fn link(
+        &self,
+        digest: &str,
+        component: &wasmtime::component::Component,
+    ) -> Result<InstancePre<Ctx>, LoadError> {
+        let mut linked = self.linked.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pre) = linked.get(digest) {
+            return Ok(pre.clone());
+        }
+        let link_err = |e: wasmtime::Error| LoadError::Link(format!("{e:#}"));
+        let pre = if needs_stubs(component, &self.engine) {
+            let mut linker = self.linker.clone();
+            stub_unlinked_imports(&mut linker, component, &self.engine).map_err(link_err)?;
+            linker.instantiate_pre(component)
+        } else {
+            self.linker.instantiate_pre(component)
+        }
+        .map_err(link_err)?;
+        linked.insert(digest.to_string(), pre.clone());
+        Ok(pre)
+    }
+}
+
+fn needs_stubs(component: &wasmtime::component::Component, engine: &Engine) -> bool {
+    component
+        .component_type()
+        .imports(engine)
+        .any(|(name, _)| !name.starts_with("wasi:"))
 }
 
 impl Drop for Runtime {

@@ -205,22 +205,7 @@ impl ComponentPool {
         params: &[Val],
     ) -> Result<Vec<Val>, CallError> {
         let index = self.export_index(interface, func)?;
-        let mut store = Store::new(
-            &self.engine,
-            Ctx::new(&self.policy, self.id.clone(), self.config()),
-        );
-        store.limiter(|ctx| &mut ctx.limiter);
-        let deadline = Instant::now() + self.policy.limits.max_execution_time;
-        store.set_epoch_deadline(1);
-        // Yield to the executor every tick so a busy guest never starves its thread; stop it
-        // once its time is up.
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
-                Err(wasmtime::Error::new(DeadlineHit))
-            } else {
-                Ok(UpdateDeadline::Yield(1))
-            }
-        });
+        let mut store = self.new_store();
         let instance = self
             .pre
             .instantiate_async(&mut store)
@@ -248,6 +233,59 @@ impl ComponentPool {
             .await
             .map_err(|e| self.classify(&store, e, CallErrorKind::Trapped))?;
         Ok(results)
+    }
+
+    /// A store for one instance: the component's limits, its config snapshot, and an epoch
+    /// deadline that yields every tick and interrupts the guest once its time is up.
+    fn new_store(&self) -> Store<Ctx> {
+        let mut store = Store::new(
+            &self.engine,
+            Ctx::new(&self.policy, self.id.clone(), self.config()),
+        );
+        store.limiter(|ctx| &mut ctx.limiter);
+        let deadline = Instant::now() + self.policy.limits.max_execution_time;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(wasmtime::Error::new(DeadlineHit))
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store
+    }
+
+    /// For benchmarks: `n` sequential calls in one reused instance, the alternative to an
+    /// instance per call. Returns the time the calls took (instantiation excluded).
+    #[doc(hidden)]
+    pub async fn time_reused_instance(
+        &self,
+        interface: Option<&str>,
+        func: &str,
+        params: &[Val],
+        n: u32,
+    ) -> Result<std::time::Duration, CallError> {
+        let index = self.export_index(interface, func)?;
+        let mut store = self.new_store();
+        let instance = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| self.classify(&store, e, CallErrorKind::Instantiate))?;
+        let f = instance.get_func(&mut store, index).ok_or_else(|| {
+            CallError::new(
+                CallErrorKind::NoSuchFunction,
+                format!("{func} is not a function"),
+            )
+        })?;
+        let mut results = vec![Val::Bool(false); f.ty(&store).results().len()];
+        let started = Instant::now();
+        for _ in 0..n {
+            f.call_async(&mut store, params, &mut results)
+                .await
+                .map_err(|e| self.classify(&store, e, CallErrorKind::Trapped))?;
+        }
+        Ok(started.elapsed())
     }
 
     fn export_index(

@@ -529,3 +529,35 @@ async fn heartbeat_size_stays_bounded_with_hundreds_of_components() {
     let inv = ctl.host_inventory(host.id()).await.unwrap();
     assert_eq!(inv.components.len(), n);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_starts_and_runs_components_within_a_small_address_space() {
+    // wasmCloud v1 failed to start where 1.6 GB could not be reserved. Under a 1.5 GiB
+    // address-space limit the pooling allocator cannot reserve its slots; the host must fall
+    // back to on-demand allocation and work.
+    let nats = NatsServer::start().unwrap();
+    let ctl = ctl(&nats.url(), "default").await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c").arg(format!(
+        "ulimit -v 1572864 && exec {BIN} host --nats-url {} --allow-file-load",
+        nats.url()
+    ));
+    let p =
+        lattice_testkit::ChildProcess::spawn("small host", cmd, &dir.path().join("log")).unwrap();
+    let mut h = lattice_testkit::HostProcess::joined(p, dir).unwrap();
+    let ev = scale(&ctl, &h.id, &scale_cmd(&component_ref("calc"), "calc", 4)).await;
+    assert_eq!(
+        ev.event_type(),
+        Some("component_scaled"),
+        "{:?}\n{}",
+        ev.data,
+        h.process.log()
+    );
+    assert!(
+        h.process.log().contains("pooling allocator unavailable"),
+        "{}",
+        h.process.log()
+    );
+    assert!(h.process.is_running());
+}

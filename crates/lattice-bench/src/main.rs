@@ -1,0 +1,19 @@
+//! `lattice-bench`: numbers for the README, each measured side by side in one run.
+//!
+//! Run with `scripts/bench` (release build). Subcommands:
+//! - `runtime`: scale-ack to first call (cold, warm disk cache, warm memory cache), cost of an
+//!   instance per call against a reused instance, and host RSS with 0 / 100 / 1,000 components.
+//!
+//! Everything runs against a real nats-server on loopback and real guest components.
+
+mod runtime;
+mod stats;
+
+fn main() -> anyhow::Result<()> {
+    let which = std::env::args().nth(1).unwrap_or_else(|| "runtime".into());
+    let rt = tokio::runtime::Runtime::new()?;
+    match which.as_str() {
+        "runtime" => rt.block_on(runtime::run()),
+        other => anyhow::bail!("unknown benchmark {other:?} (known: runtime)"),
+    }
+}
