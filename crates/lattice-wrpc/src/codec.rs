@@ -1,0 +1,524 @@
+//! The component-model value encoding wRPC 0.0.1 puts on the wire, for any value type that
+//! implements [`wasm_wave::wasm::WasmValue`] (wasmtime's `Val` on hosts, wasm-wave's `Value`
+//! in the CLI).
+//!
+//! bool, s8 and u8 are one byte; wider integers are LEB128 (signed or unsigned); floats are
+//! little-endian; a char is its UTF-8 bytes; strings and lists carry a LEB128 u32 length;
+//! records and tuples are their fields in order; variants and enums a LEB128 discriminant
+//! (then the payload); option and result a 0/1 byte (then the payload); flags a little-endian
+//! bit vector of ceil(n/8) bytes. A function's parameters (and results) are encoded one after
+//! another, like a tuple.
+//!
+//! Not supported (rejected with an error): `stream`, `future`, resources, fixed-length lists.
+//! Decoding never panics and never allocates more than the input justifies.
+
+use std::borrow::Cow;
+
+use wasm_wave::wasm::{WasmType, WasmTypeKind, WasmValue};
+
+use crate::leb;
+
+/// A value that does not fit its type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot encode value: {0}")]
+pub struct EncodeError(pub String);
+
+/// Bytes that are not (yet) a value of the expected type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The bytes end before the value does: more may be on the way.
+    #[error("value truncated: more bytes expected")]
+    Incomplete,
+    /// The bytes can never be a value of the type.
+    #[error("malformed value: {0}")]
+    Invalid(String),
+}
+
+impl DecodeError {
+    pub(crate) fn invalid(msg: impl Into<String>) -> Self {
+        DecodeError::Invalid(msg.into())
+    }
+}
+
+/// Most elements accepted for a list whose elements may encode to zero bytes (e.g.
+/// `list<tuple<>>`), so a length prefix alone cannot make the decoder loop for billions.
+const MAX_ZERO_SIZED_ELEMENTS: u64 = 1 << 16;
+
+/// Appends the encoding of `vals` (of `types`, one each) to `out`.
+pub fn encode_values<V: WasmValue>(
+    types: &[V::Type],
+    vals: &[V],
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    if types.len() != vals.len() {
+        return Err(EncodeError(format!(
+            "{} values given for {} types",
+            vals.len(),
+            types.len()
+        )));
+    }
+    for (ty, v) in types.iter().zip(vals) {
+        encode(ty, v, out)?;
+    }
+    Ok(())
+}
+
+/// Decodes exactly one value of each of `types` from `bytes`; trailing bytes are an error.
+pub fn decode_values<V: WasmValue>(types: &[V::Type], bytes: &[u8]) -> Result<Vec<V>, DecodeError> {
+    let mut input = bytes;
+    let vals = types
+        .iter()
+        .map(|ty| decode::<V>(ty, &mut input))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !input.is_empty() {
+        return Err(DecodeError::invalid(format!(
+            "{} bytes left over after the last value",
+            input.len()
+        )));
+    }
+    Ok(vals)
+}
+
+/// Appends the encoding of `v` (of type `ty`) to `out`.
+pub fn encode<V: WasmValue>(ty: &V::Type, v: &V, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    use WasmTypeKind as K;
+    let kind = ty.kind();
+    // `unwrap_*` panics on a kind mismatch: check first.
+    if v.kind() != kind {
+        return Err(EncodeError(format!("expected a {kind}, got a {}", v.kind())));
+    }
+    match kind {
+        K::Bool => out.push(u8::from(v.unwrap_bool())),
+        K::S8 => out.push(v.unwrap_s8() as u8),
+        K::U8 => out.push(v.unwrap_u8()),
+        K::S16 => leb::write_signed(out, v.unwrap_s16().into()),
+        K::S32 => leb::write_signed(out, v.unwrap_s32().into()),
+        K::S64 => leb::write_signed(out, v.unwrap_s64()),
+        K::U16 => leb::write_unsigned(out, v.unwrap_u16().into()),
+        K::U32 => leb::write_unsigned(out, v.unwrap_u32().into()),
+        K::U64 => leb::write_unsigned(out, v.unwrap_u64()),
+        K::F32 => out.extend_from_slice(&v.unwrap_f32().to_le_bytes()),
+        K::F64 => out.extend_from_slice(&v.unwrap_f64().to_le_bytes()),
+        K::Char => {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(v.unwrap_char().encode_utf8(&mut buf).as_bytes());
+        }
+        K::String => write_bytes(out, v.unwrap_string().as_bytes())?,
+        K::List => {
+            let elem = ty
+                .list_element_type()
+                .ok_or_else(|| EncodeError("list type without element type".into()))?;
+            let items: Vec<Cow<'_, V>> = v.unwrap_list().collect();
+            write_len(out, items.len())?;
+            for item in &items {
+                encode(&elem, item.as_ref(), out)?;
+            }
+        }
+        K::Record => {
+            let fields: Vec<(Cow<'_, str>, V::Type)> = ty.record_fields().collect();
+            let vals: Vec<(Cow<'_, str>, Cow<'_, V>)> = v.unwrap_record().collect();
+            if fields.len() != vals.len() {
+                return Err(EncodeError(format!(
+                    "record has {} fields, type has {}",
+                    vals.len(),
+                    fields.len()
+                )));
+            }
+            for ((name, fty), (vname, fv)) in fields.iter().zip(&vals) {
+                if name != vname {
+                    return Err(EncodeError(format!("expected field {name}, got {vname}")));
+                }
+                encode(fty, fv.as_ref(), out)?;
+            }
+        }
+        K::Tuple => {
+            let types: Vec<V::Type> = ty.tuple_element_types().collect();
+            let vals: Vec<Cow<'_, V>> = v.unwrap_tuple().collect();
+            if types.len() != vals.len() {
+                return Err(EncodeError(format!(
+                    "tuple has {} elements, type has {}",
+                    vals.len(),
+                    types.len()
+                )));
+            }
+            for (t, e) in types.iter().zip(&vals) {
+                encode(t, e.as_ref(), out)?;
+            }
+        }
+        K::Variant => {
+            let (case, payload) = v.unwrap_variant();
+            let cases: Vec<(Cow<'_, str>, Option<V::Type>)> = ty.variant_cases().collect();
+            let (index, case_ty) = cases
+                .iter()
+                .enumerate()
+                .find(|(_, (name, _))| *name == case)
+                .map(|(i, (_, t))| (i, t))
+                .ok_or_else(|| EncodeError(format!("unknown variant case {case}")))?;
+            leb::write_unsigned(out, index as u64);
+            match (case_ty, payload) {
+                (Some(t), Some(p)) => encode(t, p.as_ref(), out)?,
+                (None, None) => {}
+                _ => return Err(EncodeError(format!("payload of case {case} does not match its type"))),
+            }
+        }
+        K::Enum => {
+            let case = v.unwrap_enum();
+            let index = ty
+                .enum_cases()
+                .position(|c| c == case)
+                .ok_or_else(|| EncodeError(format!("unknown enum case {case}")))?;
+            leb::write_unsigned(out, index as u64);
+        }
+        K::Option => {
+            let inner = ty
+                .option_some_type()
+                .ok_or_else(|| EncodeError("option type without payload type".into()))?;
+            match v.unwrap_option() {
+                None => out.push(0),
+                Some(p) => {
+                    out.push(1);
+                    encode(&inner, p.as_ref(), out)?;
+                }
+            }
+        }
+        K::Result => {
+            let (ok_ty, err_ty) = ty
+                .result_types()
+                .ok_or_else(|| EncodeError("result type without cases".into()))?;
+            let (tag, payload, pty) = match v.unwrap_result() {
+                Ok(p) => (0u8, p, ok_ty),
+                Err(p) => (1u8, p, err_ty),
+            };
+            out.push(tag);
+            match (pty, payload) {
+                (Some(t), Some(p)) => encode(&t, p.as_ref(), out)?,
+                (None, None) => {}
+                _ => return Err(EncodeError("result payload does not match its type".into())),
+            }
+        }
+        K::Flags => {
+            let names: Vec<Cow<'_, str>> = ty.flags_names().collect();
+            let mut bits = vec![0u8; names.len().div_ceil(8)];
+            for set in v.unwrap_flags() {
+                let i = names
+                    .iter()
+                    .position(|n| *n == set)
+                    .ok_or_else(|| EncodeError(format!("unknown flag {set}")))?;
+                bits[i / 8] |= 1 << (i % 8);
+            }
+            out.extend_from_slice(&bits);
+        }
+        other => return Err(EncodeError(format!("{other} values are not supported over wRPC yet"))),
+    }
+    Ok(())
+}
+
+fn write_len(out: &mut Vec<u8>, len: usize) -> Result<(), EncodeError> {
+    let len = u32::try_from(len).map_err(|_| EncodeError("length does not fit in u32".into()))?;
+    leb::write_unsigned(out, len.into());
+    Ok(())
+}
+
+fn write_bytes(out: &mut Vec<u8>, bytes: &[u8]) -> Result<(), EncodeError> {
+    write_len(out, bytes.len())?;
+    out.extend_from_slice(bytes);
+    Ok(())
+}
+
+fn take<'a>(input: &mut &'a [u8], n: usize) -> Result<&'a [u8], DecodeError> {
+    if input.len() < n {
+        return Err(DecodeError::Incomplete);
+    }
+    let (head, rest) = input.split_at(n);
+    *input = rest;
+    Ok(head)
+}
+
+fn byte(input: &mut &[u8]) -> Result<u8, DecodeError> {
+    Ok(take(input, 1)?[0])
+}
+
+fn made<V>(r: Result<V, wasm_wave::wasm::WasmValueError>) -> Result<V, DecodeError> {
+    r.map_err(|e| DecodeError::invalid(e.to_string()))
+}
+
+/// Decodes one value of type `ty` from the front of `input`, advancing it.
+pub fn decode<V: WasmValue>(ty: &V::Type, input: &mut &[u8]) -> Result<V, DecodeError> {
+    use WasmTypeKind as K;
+    Ok(match ty.kind() {
+        K::Bool => match byte(input)? {
+            0 => V::make_bool(false),
+            1 => V::make_bool(true),
+            b => return Err(DecodeError::invalid(format!("bool byte {b:#x}"))),
+        },
+        K::S8 => V::make_s8(byte(input)? as i8),
+        K::U8 => V::make_u8(byte(input)?),
+        K::S16 => V::make_s16(leb::read_signed(input, 16)? as i16),
+        K::S32 => V::make_s32(leb::read_signed(input, 32)? as i32),
+        K::S64 => V::make_s64(leb::read_signed(input, 64)?),
+        K::U16 => V::make_u16(leb::read_unsigned(input, 16)? as u16),
+        K::U32 => V::make_u32(leb::read_unsigned(input, 32)? as u32),
+        K::U64 => V::make_u64(leb::read_unsigned(input, 64)?),
+        K::F32 => {
+            let b = take(input, 4)?;
+            V::make_f32(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        }
+        K::F64 => {
+            let b = take(input, 8)?;
+            let mut a = [0u8; 8];
+            a.copy_from_slice(b);
+            V::make_f64(f64::from_le_bytes(a))
+        }
+        K::Char => {
+            let first = *input.first().ok_or(DecodeError::Incomplete)?;
+            let len = match first {
+                0x00..=0x7f => 1,
+                0xc0..=0xdf => 2,
+                0xe0..=0xef => 3,
+                0xf0..=0xf7 => 4,
+                _ => return Err(DecodeError::invalid("char is not valid UTF-8")),
+            };
+            let b = take(input, len)?;
+            let s = std::str::from_utf8(b).map_err(|_| DecodeError::invalid("char is not valid UTF-8"))?;
+            V::make_char(s.chars().next().ok_or_else(|| DecodeError::invalid("empty char"))?)
+        }
+        K::String => {
+            let len = leb::read_unsigned(input, 32)? as usize;
+            let b = take(input, len)?;
+            let s = std::str::from_utf8(b).map_err(|_| DecodeError::invalid("string is not valid UTF-8"))?;
+            V::make_string(Cow::Borrowed(s))
+        }
+        K::List => {
+            let elem = ty
+                .list_element_type()
+                .ok_or_else(|| DecodeError::invalid("list type without element type"))?;
+            let len = leb::read_unsigned(input, 32)?;
+            // Every element of a non-empty-encoding type takes at least one byte.
+            let cap = if may_encode_empty(&elem) { MAX_ZERO_SIZED_ELEMENTS } else { input.len() as u64 };
+            if len > cap {
+                if may_encode_empty(&elem) {
+                    return Err(DecodeError::invalid(format!("list of {len} zero-sized elements")));
+                }
+                return Err(DecodeError::Incomplete);
+            }
+            let mut items = Vec::with_capacity(len as usize);
+            for _ in 0..len {
+                items.push(decode::<V>(&elem, input)?);
+            }
+            made(V::make_list(ty, items))?
+        }
+        K::Record => {
+            let fields: Vec<(Cow<'_, str>, V::Type)> = ty.record_fields().collect();
+            let mut vals = Vec::with_capacity(fields.len());
+            for (_, fty) in &fields {
+                vals.push(decode::<V>(fty, input)?);
+            }
+            made(V::make_record(ty, fields.iter().map(|(n, _)| n.as_ref()).zip(vals)))?
+        }
+        K::Tuple => {
+            let types: Vec<V::Type> = ty.tuple_element_types().collect();
+            let mut vals = Vec::with_capacity(types.len());
+            for t in &types {
+                vals.push(decode::<V>(t, input)?);
+            }
+            made(V::make_tuple(ty, vals))?
+        }
+        K::Variant => {
+            let index = leb::read_unsigned(input, 32)? as usize;
+            let cases: Vec<(Cow<'_, str>, Option<V::Type>)> = ty.variant_cases().collect();
+            let (name, case_ty) = cases
+                .get(index)
+                .ok_or_else(|| DecodeError::invalid(format!("variant case {index} out of range")))?;
+            let payload = match case_ty {
+                Some(t) => Some(decode::<V>(t, input)?),
+                None => None,
+            };
+            made(V::make_variant(ty, name, payload))?
+        }
+        K::Enum => {
+            let index = leb::read_unsigned(input, 32)? as usize;
+            let case = ty
+                .enum_cases()
+                .nth(index)
+                .ok_or_else(|| DecodeError::invalid(format!("enum case {index} out of range")))?;
+            made(V::make_enum(ty, &case))?
+        }
+        K::Option => {
+            let inner = ty
+                .option_some_type()
+                .ok_or_else(|| DecodeError::invalid("option type without payload type"))?;
+            let val = match byte(input)? {
+                0 => None,
+                1 => Some(decode::<V>(&inner, input)?),
+                b => return Err(DecodeError::invalid(format!("option tag {b:#x}"))),
+            };
+            made(V::make_option(ty, val))?
+        }
+        K::Result => {
+            let (ok_ty, err_ty) = ty
+                .result_types()
+                .ok_or_else(|| DecodeError::invalid("result type without cases"))?;
+            let decode_opt = |t: Option<V::Type>, input: &mut &[u8]| match t {
+                Some(t) => decode::<V>(&t, input).map(Some),
+                None => Ok(None),
+            };
+            let val = match byte(input)? {
+                0 => Ok(decode_opt(ok_ty, input)?),
+                1 => Err(decode_opt(err_ty, input)?),
+                b => return Err(DecodeError::invalid(format!("result tag {b:#x}"))),
+            };
+            made(V::make_result(ty, val))?
+        }
+        K::Flags => {
+            let names: Vec<Cow<'_, str>> = ty.flags_names().collect();
+            let bits = take(input, names.len().div_ceil(8))?;
+            let set = names
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| bits[i / 8] & (1 << (i % 8)) != 0)
+                .map(|(_, n)| n.as_ref());
+            made(V::make_flags(ty, set))?
+        }
+        other => {
+            return Err(DecodeError::invalid(format!(
+                "{other} values are not supported over wRPC yet"
+            )))
+        }
+    })
+}
+
+/// Whether a value of `ty` can encode to zero bytes.
+fn may_encode_empty<T: WasmType>(ty: &T) -> bool {
+    match ty.kind() {
+        WasmTypeKind::Record => ty.record_fields().all(|(_, t)| may_encode_empty(&t)),
+        WasmTypeKind::Tuple => ty.tuple_element_types().all(|t| may_encode_empty(&t)),
+        WasmTypeKind::Flags => ty.flags_names().next().is_none(),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_wave::value::{Type, Value};
+
+    fn ty(kind: WasmTypeKind) -> Type {
+        Type::simple(kind).unwrap()
+    }
+
+    fn round_trip(t: &Type, wave: &str) -> Vec<u8> {
+        let v: Value = wasm_wave::from_str(t, wave).unwrap();
+        let mut out = Vec::new();
+        encode(t, &v, &mut out).unwrap();
+        let back: Vec<Value> = decode_values(std::slice::from_ref(t), &out).unwrap();
+        assert_eq!(wasm_wave::to_string(&back[0]).unwrap(), wasm_wave::to_string(&v).unwrap());
+        // Every strict prefix is incomplete, never malformed and never a panic.
+        for cut in 0..out.len() {
+            assert_eq!(
+                decode_values::<Value>(std::slice::from_ref(t), &out[..cut]).unwrap_err(),
+                DecodeError::Incomplete,
+                "{wave} cut at {cut}"
+            );
+        }
+        out
+    }
+
+    #[test]
+    fn scalars_have_their_wire_form() {
+        use WasmTypeKind as K;
+        assert_eq!(round_trip(&ty(K::Bool), "true"), [1]);
+        assert_eq!(round_trip(&ty(K::S8), "-1"), [0xff]);
+        assert_eq!(round_trip(&ty(K::U8), "200"), [200]);
+        assert_eq!(round_trip(&ty(K::S32), "-1"), [0x7f]);
+        assert_eq!(round_trip(&ty(K::S32), "-2147483648"), [0x80, 0x80, 0x80, 0x80, 0x78]);
+        assert_eq!(round_trip(&ty(K::U32), "300"), [0xac, 0x02]);
+        assert_eq!(round_trip(&ty(K::U64), "18446744073709551615").len(), 10);
+        assert_eq!(round_trip(&ty(K::F32), "1.5"), 1.5f32.to_le_bytes());
+        assert_eq!(round_trip(&ty(K::F64), "-2.25"), (-2.25f64).to_le_bytes());
+        assert_eq!(round_trip(&ty(K::Char), "'☃'"), "☃".as_bytes());
+        assert_eq!(round_trip(&ty(K::String), "\"hi\""), [2, b'h', b'i']);
+    }
+
+    #[test]
+    fn compound_types_round_trip() {
+        use WasmTypeKind as K;
+        let list = Type::list(ty(K::U16));
+        assert_eq!(round_trip(&list, "[1, 2, 300]"), [3, 1, 2, 0xac, 0x02]);
+        let rec = Type::record([("name", ty(K::String)), ("age", ty(K::U8))]).unwrap();
+        assert_eq!(round_trip(&rec, "{name: \"a\", age: 7}"), [1, b'a', 7]);
+        let tup = Type::tuple(vec![ty(K::Bool), ty(K::S64)]).unwrap();
+        round_trip(&tup, "(false, -5)");
+        let var = Type::variant([("none-here", None), ("num", Some(ty(K::U32)))]).unwrap();
+        assert_eq!(round_trip(&var, "num(5)"), [1, 5]);
+        assert_eq!(round_trip(&var, "none-here"), [0]);
+        let en = Type::enum_ty(["red", "green", "blue"]).unwrap();
+        assert_eq!(round_trip(&en, "blue"), [2]);
+        let opt = Type::option(ty(K::String));
+        assert_eq!(round_trip(&opt, "none"), [0]);
+        assert_eq!(round_trip(&opt, "some(\"x\")"), [1, 1, b'x']);
+        let res = Type::result(Some(ty(K::U8)), Some(ty(K::String)));
+        assert_eq!(round_trip(&res, "ok(3)"), [0, 3]);
+        assert_eq!(round_trip(&res, "err(\"no\")"), [1, 2, b'n', b'o']);
+        let bare = Type::result(None, None);
+        assert_eq!(round_trip(&bare, "ok"), [0]);
+        let names: Vec<String> = (0..10).map(|i| format!("f{i}")).collect();
+        let flags = Type::flags(names.iter().map(String::as_str)).unwrap();
+        assert_eq!(round_trip(&flags, "{f0, f9}"), [0x01, 0x02]);
+        let nested = Type::list(Type::option(rec.clone()));
+        round_trip(&nested, "[some({name: \"n\", age: 1}), none]");
+    }
+
+    #[test]
+    fn malformed_bytes_are_refused() {
+        use WasmTypeKind as K;
+        let bad = |t: &Type, bytes: &[u8]| {
+            matches!(
+                decode_values::<Value>(std::slice::from_ref(t), bytes),
+                Err(DecodeError::Invalid(_))
+            )
+        };
+        assert!(bad(&ty(K::Bool), &[2]));
+        assert!(bad(&ty(K::String), &[1, 0xff]));
+        assert!(bad(&ty(K::Char), &[0xff]));
+        assert!(bad(&Type::option(ty(K::U8)), &[7]));
+        assert!(bad(&Type::enum_ty(["a"]).unwrap(), &[1]));
+        assert!(bad(&ty(K::U8), &[1, 2]), "trailing bytes");
+        // A huge length prefix with no bytes behind it is just incomplete: no allocation.
+        assert_eq!(
+            decode_values::<Value>(&[ty(K::String)], &[0xff, 0xff, 0xff, 0xff, 0x0f]).unwrap_err(),
+            DecodeError::Incomplete
+        );
+    }
+
+    #[test]
+    fn mismatched_values_are_refused_not_panicked() {
+        use WasmTypeKind as K;
+        let v: Value = wasm_wave::from_str(&ty(K::String), "\"x\"").unwrap();
+        let mut out = Vec::new();
+        assert!(encode(&ty(K::U32), &v, &mut out).is_err());
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        use WasmTypeKind as K;
+        let types = [
+            Type::list(Type::record([("a", ty(K::String)), ("b", ty(K::F64))]).unwrap()),
+            Type::variant([("x", Some(ty(K::Char))), ("y", None)]).unwrap(),
+            Type::result(Some(Type::list(ty(K::S16))), Some(ty(K::U64))),
+        ];
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for len in 0..3000usize {
+            let bytes: Vec<u8> = (0..len % 61)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            for t in &types {
+                let _ = decode_values::<Value>(std::slice::from_ref(t), &bytes);
+            }
+        }
+    }
+}
