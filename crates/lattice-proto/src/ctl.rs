@@ -191,6 +191,66 @@ pub struct ComponentAuctionAck {
     pub constraints: BTreeMap<String, String>,
 }
 
+fn default_link_name() -> String {
+    "default".into()
+}
+
+/// A link: calls from `source_id` on interfaces `interfaces` of `wit_namespace:wit_package`
+/// go to `target`. Stored in JetStream KV `LATTICEDATA_{lattice}` and watched by every host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub source_id: String,
+    pub target: String,
+    #[serde(default = "default_link_name")]
+    pub name: String,
+    pub wit_namespace: String,
+    pub wit_package: String,
+    pub interfaces: Vec<String>,
+    #[serde(default)]
+    pub source_config: Vec<String>,
+    #[serde(default)]
+    pub target_config: Vec<String>,
+}
+
+impl Link {
+    /// Whether this link carries calls of `source` on `ns:pkg/iface` under link `name`.
+    pub fn serves(&self, source: &str, ns: &str, pkg: &str, iface: &str, name: &str) -> bool {
+        self.source_id == source
+            && self.wit_namespace == ns
+            && self.wit_package == pkg
+            && self.name == name
+            && self.interfaces.iter().any(|i| i == iface)
+    }
+}
+
+/// Body of `link.del`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteLinkRequest {
+    pub source_id: String,
+    #[serde(default = "default_link_name")]
+    pub name: String,
+    pub wit_namespace: String,
+    pub wit_package: String,
+}
+
+/// Splits a WIT instance name `ns:pkg/iface[@version]` into `(ns, pkg, iface)`.
+pub fn split_instance(instance: &str) -> Option<(&str, &str, &str)> {
+    let unversioned = instance.split('@').next()?;
+    let (ns, rest) = unversioned.split_once(':')?;
+    let (pkg, iface) = rest.split_once('/')?;
+    (!ns.is_empty() && !pkg.is_empty() && !iface.is_empty()).then_some((ns, pkg, iface))
+}
+
+/// Body of `component.signature.{host}` (a Lattice extension): the types of one export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignatureRequest {
+    pub component_id: String,
+    /// `ns:pkg/iface@version`, or empty for a root-level function.
+    #[serde(default)]
+    pub instance: String,
+    pub function: String,
+}
+
 /// Formats an uptime the way wasmCloud's `uptime_human` does, e.g. `1h 2m 3s`.
 pub fn human_uptime(uptime: Duration) -> String {
     let s = uptime.as_secs();
@@ -208,6 +268,23 @@ pub fn human_uptime(uptime: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instances_split_into_namespace_package_interface() {
+        assert_eq!(
+            split_instance("wasi:keyvalue/store@0.2.0-draft"),
+            Some(("wasi", "keyvalue", "store"))
+        );
+        assert_eq!(split_instance("a:b/c"), Some(("a", "b", "c")));
+        assert_eq!(split_instance("nope"), None);
+        let link: Link = serde_json::from_str(
+            r#"{"source_id":"a","target":"b","wit_namespace":"x","wit_package":"y","interfaces":["i"]}"#,
+        )
+        .unwrap();
+        assert_eq!(link.name, "default");
+        assert!(link.serves("a", "x", "y", "i", "default"));
+        assert!(!link.serves("a", "x", "y", "j", "default"));
+    }
 
     #[test]
     fn reserved_labels_are_rejected() {

@@ -17,6 +17,9 @@ pub const CONFIG_SET: &str = "config_set";
 pub const CONFIG_DELETED: &str = "config_deleted";
 pub const COMPONENT_SCALED: &str = "component_scaled";
 pub const COMPONENT_SCALE_FAILED: &str = "component_scale_failed";
+pub const LINKDEF_SET: &str = "linkdef_set";
+pub const LINKDEF_SET_FAILED: &str = "linkdef_set_failed";
+pub const LINKDEF_DELETED: &str = "linkdef_deleted";
 
 /// Bytes of serialized component descriptions a heartbeat may carry. Past this the list is cut
 /// and `components_truncated` set: wasmCloud v1 heartbeats carried the full inventory and

@@ -126,6 +126,19 @@ impl CtlSubjects {
         format!("{}.component.auction", self.root)
     }
 
+    /// Wildcard and queue group of link operations: links live in KV, so one host answers.
+    pub fn link_wildcard(&self) -> (String, String) {
+        (
+            format!("{}.link.*", self.root),
+            format!("{}.link", self.root),
+        )
+    }
+
+    /// A link operation: `{root}.link.{verb}`.
+    pub fn link_op(&self, verb: &str) -> String {
+        format!("{}.link.{verb}", self.root)
+    }
+
     /// Registry credentials for every host.
     pub fn registry_put(&self) -> String {
         format!("{}.registry.put", self.root)

@@ -40,6 +40,21 @@ impl Default for RuntimeConfig {
     }
 }
 
+/// Where calls on a component's non-WASI imports go: the host resolves the link and calls the
+/// target, in-process or over the network.
+pub trait Router: Send + Sync + 'static {
+    /// Calls `func` of `instance` (an import of component `source`) with `params`, expecting
+    /// values of `results`. The error text becomes the trap the calling guest sees.
+    fn call(
+        &self,
+        source: Arc<str>,
+        instance: String,
+        func: String,
+        params: Vec<wasmtime::component::Val>,
+        results: Vec<wasmtime::component::Type>,
+    ) -> futures::future::BoxFuture<'static, Result<Vec<wasmtime::component::Val>, String>>;
+}
+
 /// One wasmtime engine, linker and compile cache for a whole host.
 pub struct Runtime {
     engine: Engine,
@@ -47,6 +62,7 @@ pub struct Runtime {
     cache: CompileCache,
     /// Pre-linked components by digest: a thousand copies of one component share one.
     linked: std::sync::Mutex<std::collections::HashMap<String, InstancePre<Ctx>>>,
+    router: Arc<std::sync::OnceLock<Arc<dyn Router>>>,
     config: RuntimeConfig,
     ticker_stop: Arc<AtomicBool>,
 }
@@ -74,6 +90,7 @@ impl Runtime {
             engine,
             linker,
             linked: Default::default(),
+            router: Default::default(),
             config,
             ticker_stop,
         }))
@@ -81,6 +98,12 @@ impl Runtime {
 
     pub fn config(&self) -> &RuntimeConfig {
         &self.config
+    }
+
+    /// Sets where import calls go (once; later calls are ignored). Until then, calls on
+    /// non-WASI imports fail with "not linked".
+    pub fn set_router(&self, router: Arc<dyn Router>) {
+        let _ = self.router.set(router);
     }
 
     /// Compiles (or fetches from cache) and pre-links `bytes` as component `id`, ready to serve
@@ -137,7 +160,7 @@ impl Runtime {
         let link_err = |e: wasmtime::Error| LoadError::Link(format!("{e:#}"));
         let pre = if needs_stubs(component, &self.engine) {
             let mut linker = self.linker.clone();
-            stub_unlinked_imports(&mut linker, component, &self.engine).map_err(link_err)?;
+            route_imports(&mut linker, component, &self.engine, &self.router).map_err(link_err)?;
             linker.instantiate_pre(component)
         } else {
             self.linker.instantiate_pre(component)
@@ -161,14 +184,15 @@ impl Drop for Runtime {
     }
 }
 
-/// Imports outside `wasi:` (interfaces other components export) fail the call that uses them
-/// with "not linked", instead of failing instantiation: the component runs, and only a call
-/// needing a missing import fails. `wasi:` imports are left to the linker, which matches them
-/// semver-compatibly (a guest built against WASI 0.2.6 runs on our 0.2.12).
-fn stub_unlinked_imports(
+/// Imports outside `wasi:` (interfaces other components export) are routed through the
+/// [`Router`]: the call goes wherever the component's link points, and without a link it fails
+/// with "not linked" (instantiation still succeeds). `wasi:` imports are left to the linker,
+/// which matches them semver-compatibly (a guest built against WASI 0.2.6 runs on our 0.2.12).
+fn route_imports(
     linker: &mut Linker<Ctx>,
     component: &wasmtime::component::Component,
     engine: &Engine,
+    router: &Arc<std::sync::OnceLock<Arc<dyn Router>>>,
 ) -> wasmtime::Result<()> {
     use wasmtime::component::types::ComponentItem;
     let ty = component.component_type();
@@ -181,9 +205,31 @@ fn stub_unlinked_imports(
                 let mut li = linker.instance(name)?;
                 for (func, item) in instance.exports(engine) {
                     if let ComponentItem::ComponentFunc(_) = item.ty {
-                        let what = format!("{name}.{func}");
-                        li.func_new(func, move |_, _, _, _| {
-                            wasmtime::bail!("import {what} is not linked to any component")
+                        let (instance, func_name) = (name.to_string(), func.to_string());
+                        let router = router.clone();
+                        li.func_new_async(func, move |store, ty, params, results| {
+                            let call = routed_call(
+                                &router,
+                                store.data(),
+                                &instance,
+                                &func_name,
+                                &ty,
+                                params,
+                            );
+                            Box::new(async move {
+                                let values = call.await.map_err(wasmtime::Error::msg)?;
+                                if values.len() != results.len() {
+                                    wasmtime::bail!(
+                                        "import returned {} values, expected {}",
+                                        values.len(),
+                                        results.len()
+                                    );
+                                }
+                                for (slot, v) in results.iter_mut().zip(values) {
+                                    *slot = v;
+                                }
+                                Ok(())
+                            })
                         })?;
                     }
                 }
@@ -191,13 +237,37 @@ fn stub_unlinked_imports(
             ComponentItem::ComponentFunc(_) => {
                 let what = name.to_string();
                 linker.root().func_new(name, move |_, _, _, _| {
-                    wasmtime::bail!("import {what} is not linked to any component")
+                    wasmtime::bail!("not linked: root-level import {what} cannot be linked")
                 })?;
             }
             _ => {}
         }
     }
     Ok(())
+}
+
+fn routed_call(
+    router: &std::sync::OnceLock<Arc<dyn Router>>,
+    ctx: &Ctx,
+    instance: &str,
+    func: &str,
+    ty: &wasmtime::component::types::ComponentFunc,
+    params: &[wasmtime::component::Val],
+) -> futures::future::BoxFuture<'static, Result<Vec<wasmtime::component::Val>, String>> {
+    match router.get() {
+        Some(r) => r.call(
+            ctx.component_id.clone(),
+            instance.to_string(),
+            func.to_string(),
+            params.to_vec(),
+            ty.results().collect(),
+        ),
+        None => {
+            let msg =
+                format!("not linked: import {instance}.{func} is not linked to any component");
+            Box::pin(async move { Err(msg) })
+        }
+    }
 }
 
 fn base_config() -> Config {

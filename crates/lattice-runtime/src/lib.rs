@@ -26,11 +26,11 @@ pub mod policy;
 pub mod pool;
 mod store;
 
-pub use engine::{Runtime, RuntimeConfig};
+pub use engine::{Router, Runtime, RuntimeConfig};
 pub use error::{CallError, CallErrorKind, LoadError};
 pub use policy::{Grants, Limits, Policy};
 pub use pool::{ComponentPool, PoolStats};
-pub use wasmtime::component::Val;
+pub use wasmtime::component::{Type, Val};
 
 /// Named config as a component sees it through `wasi:config`.
 pub type ConfigValues = std::collections::BTreeMap<String, String>;

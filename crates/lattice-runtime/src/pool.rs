@@ -157,6 +157,33 @@ impl ComponentPool {
         self.config.read().map(|c| c.clone()).unwrap_or_default()
     }
 
+    /// Parameter and result types of exported function `func` of `interface` (`None`: a
+    /// root-level function), or `None` if the component exports no such function.
+    pub fn export_types(
+        &self,
+        interface: Option<&str>,
+        func: &str,
+    ) -> Option<(
+        Vec<wasmtime::component::Type>,
+        Vec<wasmtime::component::Type>,
+    )> {
+        use wasmtime::component::types::ComponentItem;
+        let ty = self.component.component_type();
+        let item = match interface {
+            Some(i) => match ty.get_export(&self.engine, i)?.ty {
+                ComponentItem::ComponentInstance(inst) => inst.get_export(&self.engine, func)?.ty,
+                _ => return None,
+            },
+            None => ty.get_export(&self.engine, func)?.ty,
+        };
+        match item {
+            ComponentItem::ComponentFunc(f) => {
+                Some((f.params().map(|(_, t)| t).collect(), f.results().collect()))
+            }
+            _ => None,
+        }
+    }
+
     /// Stops serving: calls waiting for an instance fail with [`CallErrorKind::Stopped`];
     /// running calls finish.
     pub fn close(&self) {

@@ -85,7 +85,10 @@ pub fn encode<V: WasmValue>(ty: &V::Type, v: &V, out: &mut Vec<u8>) -> Result<()
     let kind = ty.kind();
     // `unwrap_*` panics on a kind mismatch: check first.
     if v.kind() != kind {
-        return Err(EncodeError(format!("expected a {kind}, got a {}", v.kind())));
+        return Err(EncodeError(format!(
+            "expected a {kind}, got a {}",
+            v.kind()
+        )));
     }
     match kind {
         K::Bool => out.push(u8::from(v.unwrap_bool())),
@@ -158,7 +161,11 @@ pub fn encode<V: WasmValue>(ty: &V::Type, v: &V, out: &mut Vec<u8>) -> Result<()
             match (case_ty, payload) {
                 (Some(t), Some(p)) => encode(t, p.as_ref(), out)?,
                 (None, None) => {}
-                _ => return Err(EncodeError(format!("payload of case {case} does not match its type"))),
+                _ => {
+                    return Err(EncodeError(format!(
+                        "payload of case {case} does not match its type"
+                    )))
+                }
             }
         }
         K::Enum => {
@@ -208,7 +215,11 @@ pub fn encode<V: WasmValue>(ty: &V::Type, v: &V, out: &mut Vec<u8>) -> Result<()
             }
             out.extend_from_slice(&bits);
         }
-        other => return Err(EncodeError(format!("{other} values are not supported over wRPC yet"))),
+        other => {
+            return Err(EncodeError(format!(
+                "{other} values are not supported over wRPC yet"
+            )))
+        }
     }
     Ok(())
 }
@@ -279,13 +290,19 @@ pub fn decode<V: WasmValue>(ty: &V::Type, input: &mut &[u8]) -> Result<V, Decode
                 _ => return Err(DecodeError::invalid("char is not valid UTF-8")),
             };
             let b = take(input, len)?;
-            let s = std::str::from_utf8(b).map_err(|_| DecodeError::invalid("char is not valid UTF-8"))?;
-            V::make_char(s.chars().next().ok_or_else(|| DecodeError::invalid("empty char"))?)
+            let s = std::str::from_utf8(b)
+                .map_err(|_| DecodeError::invalid("char is not valid UTF-8"))?;
+            V::make_char(
+                s.chars()
+                    .next()
+                    .ok_or_else(|| DecodeError::invalid("empty char"))?,
+            )
         }
         K::String => {
             let len = leb::read_unsigned(input, 32)? as usize;
             let b = take(input, len)?;
-            let s = std::str::from_utf8(b).map_err(|_| DecodeError::invalid("string is not valid UTF-8"))?;
+            let s = std::str::from_utf8(b)
+                .map_err(|_| DecodeError::invalid("string is not valid UTF-8"))?;
             V::make_string(Cow::Borrowed(s))
         }
         K::List => {
@@ -294,10 +311,16 @@ pub fn decode<V: WasmValue>(ty: &V::Type, input: &mut &[u8]) -> Result<V, Decode
                 .ok_or_else(|| DecodeError::invalid("list type without element type"))?;
             let len = leb::read_unsigned(input, 32)?;
             // Every element of a non-empty-encoding type takes at least one byte.
-            let cap = if may_encode_empty(&elem) { MAX_ZERO_SIZED_ELEMENTS } else { input.len() as u64 };
+            let cap = if may_encode_empty(&elem) {
+                MAX_ZERO_SIZED_ELEMENTS
+            } else {
+                input.len() as u64
+            };
             if len > cap {
                 if may_encode_empty(&elem) {
-                    return Err(DecodeError::invalid(format!("list of {len} zero-sized elements")));
+                    return Err(DecodeError::invalid(format!(
+                        "list of {len} zero-sized elements"
+                    )));
                 }
                 return Err(DecodeError::Incomplete);
             }
@@ -313,7 +336,10 @@ pub fn decode<V: WasmValue>(ty: &V::Type, input: &mut &[u8]) -> Result<V, Decode
             for (_, fty) in &fields {
                 vals.push(decode::<V>(fty, input)?);
             }
-            made(V::make_record(ty, fields.iter().map(|(n, _)| n.as_ref()).zip(vals)))?
+            made(V::make_record(
+                ty,
+                fields.iter().map(|(n, _)| n.as_ref()).zip(vals),
+            ))?
         }
         K::Tuple => {
             let types: Vec<V::Type> = ty.tuple_element_types().collect();
@@ -326,9 +352,9 @@ pub fn decode<V: WasmValue>(ty: &V::Type, input: &mut &[u8]) -> Result<V, Decode
         K::Variant => {
             let index = leb::read_unsigned(input, 32)? as usize;
             let cases: Vec<(Cow<'_, str>, Option<V::Type>)> = ty.variant_cases().collect();
-            let (name, case_ty) = cases
-                .get(index)
-                .ok_or_else(|| DecodeError::invalid(format!("variant case {index} out of range")))?;
+            let (name, case_ty) = cases.get(index).ok_or_else(|| {
+                DecodeError::invalid(format!("variant case {index} out of range"))
+            })?;
             let payload = match case_ty {
                 Some(t) => Some(decode::<V>(t, input)?),
                 None => None,
@@ -411,7 +437,10 @@ mod tests {
         let mut out = Vec::new();
         encode(t, &v, &mut out).unwrap();
         let back: Vec<Value> = decode_values(std::slice::from_ref(t), &out).unwrap();
-        assert_eq!(wasm_wave::to_string(&back[0]).unwrap(), wasm_wave::to_string(&v).unwrap());
+        assert_eq!(
+            wasm_wave::to_string(&back[0]).unwrap(),
+            wasm_wave::to_string(&v).unwrap()
+        );
         // Every strict prefix is incomplete, never malformed and never a panic.
         for cut in 0..out.len() {
             assert_eq!(
@@ -430,7 +459,10 @@ mod tests {
         assert_eq!(round_trip(&ty(K::S8), "-1"), [0xff]);
         assert_eq!(round_trip(&ty(K::U8), "200"), [200]);
         assert_eq!(round_trip(&ty(K::S32), "-1"), [0x7f]);
-        assert_eq!(round_trip(&ty(K::S32), "-2147483648"), [0x80, 0x80, 0x80, 0x80, 0x78]);
+        assert_eq!(
+            round_trip(&ty(K::S32), "-2147483648"),
+            [0x80, 0x80, 0x80, 0x80, 0x78]
+        );
         assert_eq!(round_trip(&ty(K::U32), "300"), [0xac, 0x02]);
         assert_eq!(round_trip(&ty(K::U64), "18446744073709551615").len(), 10);
         assert_eq!(round_trip(&ty(K::F32), "1.5"), 1.5f32.to_le_bytes());

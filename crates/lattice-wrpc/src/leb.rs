@@ -38,12 +38,16 @@ pub fn read_unsigned(input: &mut &[u8], bits: u32) -> Result<u64, DecodeError> {
         result |= u128::from(byte & 0x7f) << (7 * i);
         if byte & 0x80 == 0 {
             if result >> bits != 0 {
-                return Err(DecodeError::invalid(format!("LEB128 value overflows u{bits}")));
+                return Err(DecodeError::invalid(format!(
+                    "LEB128 value overflows u{bits}"
+                )));
             }
             return Ok(result as u64);
         }
     }
-    Err(DecodeError::invalid(format!("LEB128 encoding of u{bits} too long")))
+    Err(DecodeError::invalid(format!(
+        "LEB128 encoding of u{bits} too long"
+    )))
 }
 
 /// Reads a signed LEB128 of at most `bits` bits.
@@ -63,12 +67,16 @@ pub fn read_signed(input: &mut &[u8], bits: u32) -> Result<i64, DecodeError> {
             }
             let limit = 1i128 << (bits - 1);
             if result < -limit || result >= limit {
-                return Err(DecodeError::invalid(format!("LEB128 value overflows s{bits}")));
+                return Err(DecodeError::invalid(format!(
+                    "LEB128 value overflows s{bits}"
+                )));
             }
             return Ok(result as i64);
         }
     }
-    Err(DecodeError::invalid(format!("LEB128 encoding of s{bits} too long")))
+    Err(DecodeError::invalid(format!(
+        "LEB128 encoding of s{bits} too long"
+    )))
 }
 
 #[cfg(test)]
@@ -82,7 +90,17 @@ mod tests {
             write_unsigned(&mut out, v);
             assert_eq!(read_unsigned(&mut out.as_slice(), 64).unwrap(), v);
         }
-        for v in [0i64, -1, 63, 64, -64, -65, i32::MIN as i64, i64::MIN, i64::MAX] {
+        for v in [
+            0i64,
+            -1,
+            63,
+            64,
+            -64,
+            -65,
+            i32::MIN as i64,
+            i64::MIN,
+            i64::MAX,
+        ] {
             let mut out = Vec::new();
             write_signed(&mut out, v);
             assert_eq!(read_signed(&mut out.as_slice(), 64).unwrap(), v, "{v}");
@@ -101,7 +119,10 @@ mod tests {
         let mut out = Vec::new();
         write_unsigned(&mut out, u64::from(u32::MAX) + 1);
         assert!(read_unsigned(&mut out.as_slice(), 32).is_err());
-        assert_eq!(read_unsigned(&mut [0x80u8].as_slice(), 32), Err(DecodeError::Incomplete));
+        assert_eq!(
+            read_unsigned(&mut [0x80u8].as_slice(), 32),
+            Err(DecodeError::Incomplete)
+        );
         assert!(read_unsigned(&mut [0xff, 0xff, 0xff, 0xff, 0xff, 0x01].as_slice(), 32).is_err());
         let mut out = Vec::new();
         write_signed(&mut out, i64::from(i16::MAX) + 1);

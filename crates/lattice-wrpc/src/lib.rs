@@ -2,12 +2,27 @@
 //! (`wrpc-transport-nats` 0.29–0.31), which upstream has since deleted.
 //!
 //! # Layout
-//! - [`codec`]: the component-model value encoding, generic over wasm-wave's `WasmValue`.
+//! - [`codec`]: the component-model value encoding, generic over wasm-wave's `WasmValue`
+//!   (wasmtime's `Val` on hosts, wasm-wave's `Value` in the CLI).
+//! - [`subject`]: invocation subjects and the inbox-derived parameter and result subjects.
+//! - [`transport`]: the exchange itself: [`transport::invoke`] for clients,
+//!   [`transport::accept`] / [`transport::Invocation`] for servers; chunking past
+//!   `max_payload`, deadlines, and the error header.
+//! - [`types`]: function signatures as data ([`types::TypeDesc`]), for clients that only
+//!   have WAVE text.
+//! - [`error`]: [`CallError`] with a [`CallErrorKind`] to match on.
 //! - `leb`: LEB128 integers.
+//!
+//! Not supported yet: `stream`, `future` and resource values (and so nested async paths).
 //!
 //! Not here: components, links, routing (`lattice-host`).
 
 pub mod codec;
+pub mod error;
 mod leb;
+pub mod subject;
+pub mod transport;
+pub mod types;
 
 pub use codec::{decode, decode_values, encode, encode_values, DecodeError, EncodeError};
+pub use error::{CallError, CallErrorKind};
