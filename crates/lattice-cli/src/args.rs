@@ -135,6 +135,54 @@ pub enum Command {
     /// Give every host credentials for an OCI registry.
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Manage links: which component serves another component's imports.
+    #[command(subcommand)]
+    Link(LinkCommand),
+    /// Call an exported function over wRPC, with WAVE arguments:
+    /// `lattice call calc 'lattice:examples/calc@0.1.0.add' '1, 2'`.
+    Call(CallArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LinkCommand {
+    /// `lattice link put SOURCE_ID TARGET NAMESPACE PACKAGE --interface I...`
+    Put {
+        source_id: String,
+        target: String,
+        wit_namespace: String,
+        wit_package: String,
+        #[arg(long = "interface", required = true)]
+        interfaces: Vec<String>,
+        #[arg(long, default_value = "default")]
+        name: String,
+        #[arg(long = "source-config")]
+        source_config: Vec<String>,
+        #[arg(long = "target-config")]
+        target_config: Vec<String>,
+    },
+    /// Every link of the lattice.
+    Get,
+    /// `lattice link del SOURCE_ID NAMESPACE PACKAGE [--name N]`
+    Del {
+        source_id: String,
+        wit_namespace: String,
+        wit_package: String,
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct CallArgs {
+    pub component_id: String,
+    /// `ns:pkg/iface@version.function`, or just `function` for a root-level export.
+    pub function: String,
+    /// Arguments in WAVE, comma-separated as in a tuple: `1, "two", [3]`.
+    #[arg(default_value = "")]
+    pub args: String,
+    /// Time budget of the call.
+    #[arg(long = "call-timeout", default_value = "10s", value_parser = parse_duration)]
+    pub call_timeout: Duration,
 }
 
 #[derive(Subcommand, Debug)]
@@ -311,6 +359,12 @@ pub struct HostArgs {
     pub max_component_size: usize,
     #[command(flatten)]
     pub oci: OciArgs,
+    /// Send every linked call over wRPC, even to components on this host (for testing).
+    #[arg(long, env = "LATTICE_FORCE_REMOTE_CALLS")]
+    pub force_remote_calls: bool,
+    /// Time budget of calls components make through their imports.
+    #[arg(long, env = "LATTICE_CALL_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub call_timeout: Duration,
 }
 
 #[derive(Subcommand, Debug)]

@@ -59,6 +59,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Update(update) => cmd::component::update(&global, update).await,
         Command::Push(push) => cmd::component::push(&global, push).await,
         Command::Registry(registry) => cmd::component::registry(&global, registry).await,
+        Command::Link(link) => cmd::link::run(&global, link).await,
+        Command::Call(call) => cmd::call::run(&global, call).await,
     }
 }
 

@@ -237,6 +237,43 @@ impl Client {
         Ok(replies.len())
     }
 
+    /// Stores a link (replacing one with the same source, package, name and interfaces).
+    pub async fn put_link(&self, link: &lattice_proto::ctl::Link) -> Result<(), Error> {
+        self.request::<serde_json::Value>(self.subjects.link_op("put"), json(link)?)
+            .await
+            .map(drop)
+    }
+
+    /// Deletes a link.
+    pub async fn delete_link(
+        &self,
+        req: &lattice_proto::ctl::DeleteLinkRequest,
+    ) -> Result<(), Error> {
+        self.request::<serde_json::Value>(self.subjects.link_op("del"), json(req)?)
+            .await
+            .map(drop)
+    }
+
+    /// Every link of the lattice.
+    pub async fn get_links(&self) -> Result<Vec<lattice_proto::ctl::Link>, Error> {
+        Ok(self
+            .request(self.subjects.link_op("get"), Bytes::new())
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// Parameter and result types of an export of a component running on `host_id`.
+    pub async fn signature(
+        &self,
+        host_id: &str,
+        req: &lattice_proto::ctl::SignatureRequest,
+    ) -> Result<lattice_wrpc::types::Signature, Error> {
+        let subject = self.host_subject("component", "signature", host_id)?;
+        self.request(subject, json(req)?)
+            .await?
+            .ok_or_else(|| Error::new(ErrorKind::Decode, "signature reply has no body"))
+    }
+
     /// Every lattice event from now on. Malformed events are skipped.
     pub async fn events(
         &self,

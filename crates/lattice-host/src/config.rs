@@ -111,6 +111,10 @@ pub struct HostConfig {
     pub default_limits: lattice_runtime::Limits,
     /// OCI registry access.
     pub oci: crate::oci::OciConfig,
+    /// Send every linked call over wRPC, even when the target runs here (for testing).
+    pub force_remote_calls: bool,
+    /// Time budget of a call a component makes through an import.
+    pub call_timeout: Duration,
 }
 
 impl Default for HostConfig {
@@ -129,6 +133,8 @@ impl Default for HostConfig {
             runtime: lattice_runtime::RuntimeConfig::default(),
             default_limits: lattice_runtime::Limits::default(),
             oci: crate::oci::OciConfig::default(),
+            force_remote_calls: false,
+            call_timeout: crate::router::DEFAULT_CALL_TIMEOUT,
         }
     }
 }

@@ -43,6 +43,11 @@ pub(crate) struct HostShared {
     pub events: EventPublisher,
     pub config: ConfigStore,
     pub components: Components,
+    pub links: Arc<crate::links::Links>,
+    pub routing: crate::router::RoutingStats,
+    pub serving: std::sync::Mutex<std::collections::HashMap<String, JoinHandle<()>>>,
+    pub force_remote_calls: bool,
+    pub call_timeout: Duration,
     pub stop: watch::Sender<Option<StopReason>>,
 }
 
@@ -116,6 +121,7 @@ impl Host {
             .unwrap_or_else(|| identity::friendly_name(&id));
 
         let runtime = lattice_runtime::Runtime::new(config.runtime.clone())?;
+        let router_runtime = runtime.clone();
         let oci = Arc::new(crate::oci::OciClient::new(config.oci.clone()));
         let reconnected = Arc::new(Notify::new());
         let mut nats_config = config.nats.clone();
@@ -159,6 +165,15 @@ impl Host {
             heartbeat_interval: config.heartbeat_interval,
             js_domain: config.js_domain.clone(),
             events: EventPublisher::new(client.clone(), &config.lattice, &id),
+            links: Arc::new(crate::links::Links::new(
+                js.clone(),
+                lattice_proto::subject::lattice_data_bucket(&config.lattice),
+                config.kv_replicas,
+            )),
+            routing: Default::default(),
+            serving: Default::default(),
+            force_remote_calls: config.force_remote_calls,
+            call_timeout: config.call_timeout,
             config: ConfigStore::new(js, config_bucket(&config.lattice), config.kv_replicas),
             components: Components::new(
                 runtime,
@@ -172,6 +187,9 @@ impl Host {
             id,
         });
 
+        router_runtime.set_router(Arc::new(crate::router::HostRouter {
+            shared: Arc::downgrade(&shared),
+        }));
         let mut tasks = ctl::serve(shared.clone()).await?;
         // Subscriptions must be live on the server before anyone hears of this host.
         if let Err(e) = shared.nats.flush().await {
@@ -192,6 +210,7 @@ impl Host {
             .await;
         tasks.push(tokio::spawn(heartbeat::run(shared.clone(), reconnected)));
         tasks.push(tokio::spawn(crate::store::follow_config(shared.clone())));
+        tasks.push(tokio::spawn(crate::links::follow(shared.links.clone())));
         tracing::info!(
             host_id = %shared.id,
             name = %shared.friendly_name,
@@ -229,6 +248,15 @@ impl Host {
             .await
     }
 
+    /// How many linked calls stayed in-process and how many went over wRPC.
+    pub fn routing_stats(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.shared.routing.local.load(Relaxed),
+            self.shared.routing.remote.load(Relaxed),
+        )
+    }
+
     /// Instance counters of component `id` on this host.
     pub fn component_stats(&self, id: &str) -> Option<lattice_runtime::PoolStats> {
         self.shared.components.get(id).map(|r| r.pool.stats())
@@ -255,6 +283,11 @@ impl Host {
         }
         for task in self.tasks {
             let _ = task.await;
+        }
+        if let Ok(mut serving) = self.shared.serving.lock() {
+            for (_, task) in serving.drain() {
+                task.abort();
+            }
         }
         self.shared.components.stop_all();
         let why = match reason {

@@ -14,6 +14,10 @@
 //!   scale, update, auction; `ctl/registry.rs`).
 //! - `components`: the components this host runs (on `lattice-runtime`), config refresh and
 //!   the local call path; `artifact` and [`oci`]: where component bytes come from.
+//! - `links`: links in the `LATTICEDATA_{lattice}` bucket and the live table every host keeps;
+//!   `ctl/link.rs` serves `link.put|del|get`.
+//! - `router`: where import calls go (link → local pool, or wRPC); `serve`: every running
+//!   component's exports served over wRPC in its queue group.
 //! - `events`: publishing CloudEvents; `heartbeat`: the periodic, size-bounded heartbeat.
 //! - `store`: named config in the `CONFIGDATA_{lattice}` JetStream KV bucket.
 //!
@@ -28,14 +32,18 @@ mod events;
 mod heartbeat;
 mod host;
 mod identity;
+mod links;
 pub mod nats;
 pub mod oci;
+mod router;
+mod serve;
 mod store;
 
 pub use components::InvokeError;
 pub use config::{HostConfig, NatsAuth, NatsConfig};
 pub use host::{Host, StopReason};
 pub use lattice_runtime::{Limits, RuntimeConfig, Val};
+pub use router::RoutingStats;
 
 /// Why a host could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]

@@ -43,14 +43,16 @@ impl Default for RuntimeConfig {
 /// Where calls on a component's non-WASI imports go: the host resolves the link and calls the
 /// target, in-process or over the network.
 pub trait Router: Send + Sync + 'static {
-    /// Calls `func` of `instance` (an import of component `source`) with `params`, expecting
-    /// values of `results`. The error text becomes the trap the calling guest sees.
+    /// Calls `func` of `instance` (an import of component `source`) with `params` (of types
+    /// `param_types`), expecting values of `results`. The error text becomes the trap the
+    /// calling guest sees.
     fn call(
         &self,
         source: Arc<str>,
         instance: String,
         func: String,
         params: Vec<wasmtime::component::Val>,
+        param_types: Vec<wasmtime::component::Type>,
         results: Vec<wasmtime::component::Type>,
     ) -> futures::future::BoxFuture<'static, Result<Vec<wasmtime::component::Val>, String>>;
 }
@@ -217,7 +219,9 @@ fn route_imports(
                                 params,
                             );
                             Box::new(async move {
-                                let values = call.await.map_err(wasmtime::Error::msg)?;
+                                let values = call.await.map_err(|m| {
+                                    wasmtime::Error::new(crate::error::ImportFailed(m))
+                                })?;
                                 if values.len() != results.len() {
                                     wasmtime::bail!(
                                         "import returned {} values, expected {}",
@@ -260,6 +264,7 @@ fn routed_call(
             instance.to_string(),
             func.to_string(),
             params.to_vec(),
+            ty.params().map(|(_, t)| t).collect(),
             ty.results().collect(),
         ),
         None => {

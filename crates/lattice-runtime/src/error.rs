@@ -33,7 +33,22 @@ pub enum CallErrorKind {
     Instantiate,
     /// The component was stopped while the call waited for an instance.
     Stopped,
+    /// A call the guest made through an import failed; the message is the router's error
+    /// (e.g. "not linked: …", "no responders: …").
+    Import,
 }
+
+/// Marks the error of an import call, so the trap it causes is reported as that error.
+#[derive(Debug)]
+pub(crate) struct ImportFailed(pub String);
+
+impl fmt::Display for ImportFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ImportFailed {}
 
 /// A failed call.
 #[derive(Debug, Clone)]

@@ -366,6 +366,12 @@ impl ComponentPool {
                 ),
             );
         }
+        if let Some(failed) = e
+            .chain()
+            .find_map(|c| c.downcast_ref::<crate::error::ImportFailed>())
+        {
+            return CallError::new(CallErrorKind::Import, failed.0.clone());
+        }
         if e.downcast_ref::<DeadlineHit>().is_some() || is_deadline(&e) {
             return CallError::deadline(self.policy.limits.max_execution_time);
         }

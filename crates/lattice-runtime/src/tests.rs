@@ -360,10 +360,10 @@ async fn an_unlinked_import_fails_only_the_call_that_uses_it() {
         )
         .await
         .unwrap_err();
-    assert_eq!(e.kind(), CallErrorKind::Trapped);
+    assert_eq!(e.kind(), CallErrorKind::Import);
     assert!(
         e.to_string()
-            .contains("lattice:examples/calc@0.1.0.add is not linked"),
+            .starts_with("not linked: import lattice:examples/calc@0.1.0.add"),
         "{e}"
     );
 }

@@ -55,6 +55,8 @@ pub fn host_config(
             max_component_bytes: args.max_component_size,
         },
         oci: oci_config(&args.oci),
+        force_remote_calls: args.force_remote_calls,
+        call_timeout: args.call_timeout,
         ..HostConfig::default()
     })
 }

@@ -1,8 +1,10 @@
 //! One module per command group.
 
+pub mod call;
 pub mod component;
 pub mod config;
 pub mod get;
 pub mod host;
 pub mod label;
+pub mod link;
 pub mod up;

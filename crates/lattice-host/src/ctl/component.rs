@@ -46,7 +46,14 @@ pub(super) fn scale(shared: &Arc<HostShared>, body: &[u8]) -> Handled {
     );
     let shared = shared.clone();
     tokio::spawn(async move {
-        let result = shared.components.scale(&cmd, &shared.config).await;
+        let mut result = shared.components.scale(&cmd, &shared.config).await;
+        if result.is_ok() {
+            if cmd.count == 0 {
+                crate::serve::stop(&shared, &cmd.component_id);
+            } else {
+                result = crate::serve::ensure(&shared, &cmd.component_id).await;
+            }
+        }
         report(
             &shared,
             &cmd.component_id,
@@ -127,6 +134,49 @@ async fn report(
             shared.events.publish(COMPONENT_SCALE_FAILED, payload).await
         }
     };
+}
+
+/// The parameter and result types of one export (a Lattice extension used by `lattice call`).
+pub(super) fn signature(shared: &Arc<HostShared>, body: &[u8]) -> Handled {
+    let req: lattice_proto::ctl::SignatureRequest =
+        match decode_request(body, "{component_id, instance, function}") {
+            Ok(r) => r,
+            Err(e) => return Handled::error(e.to_string()),
+        };
+    let Some(running) = shared.components.get(&req.component_id) else {
+        return Handled::error(format!(
+            "component {} is not running on this host",
+            req.component_id
+        ));
+    };
+    let interface = (!req.instance.is_empty()).then_some(req.instance.as_str());
+    let Some((params, results)) = running.pool.export_types(interface, &req.function) else {
+        return Handled::error(format!(
+            "component {} exports no function {} in {}",
+            req.component_id,
+            req.function,
+            if req.instance.is_empty() {
+                "its root"
+            } else {
+                &req.instance
+            }
+        ));
+    };
+    let describe = |types: Vec<lattice_runtime::Type>| {
+        types
+            .iter()
+            .map(lattice_wrpc::types::TypeDesc::of)
+            .collect::<Result<Vec<_>, _>>()
+    };
+    match (describe(params), describe(results)) {
+        (Ok(params), Ok(results)) => {
+            Handled::reply(CtlResponse::ok(lattice_wrpc::types::Signature {
+                params,
+                results,
+            }))
+        }
+        (Err(e), _) | (_, Err(e)) => Handled::error(e),
+    }
 }
 
 /// Bids only when this host carries every constraint label and does not run the id yet.

@@ -6,7 +6,8 @@
 //! - `{root}.registry.put`: every host takes the credentials;
 //! - `{root}.*.*.{host_id}`: every operation addressed to this host, known or not, so unknown
 //!   ones get a clear "unsupported subject" instead of silence;
-//! - `{root}.config.>` in queue group `{root}.config`: config lives in KV, so one host answers.
+//! - `{root}.config.>` and `{root}.link.*` in queue groups `{root}.config` and `{root}.link`:
+//!   config and links live in KV, so one host answers.
 //!
 //! Each request is handled in its own task (bounded by a semaphore), so a slow KV operation never
 //! delays a ping. Handlers are one file per group of operations; each returns the encoded reply.
@@ -15,6 +16,7 @@ mod component;
 mod config;
 mod host;
 mod label;
+mod link;
 mod registry;
 
 use std::sync::Arc;
@@ -100,6 +102,11 @@ pub(crate) async fn serve(shared: Arc<HostShared>) -> Result<Vec<JoinHandle<()>>
         .queue_subscribe(config.clone(), group)
         .await
         .map_err(subscribe_err(&config))?;
+    let (links, links_group) = shared.subjects.link_wildcard();
+    let link_sub = nats
+        .queue_subscribe(links.clone(), links_group)
+        .await
+        .map_err(subscribe_err(&links))?;
     let auction = shared.subjects.component_auction();
     let auction_sub = nats
         .subscribe(auction.clone())
@@ -112,10 +119,17 @@ pub(crate) async fn serve(shared: Arc<HostShared>) -> Result<Vec<JoinHandle<()>>
         .map_err(subscribe_err(&registry))?;
 
     let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_REQUESTS));
-    Ok([ping_sub, ops_sub, config_sub, auction_sub, registry_sub]
-        .into_iter()
-        .map(|sub| tokio::spawn(serve_subscription(shared.clone(), sub, permits.clone())))
-        .collect())
+    Ok([
+        ping_sub,
+        ops_sub,
+        config_sub,
+        link_sub,
+        auction_sub,
+        registry_sub,
+    ]
+    .into_iter()
+    .map(|sub| tokio::spawn(serve_subscription(shared.clone(), sub, permits.clone())))
+    .collect())
 }
 
 async fn serve_subscription(
@@ -162,6 +176,8 @@ async fn dispatch(shared: &Arc<HostShared>, op: CtlOp<'_>, body: &[u8]) -> Handl
         ("component", "scale") if op.target.is_some() => component::scale(shared, body),
         ("component", "update") if op.target.is_some() => component::update(shared, body),
         ("component", "auction") if op.target.is_none() => component::auction(shared, body),
+        ("component", "signature") if op.target.is_some() => component::signature(shared, body),
+        ("link", verb) if op.target.is_none() => link::handle(shared, verb, body).await,
         ("registry", "put") if op.target.is_none() => registry::put(shared, body),
         ("host", "ping") if op.target.is_none() => host::ping(shared),
         ("host", "get") => host::get(shared),

@@ -1,0 +1,194 @@
+//! Links in JetStream KV (`LATTICEDATA_{lattice}`), and every host's live copy of them.
+//!
+//! Links are stored per source component under `COMPONENT_{source_id}` as `{"links": [...]}`
+//! (wasmCloud v1's layout). Writes use the entry's revision (compare-and-set), so two
+//! concurrent `link.put`s for one source cannot lose each other. Every host watches the
+//! bucket and keeps a table the router reads on each call.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv};
+use bytes::Bytes;
+use futures::StreamExt;
+use lattice_proto::ctl::Link;
+use serde::{Deserialize, Serialize};
+use tokio::sync::OnceCell;
+
+use crate::store::StoreError;
+
+const KEY_PREFIX: &str = "COMPONENT_";
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct ComponentSpec {
+    #[serde(default)]
+    links: Vec<Link>,
+}
+
+pub(crate) struct Links {
+    js: jetstream::Context,
+    bucket: String,
+    replicas: usize,
+    kv: OnceCell<kv::Store>,
+    table: RwLock<HashMap<String, Vec<Link>>>,
+}
+
+impl Links {
+    pub fn new(js: jetstream::Context, bucket: String, replicas: usize) -> Self {
+        Self {
+            js,
+            bucket,
+            replicas,
+            kv: OnceCell::new(),
+            table: RwLock::new(HashMap::new()),
+        }
+    }
+
+    async fn kv(&self) -> Result<&kv::Store, StoreError> {
+        self.kv
+            .get_or_try_init(|| crate::store::open_or_create(&self.js, &self.bucket, self.replicas))
+            .await
+    }
+
+    /// The target of `source`'s calls on `ns:pkg/iface` through link `name`, from the live table.
+    pub fn target(
+        &self,
+        source: &str,
+        ns: &str,
+        pkg: &str,
+        iface: &str,
+        name: &str,
+    ) -> Option<String> {
+        let table = self.table.read().ok()?;
+        table
+            .get(source)?
+            .iter()
+            .find(|l| l.serves(source, ns, pkg, iface, name))
+            .map(|l| l.target.clone())
+    }
+
+    /// Every link of the lattice, read from KV (not the live table), sorted.
+    pub async fn all(&self) -> Result<Vec<Link>, StoreError> {
+        let kv = self.kv().await?;
+        let mut keys = kv.keys().await.map_err(|e| StoreError::Op(e.to_string()))?;
+        let mut links = Vec::new();
+        while let Some(key) = keys.next().await {
+            let key = key.map_err(|e| StoreError::Op(e.to_string()))?;
+            if !key.starts_with(KEY_PREFIX) {
+                continue;
+            }
+            if let Some(raw) = kv
+                .get(&key)
+                .await
+                .map_err(|e| StoreError::Op(e.to_string()))?
+            {
+                if let Ok(spec) = serde_json::from_slice::<ComponentSpec>(&raw) {
+                    links.extend(spec.links);
+                }
+            }
+        }
+        links.sort_by(|a, b| {
+            (&a.source_id, &a.wit_namespace, &a.wit_package, &a.name).cmp(&(
+                &b.source_id,
+                &b.wit_namespace,
+                &b.wit_package,
+                &b.name,
+            ))
+        });
+        Ok(links)
+    }
+
+    /// Applies `change` to the links of `source` with compare-and-set, retrying on conflicts.
+    /// `change` returns `Err` to refuse (nothing is written).
+    pub async fn modify(
+        &self,
+        source: &str,
+        change: impl Fn(&mut Vec<Link>) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let kv = self.kv().await.map_err(|e| e.to_string())?;
+        let key = format!("{KEY_PREFIX}{source}");
+        for _ in 0..10 {
+            let entry = kv.entry(&key).await.map_err(|e| e.to_string())?;
+            let (mut spec, revision) = match &entry {
+                Some(e) if e.operation == kv::Operation::Put => (
+                    serde_json::from_slice::<ComponentSpec>(&e.value).unwrap_or_default(),
+                    Some(e.revision),
+                ),
+                Some(e) => (ComponentSpec::default(), Some(e.revision)),
+                None => (ComponentSpec::default(), None),
+            };
+            change(&mut spec.links)?;
+            let value = Bytes::from(serde_json::to_vec(&spec).map_err(|e| e.to_string())?);
+            let written = match revision {
+                Some(r) => kv
+                    .update(&key, value, r)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string()),
+                None => kv
+                    .create(&key, value)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string()),
+            };
+            match written {
+                Ok(()) => return Ok(()),
+                Err(e) => tracing::debug!(source, error = %e, "link write conflicted; retrying"),
+            }
+        }
+        Err(format!(
+            "links of {source} changed concurrently too often; try again"
+        ))
+    }
+
+    fn apply(&self, key: &str, value: Option<&[u8]>) {
+        let Some(source) = key.strip_prefix(KEY_PREFIX) else {
+            return;
+        };
+        let links = value
+            .and_then(|v| serde_json::from_slice::<ComponentSpec>(v).ok())
+            .map(|s| s.links)
+            .unwrap_or_default();
+        if let Ok(mut table) = self.table.write() {
+            if links.is_empty() {
+                table.remove(source);
+            } else {
+                table.insert(source.to_string(), links);
+            }
+        }
+    }
+}
+
+/// Keeps the host's link table in step with the bucket, retrying while JetStream is not
+/// reachable. Runs until the host stops.
+pub(crate) async fn follow(links: Arc<Links>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let watch = match links.kv().await {
+            Ok(kv) => kv.watch_all().await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match watch {
+            Ok(mut changes) => {
+                backoff = Duration::from_millis(100);
+                while let Some(change) = changes.next().await {
+                    match change {
+                        Ok(entry) => {
+                            let value =
+                                (entry.operation == kv::Operation::Put).then_some(&entry.value[..]);
+                            links.apply(&entry.key, value);
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "link watch failed");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "link bucket not reachable yet"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}

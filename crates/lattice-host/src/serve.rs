@@ -1,0 +1,127 @@
+//! Serving running components' exports over wRPC.
+//!
+//! Each component id gets one queue subscription, `{lattice}.{id}.wrpc.0.0.1.>` in group
+//! `{lattice}.{id}`, on every host running it: NATS hands each call to exactly one of them.
+//! The subscription is live (flushed) before `component_scaled` is announced, so a caller
+//! reacting to the event finds a server. Each call looks up the component's current pool, so
+//! an update in place needs no resubscription.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use lattice_runtime::Val;
+use lattice_wrpc::transport::{self, Invocation};
+use lattice_wrpc::{CallError, CallErrorKind};
+
+use crate::host::HostShared;
+use crate::router::from_runtime;
+
+/// Starts serving component `id` unless it is served already.
+pub(crate) async fn ensure(shared: &Arc<HostShared>, id: &str) -> Result<(), String> {
+    if shared
+        .serving
+        .lock()
+        .map(|s| s.contains_key(id))
+        .unwrap_or(false)
+    {
+        return Ok(());
+    }
+    let prefix = format!("{}.{id}", shared.lattice);
+    let sub = shared
+        .nats
+        .queue_subscribe(
+            lattice_wrpc::subject::serve_wildcard(&prefix),
+            prefix.clone(),
+        )
+        .await
+        .map_err(|e| format!("cannot serve {id}: {e}"))?;
+    if let Err(e) = shared.nats.flush().await {
+        tracing::warn!(component_id = id, error = %e, "flush after subscribing failed");
+    }
+    let task = tokio::spawn(serve_loop(shared.clone(), id.to_string(), prefix, sub));
+    if let Ok(mut serving) = shared.serving.lock() {
+        if let Some(old) = serving.insert(id.to_string(), task) {
+            old.abort();
+        }
+    }
+    Ok(())
+}
+
+/// Stops serving component `id` (its queue membership ends with the subscription).
+pub(crate) fn stop(shared: &HostShared, id: &str) {
+    if let Some(task) = shared.serving.lock().ok().and_then(|mut s| s.remove(id)) {
+        task.abort();
+    }
+}
+
+async fn serve_loop(
+    shared: Arc<HostShared>,
+    id: String,
+    prefix: String,
+    mut sub: async_nats::Subscriber,
+) {
+    while let Some(msg) = sub.next().await {
+        let shared = shared.clone();
+        let (id, prefix) = (id.clone(), prefix.clone());
+        tokio::spawn(async move {
+            let limit = shared
+                .components
+                .get(&id)
+                .map(|r| r.pool.policy().limits.max_execution_time)
+                .unwrap_or(crate::router::DEFAULT_CALL_TIMEOUT);
+            let mut inv = match transport::accept(&shared.nats, &prefix, msg, limit).await {
+                Ok(inv) => inv,
+                Err(e) => {
+                    tracing::debug!(component_id = %id, error = %e, "refused an invocation");
+                    return;
+                }
+            };
+            if let Err(e) = handle(&shared, &id, &mut inv).await {
+                tracing::debug!(component_id = %id, func = %inv.func, error = %e, "call failed");
+                inv.fail(&e).await;
+            }
+        });
+    }
+}
+
+async fn handle(shared: &HostShared, id: &str, inv: &mut Invocation) -> Result<(), CallError> {
+    let running = shared.components.get(id).ok_or_else(|| {
+        CallError::new(
+            CallErrorKind::NoResponders,
+            format!("component {id} stopped on this host"),
+        )
+    })?;
+    let instance = inv.instance.clone();
+    let interface = (!instance.is_empty()).then_some(instance.as_str());
+    let (param_types, result_types) =
+        running
+            .pool
+            .export_types(interface, &inv.func)
+            .ok_or_else(|| {
+                CallError::new(
+                    CallErrorKind::Rejected,
+                    format!(
+                        "component {id} exports no function {}.{}",
+                        inv.instance, inv.func
+                    ),
+                )
+            })?;
+    let params = inv
+        .read_params(|b| lattice_wrpc::decode_values::<Val>(&param_types, b))
+        .await?;
+    let call = running.pool.call(interface, &inv.func, &params);
+    let results = tokio::time::timeout_at(inv.deadline, call)
+        .await
+        .map_err(|_| {
+            CallError::new(
+                CallErrorKind::DeadlineExceeded,
+                "the caller's deadline passed during the call",
+            )
+        })?
+        .map_err(from_runtime)?;
+    let mut bytes = Vec::new();
+    lattice_wrpc::encode_values(&result_types, &results, &mut bytes)
+        .map_err(|e| CallError::new(CallErrorKind::Decode, e.to_string()))?;
+    inv.respond(Bytes::from(bytes)).await
+}
