@@ -12,3 +12,4 @@ mod oci;
 mod reconnect;
 mod state;
 mod topology;
+mod wrpc;

@@ -1,0 +1,325 @@
+//! Composition over wRPC: links, calls across hosts, relinking, local-first routing, errors.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lattice_host::{InvokeError, Val};
+use lattice_proto::ctl::{DeleteLinkRequest, Link};
+use lattice_testkit::NatsServer;
+
+use crate::common::*;
+
+const RELAY: Option<&str> = Some("lattice:examples/relay@0.1.0");
+
+fn link(source: &str, target: &str) -> Link {
+    Link {
+        source_id: source.into(),
+        target: target.into(),
+        name: "default".into(),
+        wit_namespace: "lattice".into(),
+        wit_package: "examples".into(),
+        interfaces: vec!["calc".into()],
+        source_config: vec![],
+        target_config: vec![],
+    }
+}
+
+/// Polls `lattice call` until its output satisfies `ok` (links propagate to hosts in ms).
+fn call_until(
+    url: &str,
+    args: &[&str],
+    ok: impl Fn(&std::process::Output) -> bool,
+) -> std::process::Output {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = cli(url, "default", args);
+        if ok(&out) {
+            return out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "lattice {args:?}: {} {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn components_on_two_hosts_compose_relink_and_unlink_at_runtime() {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let ctl = ctl(&url, "default").await;
+    let h1 = host(&url, "default")
+        .arg("--allow-file-load")
+        .start()
+        .unwrap();
+    let h2 = host(&url, "default")
+        .arg("--allow-file-load")
+        .start()
+        .unwrap();
+    for (h, name, id) in [
+        (&h1, "relay", "relay"),
+        (&h2, "calc", "calc"),
+        (&h2, "doubler", "doubler"),
+    ] {
+        let ev = scale(&ctl, &h.id, &scale_cmd(&component_ref(name), id, 2)).await;
+        assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
+    }
+    let add = [
+        "call",
+        "relay",
+        "lattice:examples/relay@0.1.0.add-via-calc",
+        "20, 1",
+    ];
+
+    // Not linked yet: the call fails, and says so.
+    let out = cli(&url, "default", &add);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not linked: relay has no link for lattice:examples/calc"),
+        "{err}"
+    );
+
+    // relay (host 1) -> calc (host 2).
+    let out = cli_ok(
+        &url,
+        "default",
+        &[
+            "link",
+            "put",
+            "relay",
+            "calc",
+            "lattice",
+            "examples",
+            "--interface",
+            "calc",
+        ],
+    );
+    assert!(out.contains("relay -> calc"), "{out}");
+    let out = call_until(&url, &add, |o| o.status.success());
+    assert_eq!(stdout(&out), "21");
+    let links = ctl.get_links().await.unwrap();
+    assert_eq!(links, vec![link("relay", "calc")]);
+
+    // Relink to doubler: the next calls go there, no restart.
+    ctl.put_link(&link("relay", "doubler")).await.unwrap();
+    let out = call_until(&url, &add, |o| stdout(o) == "42");
+    assert!(out.status.success());
+    let out = cli_ok(
+        &url,
+        "default",
+        &[
+            "call",
+            "relay",
+            "lattice:examples/relay@0.1.0.reverse-via-calc",
+            "\"abc\"",
+        ],
+    );
+    assert_eq!(out.trim(), "\"CBA\"");
+
+    // Unlink: the next call fails "not linked".
+    cli_ok(
+        &url,
+        "default",
+        &["link", "del", "relay", "lattice", "examples"],
+    );
+    let out = call_until(&url, &add, |o| !o.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not linked"),
+        "{out:?}"
+    );
+    assert!(ctl.get_links().await.unwrap().is_empty());
+
+    // A partly overlapping link to another target is a conflict.
+    let mut both = link("relay", "calc");
+    both.interfaces = vec!["calc".into(), "other".into()];
+    ctl.put_link(&both).await.unwrap();
+    let err = ctl.put_link(&link("relay", "doubler")).await.unwrap_err();
+    assert!(err.to_string().contains("conflicts"), "{err}");
+    ctl.delete_link(&DeleteLinkRequest {
+        source_id: "relay".into(),
+        name: "default".into(),
+        wit_namespace: "lattice".into(),
+        wit_package: "examples".into(),
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lattice_call_reports_typed_errors() {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let ctl = ctl(&url, "default").await;
+    let h = host(&url, "default")
+        .arg("--allow-file-load")
+        .start()
+        .unwrap();
+    let mut runaway = scale_cmd(&component_ref("runaway"), "runaway", 1);
+    runaway.component_limits = Some([("max_execution_time".to_string(), "200".to_string())].into());
+    scale(&ctl, &h.id, &runaway).await;
+    scale(&ctl, &h.id, &scale_cmd(&component_ref("calc"), "calc", 1)).await;
+
+    let out = cli(
+        &url,
+        "default",
+        &["call", "runaway", "lattice:examples/runaway@0.1.0.spin"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("deadline exceeded") && err.contains("200ms"),
+        "{err}"
+    );
+    let out = cli(
+        &url,
+        "default",
+        &["call", "calc", "lattice:examples/calc@0.1.0.add", "1"],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("do not match"),
+        "{out:?}"
+    );
+    let out = cli(
+        &url,
+        "default",
+        &["call", "calc", "lattice:examples/calc@0.1.0.nope"],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("exports no function nope"),
+        "{out:?}"
+    );
+    let out = cli(
+        &url,
+        "default",
+        &["call", "ghost", "lattice:examples/calc@0.1.0.add", "1, 2"],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no responders"),
+        "{out:?}"
+    );
+    let out = cli(
+        &url,
+        "default",
+        &[
+            "-o",
+            "json",
+            "call",
+            "calc",
+            "lattice:examples/calc@0.1.0.add",
+            "1, 2",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        r#"{"results":["3"]}"#
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_to_a_target_nobody_runs_fails_fast_with_no_responders() {
+    let nats = NatsServer::start().unwrap();
+    let ctl = ctl(&nats.url(), "default").await;
+    let host = in_process_host(&nats.url(), "default").await;
+    scale(
+        &ctl,
+        host.id(),
+        &scale_cmd(&component_ref("relay"), "relay", 1),
+    )
+    .await;
+    ctl.put_link(&link("relay", "ghost")).await.unwrap();
+    let args = [Val::S32(1), Val::S32(2)];
+    let mut took = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while took.len() < 5 {
+        let started = Instant::now();
+        match host.call("relay", RELAY, "add-via-calc", &args).await {
+            Err(e) if e.to_string().contains("no responders") => took.push(started.elapsed()),
+            // The link has not reached this host's table yet.
+            Err(e) if e.to_string().contains("not linked") => {
+                assert!(Instant::now() < deadline, "link never arrived");
+            }
+            other => panic!("expected no responders, got {other:?}"),
+        }
+    }
+    took.sort();
+    println!("no-responders errors after {took:?}");
+    assert!(took[2] <= Duration::from_millis(50), "median {:?}", took[2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_targets_stay_in_process_and_remote_ones_carry_4_mb() {
+    let nats = NatsServer::start().unwrap();
+    let ctl = ctl(&nats.url(), "default").await;
+    let local = Arc::new(in_process_host(&nats.url(), "default").await);
+    let remote =
+        in_process_host_with(&nats.url(), "default", |c| c.force_remote_calls = true).await;
+    for (h, name) in [(&*local, "relay"), (&*local, "calc")] {
+        scale(&ctl, h.id(), &scale_cmd(&component_ref(name), name, 4)).await;
+    }
+    // The forced-remote host runs its own relay under another id; calc only runs on `local`.
+    scale(
+        &ctl,
+        remote.id(),
+        &scale_cmd(&component_ref("relay"), "relay-remote", 4),
+    )
+    .await;
+    ctl.put_link(&link("relay", "calc")).await.unwrap();
+    ctl.put_link(&link("relay-remote", "calc")).await.unwrap();
+
+    let args = [Val::S32(2), Val::S32(3)];
+    assert_eq!(wait_linked(&local, "relay", &args).await, vec![Val::S32(5)]);
+    assert_eq!(
+        local.routing_stats(),
+        (1, 0),
+        "a local target is called in-process"
+    );
+    assert_eq!(
+        wait_linked(&remote, "relay-remote", &args).await,
+        vec![Val::S32(5)]
+    );
+    assert_eq!(remote.routing_stats(), (0, 1), "forced over wRPC");
+
+    // 4 MB each way across hosts: chunked past NATS's 1 MB max_payload.
+    let big: String = "lattice-".repeat(512 * 1024);
+    assert_eq!(big.len(), 4 << 20);
+    let started = Instant::now();
+    let out = remote
+        .call(
+            "relay-remote",
+            RELAY,
+            "reverse-via-calc",
+            &[Val::String(big.clone())],
+        )
+        .await
+        .unwrap();
+    let expected: String = big.chars().rev().collect();
+    assert_eq!(out, vec![Val::String(expected)]);
+    println!(
+        "4 MB string round trip across hosts in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(remote.routing_stats(), (0, 2));
+}
+
+/// Calls `relay`'s add until the link has reached the host (links propagate in milliseconds).
+async fn wait_linked(h: &lattice_host::Host, id: &str, args: &[Val]) -> Vec<Val> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match h.call(id, RELAY, "add-via-calc", args).await {
+            Ok(v) => return v,
+            Err(InvokeError::Call(e))
+                if e.to_string().contains("not linked") && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
