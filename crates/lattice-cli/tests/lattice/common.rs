@@ -22,7 +22,10 @@ pub async fn ctl(nats_url: &str, lattice: &str) -> Client {
     let nats = lattice_host::nats::connect(&lattice_host::NatsConfig::from_urls(nats_url))
         .await
         .expect("connecting the test client to NATS");
+    // Requests get a generous timeout: under a full parallel test run, JetStream writes
+    // (fsync on every write) can take seconds; these tests assert behaviour, not latency.
     Client::builder(nats, lattice)
+        .timeout(Duration::from_secs(10))
         .gather(Duration::from_millis(500), Duration::from_millis(200))
         .build()
         .expect("control client")
@@ -56,6 +59,8 @@ pub fn cli(nats_url: &str, lattice: &str, args: &[&str]) -> Output {
         .args(["--nats-url", nats_url, "--lattice", lattice])
         .args(args)
         .env_remove("RUST_LOG")
+        // Generous under a loaded parallel run; a test's own --timeout still wins.
+        .env("LATTICE_TIMEOUT", "10s")
         .output()
         .expect("running the lattice CLI")
 }
