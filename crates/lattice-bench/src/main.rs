@@ -3,17 +3,24 @@
 //! Run with `scripts/bench` (release build). Subcommands:
 //! - `runtime`: scale-ack to first call (cold, warm disk cache, warm memory cache), cost of an
 //!   instance per call against a reused instance, and host RSS with 0 / 100 / 1,000 components.
+//! - `wrpc [CALLS]`: call latency, raw NATS request-reply vs a wRPC call vs local-first and
+//!   forced-remote linked calls.
 //!
 //! Everything runs against a real nats-server on loopback and real guest components.
 
 mod runtime;
 mod stats;
+mod wrpc;
 
 fn main() -> anyhow::Result<()> {
     let which = std::env::args().nth(1).unwrap_or_else(|| "runtime".into());
     let rt = tokio::runtime::Runtime::new()?;
     match which.as_str() {
         "runtime" => rt.block_on(runtime::run()),
-        other => anyhow::bail!("unknown benchmark {other:?} (known: runtime)"),
+        "wrpc" => {
+            let calls = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(5000);
+            rt.block_on(wrpc::run(calls))
+        }
+        other => anyhow::bail!("unknown benchmark {other:?} (known: runtime, wrpc [CALLS])"),
     }
 }

@@ -1,0 +1,177 @@
+//! Call latency: raw NATS request-reply vs a Lattice call over wRPC vs a local-first call.
+
+use std::time::{Duration, Instant};
+
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use futures::StreamExt;
+use lattice_host::{Host, HostConfig, NatsConfig, RuntimeConfig, Val};
+use lattice_proto::ctl::{Link, ScaleComponentCommand};
+use lattice_testkit::{component_path, NatsServer};
+use lattice_wrpc::transport;
+
+use crate::stats::{summarize, us, Summary};
+
+const CALC: &str = "lattice:examples/calc@0.1.0";
+const RELAY: Option<&str> = Some("lattice:examples/relay@0.1.0");
+
+pub async fn run(calls: usize) -> anyhow::Result<()> {
+    let nats = NatsServer::start()?;
+    let client = async_nats::connect(nats.url()).await?;
+    let ctl = lattice_ctl::Client::new(client.clone(), "default")?;
+    let local = start_host(&nats, false).await?;
+    let remote = start_host(&nats, true).await?;
+    scale(&ctl, local.id(), "calc").await?;
+    scale(&ctl, local.id(), "relay").await?;
+    scale_as(&ctl, remote.id(), "relay", "relay-remote").await?;
+    for source in ["relay", "relay-remote"] {
+        ctl.put_link(&Link {
+            source_id: source.into(),
+            target: "calc".into(),
+            name: "default".into(),
+            wit_namespace: "lattice".into(),
+            wit_package: "examples".into(),
+            interfaces: vec!["calc".into()],
+            source_config: vec![],
+            target_config: vec![],
+        })
+        .await?;
+    }
+    // Wait until both hosts see the links and calc is served.
+    let args = [Val::S32(1), Val::S32(2)];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while local.call("relay", RELAY, "add-via-calc", &args).await.is_err()
+        || remote.call("relay-remote", RELAY, "add-via-calc", &args).await.is_err()
+    {
+        anyhow::ensure!(Instant::now() < deadline, "links never reached the hosts");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // The wRPC payload of add(1, 2) is two bytes; raw NATS gets the same two bytes.
+    let mut params = Vec::new();
+    let param_types = [lattice_runtime::Type::S32, lattice_runtime::Type::S32];
+    lattice_wrpc::encode_values(&param_types, &args, &mut params)?;
+    let params = Bytes::from(params);
+    let mut echo = client.subscribe("bench.echo").await?;
+    let responder = client.clone();
+    tokio::spawn(async move {
+        while let Some(m) = echo.next().await {
+            if let Some(reply) = m.reply {
+                let _ = responder.publish(reply, m.payload).await;
+            }
+        }
+    });
+    client.flush().await?;
+
+    let raw = measure(calls, || async {
+        client.request("bench.echo", params.clone()).await.map(drop).map_err(anyhow::Error::from)
+    })
+    .await?;
+    let result_types = [lattice_runtime::Type::S32];
+    let wrpc = measure(calls, || async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        transport::invoke(&client, "default.calc", CALC, "add", params.clone(), HeaderMap::new(), deadline, |b| {
+            lattice_wrpc::decode_values::<Val>(&result_types, b)
+        })
+        .await
+        .map(drop)
+        .map_err(anyhow::Error::from)
+    })
+    .await?;
+    let direct = measure(calls, || async {
+        local.call("calc", Some(CALC), "add", &args).await.map(drop).map_err(anyhow::Error::from)
+    })
+    .await?;
+    let via_local = measure(calls, || async {
+        local.call("relay", RELAY, "add-via-calc", &args).await.map(drop).map_err(anyhow::Error::from)
+    })
+    .await?;
+    let via_remote = measure(calls, || async {
+        remote
+            .call("relay-remote", RELAY, "add-via-calc", &args)
+            .await
+            .map(drop)
+            .map_err(anyhow::Error::from)
+    })
+    .await?;
+    anyhow::ensure!(local.routing_stats().1 == 0, "local calls went over the network");
+
+    println!("# lattice-bench wrpc ({calls} sequential calls each, add(1, 2), loopback nats-server)\n");
+    println!("| path | p50 | p99 | p50 / raw NATS |");
+    println!("|---|---|---|---|");
+    let row = |name: &str, s: &Summary| {
+        println!(
+            "| {name} | {} | {} | {:.2}x |",
+            us(s.p50),
+            us(s.p99),
+            s.p50.as_secs_f64() / raw.p50.as_secs_f64()
+        )
+    };
+    row("raw NATS request-reply (same 2-byte payload)", &raw);
+    row("wRPC call to calc.add (client -> host)", &wrpc);
+    row("calc.add called directly in the host (fresh instance)", &direct);
+    row("relay -> calc, local-first (in-process)", &via_local);
+    row("relay -> calc, forced over wRPC (another host)", &via_remote);
+    println!(
+        "\nlocal-first routing overhead (relay->calc local minus two direct instance calls): {}",
+        us(via_local.p50.saturating_sub(direct.p50 * 2))
+    );
+    Ok(())
+}
+
+async fn measure<F, Fut>(n: usize, mut f: F) -> anyhow::Result<Summary>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    for _ in 0..n / 10 {
+        f().await?;
+    }
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        f().await?;
+        samples.push(t.elapsed());
+    }
+    Ok(summarize(samples))
+}
+
+async fn start_host(nats: &NatsServer, force_remote: bool) -> anyhow::Result<Host> {
+    Ok(Host::start(HostConfig {
+        nats: NatsConfig::from_urls(&nats.url()),
+        allow_file_load: true,
+        force_remote_calls: force_remote,
+        runtime: RuntimeConfig::default(),
+        ..HostConfig::default()
+    })
+    .await?)
+}
+
+async fn scale(ctl: &lattice_ctl::Client, host: &str, name: &str) -> anyhow::Result<()> {
+    scale_as(ctl, host, name, name).await
+}
+
+async fn scale_as(ctl: &lattice_ctl::Client, host: &str, name: &str, id: &str) -> anyhow::Result<()> {
+    let mut events = ctl.events().await?;
+    ctl.scale_component(
+        host,
+        &ScaleComponentCommand {
+            component_ref: format!("file://{}", component_path(name).display()),
+            component_id: id.into(),
+            count: 8,
+            host_id: None,
+            annotations: Default::default(),
+            config: vec![],
+            component_limits: None,
+            allow_update: false,
+        },
+    )
+    .await?;
+    while let Some(ev) = events.next().await {
+        if ev.data["component_id"] == id {
+            anyhow::ensure!(ev.event_type() == Some("component_scaled"), "{:?}", ev.data);
+            return Ok(());
+        }
+    }
+    anyhow::bail!("event stream ended")
+}
