@@ -18,7 +18,10 @@ fn main() -> anyhow::Result<()> {
     match which.as_str() {
         "runtime" => rt.block_on(runtime::run()),
         "wrpc" => {
-            let calls = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(5000);
+            let calls = std::env::args()
+                .nth(2)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(5000);
             rt.block_on(wrpc::run(calls))
         }
         other => anyhow::bail!("unknown benchmark {other:?} (known: runtime, wrpc [CALLS])"),

@@ -40,8 +40,14 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
     // Wait until both hosts see the links and calc is served.
     let args = [Val::S32(1), Val::S32(2)];
     let deadline = Instant::now() + Duration::from_secs(10);
-    while local.call("relay", RELAY, "add-via-calc", &args).await.is_err()
-        || remote.call("relay-remote", RELAY, "add-via-calc", &args).await.is_err()
+    while local
+        .call("relay", RELAY, "add-via-calc", &args)
+        .await
+        .is_err()
+        || remote
+            .call("relay-remote", RELAY, "add-via-calc", &args)
+            .await
+            .is_err()
     {
         anyhow::ensure!(Instant::now() < deadline, "links never reached the hosts");
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -64,26 +70,46 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
     client.flush().await?;
 
     let raw = measure(calls, || async {
-        client.request("bench.echo", params.clone()).await.map(drop).map_err(anyhow::Error::from)
+        client
+            .request("bench.echo", params.clone())
+            .await
+            .map(drop)
+            .map_err(anyhow::Error::from)
     })
     .await?;
     let result_types = [lattice_runtime::Type::S32];
+    let wrpc_client = transport::Client::new(client.clone());
     let wrpc = measure(calls, || async {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        transport::invoke(&client, "default.calc", CALC, "add", params.clone(), HeaderMap::new(), deadline, |b| {
-            lattice_wrpc::decode_values::<Val>(&result_types, b)
-        })
-        .await
-        .map(drop)
-        .map_err(anyhow::Error::from)
+        wrpc_client
+            .invoke(
+                "default.calc",
+                CALC,
+                "add",
+                params.clone(),
+                HeaderMap::new(),
+                deadline,
+                |b| lattice_wrpc::decode_values::<Val>(&result_types, b),
+            )
+            .await
+            .map(drop)
+            .map_err(anyhow::Error::from)
     })
     .await?;
     let direct = measure(calls, || async {
-        local.call("calc", Some(CALC), "add", &args).await.map(drop).map_err(anyhow::Error::from)
+        local
+            .call("calc", Some(CALC), "add", &args)
+            .await
+            .map(drop)
+            .map_err(anyhow::Error::from)
     })
     .await?;
     let via_local = measure(calls, || async {
-        local.call("relay", RELAY, "add-via-calc", &args).await.map(drop).map_err(anyhow::Error::from)
+        local
+            .call("relay", RELAY, "add-via-calc", &args)
+            .await
+            .map(drop)
+            .map_err(anyhow::Error::from)
     })
     .await?;
     let via_remote = measure(calls, || async {
@@ -94,9 +120,14 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
             .map_err(anyhow::Error::from)
     })
     .await?;
-    anyhow::ensure!(local.routing_stats().1 == 0, "local calls went over the network");
+    anyhow::ensure!(
+        local.routing_stats().1 == 0,
+        "local calls went over the network"
+    );
 
-    println!("# lattice-bench wrpc ({calls} sequential calls each, add(1, 2), loopback nats-server)\n");
+    println!(
+        "# lattice-bench wrpc ({calls} sequential calls each, add(1, 2), loopback nats-server)\n"
+    );
     println!("| path | p50 | p99 | p50 / raw NATS |");
     println!("|---|---|---|---|");
     let row = |name: &str, s: &Summary| {
@@ -109,9 +140,15 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
     };
     row("raw NATS request-reply (same 2-byte payload)", &raw);
     row("wRPC call to calc.add (client -> host)", &wrpc);
-    row("calc.add called directly in the host (fresh instance)", &direct);
+    row(
+        "calc.add called directly in the host (fresh instance)",
+        &direct,
+    );
     row("relay -> calc, local-first (in-process)", &via_local);
-    row("relay -> calc, forced over wRPC (another host)", &via_remote);
+    row(
+        "relay -> calc, forced over wRPC (another host)",
+        &via_remote,
+    );
     println!(
         "\nlocal-first routing overhead (relay->calc local minus two direct instance calls): {}",
         us(via_local.p50.saturating_sub(direct.p50 * 2))
@@ -151,7 +188,12 @@ async fn scale(ctl: &lattice_ctl::Client, host: &str, name: &str) -> anyhow::Res
     scale_as(ctl, host, name, name).await
 }
 
-async fn scale_as(ctl: &lattice_ctl::Client, host: &str, name: &str, id: &str) -> anyhow::Result<()> {
+async fn scale_as(
+    ctl: &lattice_ctl::Client,
+    host: &str,
+    name: &str,
+    id: &str,
+) -> anyhow::Result<()> {
     let mut events = ctl.events().await?;
     ctl.scale_component(
         host,

@@ -48,6 +48,7 @@ pub(crate) struct HostShared {
     pub serving: std::sync::Mutex<std::collections::HashMap<String, JoinHandle<()>>>,
     pub force_remote_calls: bool,
     pub call_timeout: Duration,
+    pub wrpc: lattice_wrpc::transport::Client,
     pub stop: watch::Sender<Option<StopReason>>,
 }
 
@@ -173,6 +174,7 @@ impl Host {
             routing: Default::default(),
             serving: Default::default(),
             force_remote_calls: config.force_remote_calls,
+            wrpc: lattice_wrpc::transport::Client::new(client.clone()),
             call_timeout: config.call_timeout,
             config: ConfigStore::new(js, config_bucket(&config.lattice), config.kv_replicas),
             components: Components::new(

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use lattice_proto::ctl::split_instance;
 use lattice_runtime::{CallErrorKind as RunKind, Type, Val};
-use lattice_wrpc::transport::{self, LINK_HEADER, SOURCE_HEADER};
+use lattice_wrpc::transport::{LINK_HEADER, SOURCE_HEADER};
 use lattice_wrpc::{CallError, CallErrorKind};
 use tokio::time::Instant;
 
@@ -115,17 +115,18 @@ pub(crate) async fn route(
     headers.insert(SOURCE_HEADER, source);
     headers.insert(LINK_HEADER, link_name);
     let deadline = Instant::now() + shared.call_timeout;
-    transport::invoke(
-        &shared.nats,
-        &format!("{}.{target}", shared.lattice),
-        instance,
-        func,
-        Bytes::from(bytes),
-        headers,
-        deadline,
-        |b| lattice_wrpc::decode_values::<Val>(results, b),
-    )
-    .await
+    shared
+        .wrpc
+        .invoke(
+            &format!("{}.{target}", shared.lattice),
+            instance,
+            func,
+            Bytes::from(bytes),
+            headers,
+            deadline,
+            |b| lattice_wrpc::decode_values::<Val>(results, b),
+        )
+        .await
 }
 
 /// Default budget of a call routed from a component's import.

@@ -70,7 +70,7 @@ async fn serve_loop(
                 .get(&id)
                 .map(|r| r.pool.policy().limits.max_execution_time)
                 .unwrap_or(crate::router::DEFAULT_CALL_TIMEOUT);
-            let mut inv = match transport::accept(&shared.nats, &prefix, msg, limit).await {
+            let mut inv = match transport::accept(&prefix, &shared.nats, msg, limit) {
                 Ok(inv) => inv,
                 Err(e) => {
                     tracing::debug!(component_id = %id, error = %e, "refused an invocation");

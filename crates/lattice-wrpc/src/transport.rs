@@ -1,10 +1,10 @@
 //! The wRPC 0.0.1 NATS exchange: invoke (client) and accept/respond (server).
 //!
-//! 1. The client subscribes its inbox `Rc` (handshake) and `Rc.results`, then publishes the
-//!    first chunk of the encoded parameters to the invocation subject with reply-to `Rc`.
-//!    Subscribing first means no reply can be missed.
-//! 2. The server subscribes its own inbox `Rs.params`, then answers `Rc` with an empty message
-//!    whose reply-to is `Rs`.
+//! 1. The client (subscribed once to `{inbox}.>`, so it already receives `Rc` and
+//!    `Rc.results` for any call `Rc` under it) publishes the first chunk of the encoded
+//!    parameters to the invocation subject with reply-to `Rc`. No reply can be missed.
+//! 2. The server answers `Rc` with an empty message whose reply-to is its inbox `Rs`; when more
+//!    parameters are due it subscribes `Rs.params` first.
 //! 3. The client sends the rest of the parameters on `Rs.params` (chunks up to the server's
 //!    `max_payload`), then an empty message (end of stream).
 //! 4. The server sends the results on `Rc.results`, then an empty message. A server that cannot
@@ -16,11 +16,15 @@
 //! No NATS status other than "no responders" is expected; a missing handshake within the
 //! deadline is "deadline exceeded".
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::{HeaderMap, Message, StatusCode};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::codec::DecodeError;
@@ -72,112 +76,211 @@ pub fn header_value(s: &str) -> String {
     one_line.chars().take(1024).collect()
 }
 
-/// Invokes `func` of `instance` under `prefix` with the encoded `params`, and decodes the
-/// results with `decode` as they arrive. Never waits past `deadline`.
-#[allow(clippy::too_many_arguments)]
-pub async fn invoke<T>(
-    nats: &async_nats::Client,
-    prefix: &str,
-    instance: &str,
-    func: &str,
-    params: Bytes,
-    mut headers: HeaderMap,
-    deadline: Instant,
-    decode: impl Fn(&[u8]) -> Result<T, DecodeError>,
-) -> Result<T, CallError> {
-    let target = subject::invocation(prefix, instance, func);
-    let rc = nats.new_inbox();
-    let mut handshake = nats
-        .subscribe(rc.clone())
-        .await
-        .map_err(|e| transport("cannot subscribe the reply inbox", e))?;
-    let mut results = nats
-        .subscribe(subject::results(&rc))
-        .await
-        .map_err(|e| transport("cannot subscribe the results inbox", e))?;
-    let budget = deadline.saturating_duration_since(Instant::now());
-    headers.insert(TIMEOUT_HEADER, budget.as_millis().to_string().as_str());
-    let max = nats.server_info().max_payload.max(1024);
-    let first_len = max
-        .saturating_sub(rc.len() + header_len(&headers) + 64)
-        .min(params.len());
-    let mut rest = params;
-    let first = rest.split_to(first_len);
-    nats.publish_with_reply_and_headers(target.clone(), rc, headers, first)
-        .await
-        .map_err(|e| transport("cannot publish the invocation", e))?;
+/// A wRPC client over one NATS connection. All its calls share one wildcard inbox
+/// subscription (`{inbox}.>`), demultiplexed by call, so a call costs no SUB/UNSUB round of
+/// its own on the server: the same trick NATS request-reply uses.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<ClientInner>,
+}
 
-    let accepted = match tokio::time::timeout_at(deadline, handshake.next()).await {
-        Err(_) => return Err(deadline_exceeded(&target, "handshake")),
-        Ok(None) => return Err(transport("handshake", "subscription closed")),
-        Ok(Some(m)) => m,
-    };
-    match accepted.status {
-        Some(StatusCode::NO_RESPONDERS) => {
-            return Err(CallError::new(
-                CallErrorKind::NoResponders,
-                format!("nobody serves {target}: is the target component running?"),
-            ))
+struct ClientInner {
+    nats: async_nats::Client,
+    inbox: String,
+    next: AtomicU64,
+    calls: Mutex<HashMap<u64, mpsc::UnboundedSender<Message>>>,
+    demux: tokio::sync::OnceCell<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for ClientInner {
+    fn drop(&mut self) {
+        if let Some(task) = self.demux.get() {
+            task.abort();
         }
-        Some(code) if !code.is_success() => {
-            return Err(transport("handshake", format!("NATS status {code}")))
-        }
-        _ => {}
     }
-    let rs = accepted
-        .reply
-        .ok_or_else(|| transport("handshake", "peer did not specify a reply subject"))?;
-    let param_subject = subject::params(&rs);
-    while !rest.is_empty() {
-        let chunk = rest.split_to(max.min(rest.len()));
-        nats.publish(param_subject.clone(), chunk)
+}
+
+/// Unregisters a call when it ends, however it ends.
+struct CallSlot<'a> {
+    inner: &'a ClientInner,
+    id: u64,
+}
+
+impl Drop for CallSlot<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut calls) = self.inner.calls.lock() {
+            calls.remove(&self.id);
+        }
+    }
+}
+
+impl Client {
+    pub fn new(nats: async_nats::Client) -> Self {
+        let inbox = nats.new_inbox();
+        Self {
+            inner: Arc::new(ClientInner {
+                nats,
+                inbox,
+                next: AtomicU64::new(0),
+                calls: Mutex::new(HashMap::new()),
+                demux: tokio::sync::OnceCell::new(),
+            }),
+        }
+    }
+
+    pub fn nats(&self) -> &async_nats::Client {
+        &self.inner.nats
+    }
+
+    /// Subscribes the shared inbox once and routes each reply to its call.
+    async fn demux(&self) -> Result<(), CallError> {
+        let inner = &self.inner;
+        inner
+            .demux
+            .get_or_try_init(|| async {
+                let mut sub = inner
+                    .nats
+                    .subscribe(format!("{}.>", inner.inbox))
+                    .await
+                    .map_err(|e| transport("cannot subscribe the reply inbox", e))?;
+                let weak = Arc::downgrade(&self.inner);
+                let prefix_len = inner.inbox.len() + 1;
+                Ok::<_, CallError>(tokio::spawn(async move {
+                    while let Some(msg) = sub.next().await {
+                        let Some(inner) = weak.upgrade() else { return };
+                        let id = msg
+                            .subject
+                            .get(prefix_len..)
+                            .and_then(|rest| rest.split('.').next())
+                            .and_then(|id| id.parse::<u64>().ok());
+                        let tx = id.and_then(|id| inner.calls.lock().ok()?.get(&id).cloned());
+                        if let Some(tx) = tx {
+                            let _ = tx.send(msg);
+                        }
+                    }
+                }))
+            })
             .await
-            .map_err(|e| transport("cannot send parameters", e))?;
+            .map(drop)
     }
-    nats.publish(param_subject, Bytes::new())
-        .await
-        .map_err(|e| transport("cannot end parameters", e))?;
 
-    let mut buf = BytesMut::new();
-    loop {
-        let msg = match tokio::time::timeout_at(deadline, results.next()).await {
-            Err(_) => return Err(deadline_exceeded(&target, "results")),
-            Ok(None) => return Err(transport("results", "subscription closed")),
-            Ok(Some(m)) => m,
-        };
-        if msg.payload.is_empty() {
-            if let Some(err) = msg.headers.as_ref().and_then(|h| h.get(ERROR_HEADER)) {
-                return Err(CallError::parse(err.as_str()));
+    /// Invokes `func` of `instance` under `prefix` with the encoded `params`, and decodes the
+    /// results with `decode` as they arrive. Never waits past `deadline`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn invoke<T>(
+        &self,
+        prefix: &str,
+        instance: &str,
+        func: &str,
+        params: Bytes,
+        mut headers: HeaderMap,
+        deadline: Instant,
+        decode: impl Fn(&[u8]) -> Result<T, DecodeError>,
+    ) -> Result<T, CallError> {
+        self.demux().await?;
+        let inner = &self.inner;
+        let nats = &inner.nats;
+        let target = subject::invocation(prefix, instance, func);
+        let id = inner.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        if let Ok(mut calls) = inner.calls.lock() {
+            calls.insert(id, tx);
+        }
+        let _slot = CallSlot { inner, id };
+        let rc = format!("{}.{id}", inner.inbox);
+        let results_subject = subject::results(&rc);
+
+        let budget = deadline.saturating_duration_since(Instant::now());
+        headers.insert(TIMEOUT_HEADER, budget.as_millis().to_string().as_str());
+        let max = nats.server_info().max_payload.max(1024);
+        let first_len = max
+            .saturating_sub(rc.len() + header_len(&headers) + 64)
+            .min(params.len());
+        let mut rest = params;
+        let first = rest.split_to(first_len);
+        nats.publish_with_reply_and_headers(target.clone(), rc.clone(), headers, first)
+            .await
+            .map_err(|e| transport("cannot publish the invocation", e))?;
+
+        let mut handshaken = false;
+        let mut buf = BytesMut::new();
+        loop {
+            let msg = match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Err(_) if handshaken => return Err(deadline_exceeded(&target, "results")),
+                Err(_) => return Err(deadline_exceeded(&target, "handshake")),
+                Ok(None) => return Err(transport("reply inbox", "subscription closed")),
+                Ok(Some(m)) => m,
+            };
+            if msg.subject.as_str() != results_subject {
+                // The handshake (or a NATS status about the invocation).
+                match msg.status {
+                    Some(StatusCode::NO_RESPONDERS) => {
+                        return Err(CallError::new(
+                            CallErrorKind::NoResponders,
+                            format!("nobody serves {target}: is the target component running?"),
+                        ))
+                    }
+                    Some(code) if !code.is_success() => {
+                        return Err(transport("handshake", format!("NATS status {code}")))
+                    }
+                    _ => {}
+                }
+                if handshaken {
+                    continue;
+                }
+                handshaken = true;
+                let rs = msg.reply.ok_or_else(|| {
+                    transport("handshake", "peer did not specify a reply subject")
+                })?;
+                let param_subject = subject::params(&rs);
+                while !rest.is_empty() {
+                    let chunk = rest.split_to(max.min(rest.len()));
+                    nats.publish(param_subject.clone(), chunk)
+                        .await
+                        .map_err(|e| transport("cannot send parameters", e))?;
+                }
+                // End of the parameter stream, as upstream peers expect.
+                nats.publish(param_subject, Bytes::new())
+                    .await
+                    .map_err(|e| transport("cannot end parameters", e))?;
+                continue;
             }
-            return decode(&buf).map_err(|e| match e {
-                DecodeError::Incomplete => CallError::new(
-                    CallErrorKind::Trapped,
-                    format!("{target} ended the call without complete results (its guest may have trapped)"),
-                ),
-                DecodeError::Invalid(m) => CallError::new(CallErrorKind::Decode, format!("results: {m}")),
-            });
-        }
-        if buf.len() + msg.payload.len() > MAX_MESSAGE_BYTES {
-            return Err(CallError::new(
-                CallErrorKind::Rejected,
-                format!("results exceed {MAX_MESSAGE_BYTES} bytes"),
-            ));
-        }
-        buf.extend_from_slice(&msg.payload);
-        match decode(&buf) {
-            Ok(v) => return Ok(v),
-            Err(DecodeError::Incomplete) => continue,
-            Err(DecodeError::Invalid(m)) => {
+            if msg.payload.is_empty() {
+                if let Some(err) = msg.headers.as_ref().and_then(|h| h.get(ERROR_HEADER)) {
+                    return Err(CallError::parse(err.as_str()));
+                }
+                return decode(&buf).map_err(|e| match e {
+                    DecodeError::Incomplete => CallError::new(
+                        CallErrorKind::Trapped,
+                        format!("{target} ended the call without complete results (its guest may have trapped)"),
+                    ),
+                    DecodeError::Invalid(m) => {
+                        CallError::new(CallErrorKind::Decode, format!("results: {m}"))
+                    }
+                });
+            }
+            if buf.len() + msg.payload.len() > MAX_MESSAGE_BYTES {
                 return Err(CallError::new(
-                    CallErrorKind::Decode,
-                    format!("results: {m}"),
-                ))
+                    CallErrorKind::Rejected,
+                    format!("results exceed {MAX_MESSAGE_BYTES} bytes"),
+                ));
+            }
+            buf.extend_from_slice(&msg.payload);
+            match decode(&buf) {
+                Ok(v) => return Ok(v),
+                Err(DecodeError::Incomplete) => continue,
+                Err(DecodeError::Invalid(m)) => {
+                    return Err(CallError::new(
+                        CallErrorKind::Decode,
+                        format!("results: {m}"),
+                    ))
+                }
             }
         }
     }
 }
 
-/// An invocation a server accepted (handshake done), waiting for its parameters.
+/// An invocation a server received, before its parameters are read.
 pub struct Invocation {
     nats: async_nats::Client,
     pub instance: String,
@@ -185,16 +288,19 @@ pub struct Invocation {
     pub headers: HeaderMap,
     pub deadline: Instant,
     buffer: BytesMut,
-    params: async_nats::Subscriber,
+    reply: async_nats::Subject,
     results: String,
+    handshaken: bool,
+    params: Option<async_nats::Subscriber>,
     params_ended: bool,
 }
 
-/// Accepts `msg` (received on `{prefix}.wrpc.0.0.1.>`): subscribes the parameter inbox, then
-/// answers the handshake. The deadline is the caller's budget, capped at `max_time`.
-pub async fn accept(
-    nats: &async_nats::Client,
+/// Takes `msg` (received on `{prefix}.wrpc.0.0.1.>`) as an invocation. The deadline is the
+/// caller's budget, capped at `max_time`. Nothing is sent yet: the handshake goes out with
+/// [`Invocation::read_params`] (or [`Invocation::fail`]).
+pub fn accept(
     prefix: &str,
+    nats: &async_nats::Client,
     msg: Message,
     max_time: Duration,
 ) -> Result<Invocation, CallError> {
@@ -219,14 +325,6 @@ pub async fn accept(
         .map(Duration::from_millis)
         .unwrap_or(max_time)
         .min(max_time);
-    let rs = nats.new_inbox();
-    let params = nats
-        .subscribe(subject::params(&rs))
-        .await
-        .map_err(|e| transport("cannot subscribe the parameter inbox", e))?;
-    nats.publish_with_reply(reply.clone(), rs, Bytes::new())
-        .await
-        .map_err(|e| transport("cannot answer the handshake", e))?;
     Ok(Invocation {
         nats: nats.clone(),
         instance,
@@ -234,13 +332,38 @@ pub async fn accept(
         headers,
         deadline: Instant::now() + budget,
         buffer: BytesMut::from(&msg.payload[..]),
-        params,
         results: subject::results(&reply),
+        reply,
+        handshaken: false,
+        params: None,
         params_ended: false,
     })
 }
 
 impl Invocation {
+    /// Answers the handshake. When more parameters are due, their subscription is made first,
+    /// so no chunk can be missed; when the first message held them all, none is made.
+    async fn handshake(&mut self, expect_params: bool) -> Result<(), CallError> {
+        if self.handshaken {
+            return Ok(());
+        }
+        let rs = self.nats.new_inbox();
+        if expect_params {
+            self.params = Some(
+                self.nats
+                    .subscribe(subject::params(&rs))
+                    .await
+                    .map_err(|e| transport("cannot subscribe the parameter inbox", e))?,
+            );
+        }
+        self.nats
+            .publish_with_reply(self.reply.clone(), rs, Bytes::new())
+            .await
+            .map_err(|e| transport("cannot answer the handshake", e))?;
+        self.handshaken = true;
+        Ok(())
+    }
+
     /// Reads parameters until `decode` accepts them (or the caller ends the stream).
     pub async fn read_params<T>(
         &mut self,
@@ -248,7 +371,10 @@ impl Invocation {
     ) -> Result<T, CallError> {
         loop {
             match decode(&self.buffer) {
-                Ok(v) => return Ok(v),
+                Ok(v) => {
+                    self.handshake(false).await?;
+                    return Ok(v);
+                }
                 Err(DecodeError::Invalid(m)) => {
                     return Err(CallError::new(
                         CallErrorKind::Decode,
@@ -263,7 +389,11 @@ impl Invocation {
                 }
                 Err(DecodeError::Incomplete) => {}
             }
-            let msg = match tokio::time::timeout_at(self.deadline, self.params.next()).await {
+            self.handshake(true).await?;
+            let Some(params) = self.params.as_mut() else {
+                return Err(transport("parameters", "no parameter subscription"));
+            };
+            let msg = match tokio::time::timeout_at(self.deadline, params.next()).await {
                 Err(_) => return Err(deadline_exceeded(&self.func, "parameters")),
                 Ok(None) => return Err(transport("parameters", "subscription closed")),
                 Ok(Some(m)) => m,
@@ -299,8 +429,12 @@ impl Invocation {
             .map_err(|e| transport("cannot end results", e))
     }
 
-    /// Ends the call without results, saying why.
-    pub async fn fail(&self, err: &CallError) {
+    /// Ends the call without results, saying why. Answers the handshake first if it was not
+    /// yet, so a peer waiting for it learns of the failure at once.
+    pub async fn fail(&mut self, err: &CallError) {
+        if let Err(e) = self.handshake(false).await {
+            tracing::debug!(error = %e, "cannot answer the handshake of a failed call");
+        }
         let mut headers = HeaderMap::new();
         headers.insert(ERROR_HEADER, header_value(&err.to_string()).as_str());
         if let Err(e) = self

@@ -53,17 +53,17 @@ pub async fn run(global: &GlobalArgs, args: CallArgs) -> anyhow::Result<()> {
     let mut headers = HeaderMap::new();
     headers.insert(SOURCE_HEADER, "lattice-cli");
     let deadline = tokio::time::Instant::now() + args.call_timeout;
-    let results = transport::invoke(
-        ctl.nats(),
-        &format!("{}.{}", global.lattice, args.component_id),
-        &instance,
-        &func,
-        Bytes::from(bytes),
-        headers,
-        deadline,
-        |b| lattice_wrpc::decode_values::<Value>(&result_types, b),
-    )
-    .await?;
+    let results = transport::Client::new(ctl.nats().clone())
+        .invoke(
+            &format!("{}.{}", global.lattice, args.component_id),
+            &instance,
+            &func,
+            Bytes::from(bytes),
+            headers,
+            deadline,
+            |b| lattice_wrpc::decode_values::<Value>(&result_types, b),
+        )
+        .await?;
     let texts = results
         .iter()
         .map(wasm_wave::to_string)
