@@ -5,6 +5,8 @@
 //!   instance per call against a reused instance, and host RSS with 0 / 100 / 1,000 components.
 //! - `wrpc [CALLS]`: call latency, raw NATS request-reply vs a wRPC call vs local-first and
 //!   forced-remote linked calls.
+//! - `load [CALLS]`: correctness under load, CALLS (default 200,000) linked calls across two
+//!   hosts sequentially and again 32 at a time; fails if any call fails.
 //!
 //! Everything runs against a real nats-server on loopback and real guest components.
 
@@ -24,6 +26,15 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or(5000);
             rt.block_on(wrpc::run(calls))
         }
-        other => anyhow::bail!("unknown benchmark {other:?} (known: runtime, wrpc [CALLS])"),
+        "load" => {
+            let calls = std::env::args()
+                .nth(2)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(200_000);
+            rt.block_on(wrpc::load(calls))
+        }
+        other => anyhow::bail!(
+            "unknown benchmark {other:?} (known: runtime, wrpc [CALLS], load [CALLS])"
+        ),
     }
 }
