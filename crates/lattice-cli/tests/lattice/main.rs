@@ -7,6 +7,7 @@ mod common;
 mod components;
 mod discovery;
 mod fuzz;
+mod interop;
 mod lifecycle;
 mod oci;
 mod reconnect;

@@ -1,0 +1,116 @@
+//! Wire compatibility with the last upstream wRPC NATS transport (`wrpc-transport-nats` 0.31),
+//! built from `interop/` (its own workspace and lock file): their client calls our host, and
+//! our client calls their server.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use bytes::Bytes;
+use lattice_testkit::{ChildProcess, NatsServer};
+use lattice_wrpc::transport;
+use wasm_wave::value::{Type, Value};
+
+use crate::common::*;
+
+/// The peer binary: `$LATTICE_INTEROP_BIN` (scripts/test builds it), else built here into
+/// `interop/target` (its own target dir, so no lock is shared with this test run).
+fn peer() -> PathBuf {
+    if let Some(p) = std::env::var_os("LATTICE_INTEROP_BIN") {
+        return p.into();
+    }
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop");
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--locked", "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(dir.join("target"))
+        .env_remove("CARGO_TARGET_DIR")
+        .status()
+        .expect("running cargo build for the interop peer");
+    assert!(status.success(), "building the interop peer failed");
+    dir.join("target/debug/lattice-interop-peer")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_wrpc_client_and_server_interoperate_with_lattice() {
+    let peer = peer();
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let ctl = ctl(&url, "default").await;
+    let h = host(&url, "default")
+        .arg("--allow-file-load")
+        .start()
+        .unwrap();
+    let ev = scale(&ctl, &h.id, &scale_cmd(&component_ref("calc"), "calc", 2)).await;
+    assert_eq!(ev.event_type(), Some("component_scaled"));
+
+    // Their client -> our host.
+    for _ in 0..3 {
+        let out = Command::new(&peer)
+            .args(["invoke", &url, "default.calc"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "add=42 reverse=poretni"
+        );
+    }
+
+    // Our client -> their server.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(&peer);
+    cmd.args(["serve", &url, "default.upstream"]);
+    let mut server =
+        ChildProcess::spawn("interop peer", cmd, &dir.path().join("peer.log")).unwrap();
+    server
+        .wait_for_log("serving", Duration::from_secs(20))
+        .unwrap();
+    let client = transport::Client::new(ctl.nats().clone());
+    let echo = "lattice:interop/echo@0.1.0";
+    let call = |func: &'static str, params: Vec<Type>, args: Vec<Value>, results: Vec<Type>| {
+        let client = client.clone();
+        async move {
+            let mut bytes = Vec::new();
+            lattice_wrpc::encode_values(&params, &args, &mut bytes).unwrap();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            client
+                .invoke(
+                    "default.upstream",
+                    echo,
+                    func,
+                    Bytes::from(bytes),
+                    Default::default(),
+                    deadline,
+                    |b| lattice_wrpc::decode_values::<Value>(&results, b),
+                )
+                .await
+        }
+    };
+    for word in ["lattice", "wrpc", "nats"] {
+        let r = call(
+            "shout",
+            vec![Type::STRING],
+            vec![Value::from(word)],
+            vec![Type::STRING],
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            wasm_wave::to_string(&r[0]).unwrap(),
+            format!("{:?}", word.to_uppercase())
+        );
+    }
+    let list_ty = Type::list(Type::U32);
+    let list: Value = wasm_wave::from_str(&list_ty, "[1, 2, 300, 4000000000]").unwrap();
+    let r = call("sum", vec![list_ty], vec![list], vec![Type::U64])
+        .await
+        .unwrap();
+    assert_eq!(wasm_wave::to_string(&r[0]).unwrap(), "4000000303");
+    assert!(server.is_running(), "{}", server.log());
+}
