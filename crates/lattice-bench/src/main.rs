@@ -7,9 +7,12 @@
 //!   forced-remote linked calls.
 //! - `load [CALLS]`: correctness under load, CALLS (default 200,000) linked calls across two
 //!   hosts sequentially and again 32 at a time; fails if any call fails.
+//! - `fuzz [EXECS]`: EXECS (default 1,000,000) mutated and random inputs through every
+//!   network-facing decoder, on the stable toolchain.
 //!
 //! Everything runs against a real nats-server on loopback and real guest components.
 
+mod fuzz;
 mod runtime;
 mod stats;
 mod wrpc;
@@ -33,8 +36,14 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or(200_000);
             rt.block_on(wrpc::load(calls))
         }
+        "fuzz" => fuzz::run(
+            std::env::args()
+                .nth(2)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1_000_000),
+        ),
         other => anyhow::bail!(
-            "unknown benchmark {other:?} (known: runtime, wrpc [CALLS], load [CALLS])"
+            "unknown benchmark {other:?} (known: runtime, wrpc [CALLS], load [CALLS], fuzz [EXECS])"
         ),
     }
 }

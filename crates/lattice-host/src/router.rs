@@ -14,7 +14,8 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use lattice_proto::ctl::split_instance;
 use lattice_runtime::{CallErrorKind as RunKind, Type, Val};
-use lattice_wrpc::transport::{LINK_HEADER, SOURCE_HEADER};
+use lattice_wrpc::trace::TraceParent;
+use lattice_wrpc::transport::{LINK_HEADER, SOURCE_HEADER, TRACEPARENT_HEADER};
 use lattice_wrpc::{CallError, CallErrorKind};
 use tokio::time::Instant;
 
@@ -59,6 +60,11 @@ impl lattice_runtime::Router for HostRouter {
             .map_err(|e| e.to_string())
         })
     }
+}
+
+tokio::task_local! {
+    /// The trace of the call being served, so calls it makes continue it.
+    pub(crate) static CURRENT_TRACE: Option<TraceParent>;
 }
 
 /// Maps a local call failure onto the wire's error kinds.
@@ -114,6 +120,13 @@ pub(crate) async fn route(
     let mut headers = HeaderMap::new();
     headers.insert(SOURCE_HEADER, source);
     headers.insert(LINK_HEADER, link_name);
+    let trace = CURRENT_TRACE
+        .try_with(|t| *t)
+        .ok()
+        .flatten()
+        .map(|t| t.child())
+        .unwrap_or_else(TraceParent::root);
+    headers.insert(TRACEPARENT_HEADER, trace.to_string().as_str());
     let deadline = Instant::now() + shared.call_timeout;
     shared
         .wrpc

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::StreamExt;
 use lattice_runtime::Val;
+use lattice_wrpc::trace::TraceParent;
 use lattice_wrpc::transport::{self, Invocation};
 use lattice_wrpc::{CallError, CallErrorKind};
 
@@ -110,7 +111,16 @@ async fn handle(shared: &HostShared, id: &str, inv: &mut Invocation) -> Result<(
     let params = inv
         .read_params(|b| lattice_wrpc::decode_values::<Val>(&param_types, b))
         .await?;
-    let call = running.pool.call(interface, &inv.func, &params);
+    // Calls this one makes (through the guest's imports) continue the caller's trace.
+    let trace = inv
+        .headers
+        .get(lattice_wrpc::transport::TRACEPARENT_HEADER)
+        .and_then(|v| TraceParent::parse(v.as_str()));
+    if let Some(t) = &trace {
+        tracing::debug!(component_id = id, func = %inv.func, trace_id = %t.trace_id_hex(), "serving call");
+    }
+    let call =
+        crate::router::CURRENT_TRACE.scope(trace, running.pool.call(interface, &inv.func, &params));
     let results = tokio::time::timeout_at(inv.deadline, call)
         .await
         .map_err(|_| {

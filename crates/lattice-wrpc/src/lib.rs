@@ -10,6 +10,7 @@
 //!   `max_payload`, deadlines, and the error header.
 //! - [`types`]: function signatures as data ([`types::TypeDesc`]), for clients that only
 //!   have WAVE text.
+//! - [`trace`]: W3C `traceparent` parsing and propagation.
 //! - [`error`]: [`CallError`] with a [`CallErrorKind`] to match on.
 //! - `leb`: LEB128 integers.
 //!
@@ -21,6 +22,7 @@ pub mod codec;
 pub mod error;
 mod leb;
 pub mod subject;
+pub mod trace;
 pub mod transport;
 pub mod types;
 

@@ -52,6 +52,9 @@ pub async fn run(global: &GlobalArgs, args: CallArgs) -> anyhow::Result<()> {
     lattice_wrpc::encode_values(&param_types, &params, &mut bytes)?;
     let mut headers = HeaderMap::new();
     headers.insert(SOURCE_HEADER, "lattice-cli");
+    let trace = lattice_wrpc::trace::TraceParent::root();
+    headers.insert(transport::TRACEPARENT_HEADER, trace.to_string().as_str());
+    tracing::info!(trace_id = %trace.trace_id_hex(), "calling {}", args.function);
     let deadline = tokio::time::Instant::now() + args.call_timeout;
     let results = transport::Client::new(ctl.nats().clone())
         .invoke(

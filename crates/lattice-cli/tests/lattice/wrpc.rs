@@ -323,3 +323,65 @@ async fn wait_linked(h: &lattice_host::Host, id: &str, args: &[Val]) -> Vec<Val>
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_carry_their_trace_context_and_deadline_across_hosts() {
+    use futures::StreamExt;
+    use lattice_wrpc::trace::TraceParent;
+    use lattice_wrpc::transport::{self, TIMEOUT_HEADER, TRACEPARENT_HEADER};
+    let nats = NatsServer::start().unwrap();
+    let ctl = ctl(&nats.url(), "default").await;
+    let front = in_process_host(&nats.url(), "default").await;
+    let back = in_process_host(&nats.url(), "default").await;
+    scale(
+        &ctl,
+        front.id(),
+        &scale_cmd(&component_ref("relay"), "relay", 1),
+    )
+    .await;
+    scale(
+        &ctl,
+        back.id(),
+        &scale_cmd(&component_ref("calc"), "calc", 1),
+    )
+    .await;
+    ctl.put_link(&link("relay", "calc")).await.unwrap();
+    wait_linked(&front, "relay", &[Val::S32(1), Val::S32(1)]).await;
+
+    // A spy sees every invocation of calc (a plain subscription next to the queue group).
+    let mut spy = ctl.nats().subscribe("default.calc.wrpc.>").await.unwrap();
+    ctl.nats().flush().await.unwrap();
+    let trace = TraceParent::root();
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(TRACEPARENT_HEADER, trace.to_string().as_str());
+    let client = transport::Client::new(ctl.nats().clone());
+    let types = [wasm_wave::value::Type::S32, wasm_wave::value::Type::S32];
+    let mut params = Vec::new();
+    let args: Vec<wasm_wave::value::Value> = vec![2i32.into(), 3i32.into()];
+    lattice_wrpc::encode_values(&types, &args, &mut params).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let r = client
+        .invoke(
+            "default.relay",
+            "lattice:examples/relay@0.1.0",
+            "add-via-calc",
+            params.into(),
+            headers,
+            deadline,
+            |b| lattice_wrpc::decode_values::<wasm_wave::value::Value>(&types[..1], b),
+        )
+        .await
+        .unwrap();
+    assert_eq!(wasm_wave::to_string(&r[0]).unwrap(), "5");
+    let seen = tokio::time::timeout(Duration::from_secs(5), spy.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let h = seen.headers.expect("invocation headers");
+    let forwarded = TraceParent::parse(h.get(TRACEPARENT_HEADER).unwrap().as_str()).unwrap();
+    assert_eq!(forwarded.trace_id, trace.trace_id, "same trace");
+    assert_ne!(forwarded.parent_id, trace.parent_id, "a new span of it");
+    assert_eq!(h.get("source-id").unwrap().as_str(), "relay");
+    let budget: u64 = h.get(TIMEOUT_HEADER).unwrap().as_str().parse().unwrap();
+    assert!(budget > 0 && budget <= 10_000, "{budget}");
+}
