@@ -283,11 +283,26 @@ impl Client {
             .subscribe(event_wildcard(&self.lattice))
             .await
             .map_err(|e| Error::new(ErrorKind::Transport, e.to_string()))?;
-        // Make the subscription live before the caller acts on "subscribed".
-        self.nats
-            .flush()
+        // The subscription must be live on the server before the caller acts on it:
+        // `flush()` only empties our socket buffer, so echo a message through the server.
+        let echo = self.nats.new_inbox();
+        let mut probe = self
+            .nats
+            .subscribe(echo.clone())
             .await
             .map_err(|e| Error::new(ErrorKind::Transport, e.to_string()))?;
+        self.nats
+            .publish(echo, Bytes::new())
+            .await
+            .map_err(|e| Error::new(ErrorKind::Transport, e.to_string()))?;
+        tokio::time::timeout(self.timeout, probe.next())
+            .await
+            .map_err(|_| {
+                Error::new(
+                    ErrorKind::TimedOut,
+                    "the NATS server did not echo within the timeout",
+                )
+            })?;
         Ok(sub.filter_map(|msg| {
             futures::future::ready(match serde_json::from_slice::<CloudEvent>(&msg.payload) {
                 Ok(ev) => Some(ev),

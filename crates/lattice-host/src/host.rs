@@ -194,8 +194,8 @@ impl Host {
         }));
         let mut tasks = ctl::serve(shared.clone()).await?;
         // Subscriptions must be live on the server before anyone hears of this host.
-        if let Err(e) = shared.nats.flush().await {
-            tracing::warn!(error = %e, "flush after subscribing failed");
+        if let Err(e) = nats::sync_with_server(&shared.nats).await {
+            tracing::warn!(error = %e, "cannot confirm subscriptions with the server");
         }
         shared
             .events

@@ -11,8 +11,11 @@ use async_nats::{ConnectOptions, ServerAddr};
 
 use crate::config::{NatsAuth, NatsConfig};
 
-/// How often the client pings its server; two unanswered pings drop the connection.
-pub const CLIENT_PING_INTERVAL: Duration = Duration::from_secs(2);
+/// How often the client pings its server; two unanswered pings drop the connection. Dead
+/// *hosts* are found by the server's own pings (2 s in the configs we ship); this side only
+/// has to notice a dead server, and a short interval here turns a briefly CPU-starved host
+/// (e.g. compiling components on a small machine) into a needless reconnect.
+pub const CLIENT_PING_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Why a NATS connection could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -100,4 +103,24 @@ pub async fn connect_with(
 pub async fn connect(config: &NatsConfig) -> Result<async_nats::Client, ConnectError> {
     let opts = connect_options(config).await?;
     connect_with(config, opts).await
+}
+
+/// Waits until the server has processed everything this connection sent so far (in
+/// particular its subscriptions), by publishing to a fresh inbox it listens on and waiting for
+/// the message to come back. `flush()` alone only empties the client's socket buffer.
+pub async fn sync_with_server(nats: &async_nats::Client) -> Result<(), String> {
+    use futures::StreamExt;
+    let inbox = nats.new_inbox();
+    let mut sub = nats
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    nats.publish(inbox, bytes::Bytes::new())
+        .await
+        .map_err(|e| e.to_string())?;
+    match tokio::time::timeout(Duration::from_secs(5), sub.next()).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err("subscription closed".into()),
+        Err(_) => Err("no echo from the server within 5 s".into()),
+    }
 }
