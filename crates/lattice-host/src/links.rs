@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
@@ -160,35 +159,16 @@ impl Links {
     }
 }
 
-/// Keeps the host's link table in step with the bucket, retrying while JetStream is not
-/// reachable. Runs until the host stops.
+/// Keeps the host's link table in step with the bucket. Runs until the host stops.
 pub(crate) async fn follow(links: Arc<Links>) {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        let watch = match links.kv().await {
-            Ok(kv) => kv.watch_all().await.map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        match watch {
-            Ok(mut changes) => {
-                backoff = Duration::from_millis(100);
-                while let Some(change) = changes.next().await {
-                    match change {
-                        Ok(entry) => {
-                            let value =
-                                (entry.operation == kv::Operation::Put).then_some(&entry.value[..]);
-                            links.apply(&entry.key, value);
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "link watch failed");
-                            break;
-                        }
-                    }
-                }
-            }
-            Err(e) => tracing::debug!(error = %e, "link bucket not reachable yet"),
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
-    }
+    crate::store::follow_bucket(
+        "link",
+        || links.kv(),
+        |entry| {
+            let value = (entry.operation == kv::Operation::Put).then_some(&entry.value[..]);
+            links.apply(&entry.key, value);
+            std::future::ready(())
+        },
+    )
+    .await
 }

@@ -121,12 +121,41 @@ pub(crate) async fn open_or_create(
 }
 
 /// Follows every change of the config bucket and refreshes the components that use the
-/// changed config, so the next call sees it. Retries (with backoff) while JetStream is not
-/// reachable; runs until the host stops.
+/// changed config, so the next call sees it. Runs until the host stops.
 pub(crate) async fn follow_config(shared: Arc<crate::host::HostShared>) {
+    follow_bucket(
+        "config",
+        || shared.config.kv(),
+        |entry| {
+            let shared = shared.clone();
+            async move {
+                tracing::debug!(config = %entry.key, "config changed");
+                shared
+                    .components
+                    .config_changed(&entry.key, &shared.config)
+                    .await;
+            }
+        },
+    )
+    .await
+}
+
+/// Follows every change of a KV bucket forever: opens it with `open`, watches all keys and
+/// hands each entry to `on_change`; retries with a capped backoff while JetStream is not
+/// reachable or the watch breaks (a new watch replays the current values first).
+pub(crate) async fn follow_bucket<'s, Open, OpenFut, Change, ChangeFut>(
+    what: &str,
+    open: Open,
+    mut on_change: Change,
+) where
+    Open: Fn() -> OpenFut,
+    OpenFut: std::future::Future<Output = Result<&'s kv::Store, StoreError>>,
+    Change: FnMut(kv::Entry) -> ChangeFut,
+    ChangeFut: std::future::Future<Output = ()>,
+{
     let mut backoff = Duration::from_millis(100);
     loop {
-        let watch = match shared.config.kv().await {
+        let watch = match open().await {
             Ok(kv) => kv.watch_all().await.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
@@ -135,21 +164,15 @@ pub(crate) async fn follow_config(shared: Arc<crate::host::HostShared>) {
                 backoff = Duration::from_millis(100);
                 while let Some(change) = changes.next().await {
                     match change {
-                        Ok(entry) => {
-                            tracing::debug!(config = %entry.key, "config changed");
-                            shared
-                                .components
-                                .config_changed(&entry.key, &shared.config)
-                                .await;
-                        }
+                        Ok(entry) => on_change(entry).await,
                         Err(e) => {
-                            tracing::warn!(error = %e, "config watch failed");
+                            tracing::warn!(bucket = what, error = %e, "watch failed");
                             break;
                         }
                     }
                 }
             }
-            Err(e) => tracing::debug!(error = %e, "config bucket not reachable yet"),
+            Err(e) => tracing::debug!(bucket = what, error = %e, "bucket not reachable yet"),
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));

@@ -231,19 +231,7 @@ impl ComponentPool {
         func: &str,
         params: &[Val],
     ) -> Result<Vec<Val>, CallError> {
-        let index = self.export_index(interface, func)?;
-        let mut store = self.new_store();
-        let instance = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| self.classify(&store, e, CallErrorKind::Instantiate))?;
-        let f = instance.get_func(&mut store, index).ok_or_else(|| {
-            CallError::new(
-                CallErrorKind::NoSuchFunction,
-                format!("{func} is not a function"),
-            )
-        })?;
+        let (mut store, f) = self.instantiate(interface, func).await?;
         let ty = f.ty(&store);
         if ty.params().len() != params.len() {
             return Err(CallError::new(
@@ -260,6 +248,28 @@ impl ComponentPool {
             .await
             .map_err(|e| self.classify(&store, e, CallErrorKind::Trapped))?;
         Ok(results)
+    }
+
+    /// A fresh instance in its own store, and its export `func` of `interface`.
+    async fn instantiate(
+        &self,
+        interface: Option<&str>,
+        func: &str,
+    ) -> Result<(Store<Ctx>, wasmtime::component::Func), CallError> {
+        let index = self.export_index(interface, func)?;
+        let mut store = self.new_store();
+        let instance = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| self.classify(&store, e, CallErrorKind::Instantiate))?;
+        let f = instance.get_func(&mut store, index).ok_or_else(|| {
+            CallError::new(
+                CallErrorKind::NoSuchFunction,
+                format!("{func} is not a function"),
+            )
+        })?;
+        Ok((store, f))
     }
 
     /// A store for one instance: the component's limits, its config snapshot, and an epoch
@@ -292,19 +302,7 @@ impl ComponentPool {
         params: &[Val],
         n: u32,
     ) -> Result<std::time::Duration, CallError> {
-        let index = self.export_index(interface, func)?;
-        let mut store = self.new_store();
-        let instance = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| self.classify(&store, e, CallErrorKind::Instantiate))?;
-        let f = instance.get_func(&mut store, index).ok_or_else(|| {
-            CallError::new(
-                CallErrorKind::NoSuchFunction,
-                format!("{func} is not a function"),
-            )
-        })?;
+        let (mut store, f) = self.instantiate(interface, func).await?;
         let mut results = vec![Val::Bool(false); f.ty(&store).results().len()];
         let started = Instant::now();
         for _ in 0..n {
