@@ -25,17 +25,8 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
     scale(&ctl, local.id(), "relay").await?;
     scale_as(&ctl, remote.id(), "relay", "relay-remote").await?;
     for source in ["relay", "relay-remote"] {
-        ctl.put_link(&Link {
-            source_id: source.into(),
-            target: "calc".into(),
-            name: "default".into(),
-            wit_namespace: "lattice".into(),
-            wit_package: "examples".into(),
-            interfaces: vec!["calc".into()],
-            source_config: vec![],
-            target_config: vec![],
-        })
-        .await?;
+        ctl.put_link(&Link::new(source, "calc", "lattice", "examples", &["calc"]))
+            .await?;
     }
     // Wait until both hosts see the links and calc is served.
     let args = [Val::S32(1), Val::S32(2)];
@@ -228,16 +219,13 @@ pub async fn load(calls: usize) -> anyhow::Result<()> {
     let server = start_host(&nats, false).await?;
     scale(&ctl, caller.id(), "relay").await?;
     scale(&ctl, server.id(), "calc").await?;
-    ctl.put_link(&Link {
-        source_id: "relay".into(),
-        target: "calc".into(),
-        name: "default".into(),
-        wit_namespace: "lattice".into(),
-        wit_package: "examples".into(),
-        interfaces: vec!["calc".into()],
-        source_config: vec![],
-        target_config: vec![],
-    })
+    ctl.put_link(&Link::new(
+        "relay",
+        "calc",
+        "lattice",
+        "examples",
+        &["calc"],
+    ))
     .await?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while caller

@@ -13,9 +13,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 use lattice_proto::ctl::Link;
 use serde::{Deserialize, Serialize};
-use tokio::sync::OnceCell;
 
-use crate::store::StoreError;
+use crate::store::{LazyBucket, StoreError};
 
 const KEY_PREFIX: &str = "COMPONENT_";
 
@@ -26,28 +25,20 @@ struct ComponentSpec {
 }
 
 pub(crate) struct Links {
-    js: jetstream::Context,
-    bucket: String,
-    replicas: usize,
-    kv: OnceCell<kv::Store>,
+    bucket: LazyBucket,
     table: RwLock<HashMap<String, Vec<Link>>>,
 }
 
 impl Links {
     pub fn new(js: jetstream::Context, bucket: String, replicas: usize) -> Self {
         Self {
-            js,
-            bucket,
-            replicas,
-            kv: OnceCell::new(),
+            bucket: LazyBucket::new(js, bucket, replicas),
             table: RwLock::new(HashMap::new()),
         }
     }
 
     async fn kv(&self) -> Result<&kv::Store, StoreError> {
-        self.kv
-            .get_or_try_init(|| crate::store::open_or_create(&self.js, &self.bucket, self.replicas))
-            .await
+        self.bucket.kv().await
     }
 
     /// The target of `source`'s calls on `ns:pkg/iface` through link `name`, from the live table.

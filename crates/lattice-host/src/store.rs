@@ -25,14 +25,15 @@ pub(crate) enum StoreError {
     Corrupt { name: String, detail: String },
 }
 
-pub(crate) struct ConfigStore {
+/// A KV bucket opened (or created) on first use, then kept.
+pub(crate) struct LazyBucket {
     js: jetstream::Context,
     bucket: String,
     replicas: usize,
     kv: OnceCell<kv::Store>,
 }
 
-impl ConfigStore {
+impl LazyBucket {
     pub fn new(js: jetstream::Context, bucket: String, replicas: usize) -> Self {
         Self {
             js,
@@ -46,6 +47,22 @@ impl ConfigStore {
         self.kv
             .get_or_try_init(|| open_or_create(&self.js, &self.bucket, self.replicas))
             .await
+    }
+}
+
+pub(crate) struct ConfigStore {
+    bucket: LazyBucket,
+}
+
+impl ConfigStore {
+    pub fn new(js: jetstream::Context, bucket: String, replicas: usize) -> Self {
+        Self {
+            bucket: LazyBucket::new(js, bucket, replicas),
+        }
+    }
+
+    pub async fn kv(&self) -> Result<&kv::Store, StoreError> {
+        self.bucket.kv().await
     }
 
     pub async fn put(&self, name: &str, map: &ConfigMap) -> Result<(), StoreError> {

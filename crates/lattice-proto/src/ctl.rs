@@ -213,6 +213,20 @@ pub struct Link {
 }
 
 impl Link {
+    /// A link named `default` without configs.
+    pub fn new(source: &str, target: &str, ns: &str, pkg: &str, interfaces: &[&str]) -> Self {
+        Self {
+            source_id: source.into(),
+            target: target.into(),
+            name: default_link_name(),
+            wit_namespace: ns.into(),
+            wit_package: pkg.into(),
+            interfaces: interfaces.iter().map(|i| i.to_string()).collect(),
+            source_config: vec![],
+            target_config: vec![],
+        }
+    }
+
     /// Whether this link carries calls of `source` on `ns:pkg/iface` under link `name`.
     pub fn serves(&self, source: &str, ns: &str, pkg: &str, iface: &str, name: &str) -> bool {
         self.source_id == source

@@ -12,16 +12,7 @@ use crate::common::*;
 const RELAY: Option<&str> = Some("lattice:examples/relay@0.1.0");
 
 fn link(source: &str, target: &str) -> Link {
-    Link {
-        source_id: source.into(),
-        target: target.into(),
-        name: "default".into(),
-        wit_namespace: "lattice".into(),
-        wit_package: "examples".into(),
-        interfaces: vec!["calc".into()],
-        source_config: vec![],
-        target_config: vec![],
-    }
+    Link::new(source, target, "lattice", "examples", &["calc"])
 }
 
 /// Polls `lattice call` until its output satisfies `ok` (links propagate to hosts in ms).
