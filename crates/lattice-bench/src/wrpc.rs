@@ -49,8 +49,9 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
     let param_types = [lattice_runtime::Type::S32, lattice_runtime::Type::S32];
     lattice_wrpc::encode_values(&param_types, &args, &mut params)?;
     let params = Bytes::from(params);
-    let mut echo = client.subscribe("bench.echo").await?;
-    let responder = client.clone();
+    let responder = async_nats::connect(nats.url()).await?;
+    let mut echo = responder.subscribe("bench.echo").await?;
+    responder.flush().await?;
     tokio::spawn(async move {
         while let Some(m) = echo.next().await {
             if let Some(reply) = m.reply {
@@ -59,6 +60,8 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
         }
     });
     client.flush().await?;
+    let protocol_only = spawn_echo_server(&nats).await?;
+    let echo_client = transport::Client::new(client.clone());
 
     let raw = measure(calls, || async {
         client
@@ -69,6 +72,23 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
     })
     .await?;
     let result_types = [lattice_runtime::Type::S32];
+    let protocol = measure(calls, || async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        echo_client
+            .invoke(
+                &protocol_only,
+                CALC,
+                "add",
+                params.clone(),
+                HeaderMap::new(),
+                deadline,
+                |b| lattice_wrpc::decode_values::<Val>(&result_types, b),
+            )
+            .await
+            .map(drop)
+            .map_err(anyhow::Error::from)
+    })
+    .await?;
     let wrpc_client = transport::Client::new(client.clone());
     let wrpc = measure(calls, || async {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -117,7 +137,8 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
     );
 
     println!(
-        "# lattice-bench wrpc ({calls} sequential calls each, add(1, 2), loopback nats-server)\n"
+        "# lattice-bench wrpc ({calls} sequential calls each, add(1, 2), loopback nats-server; \
+         every responder on its own connection)\n"
     );
     println!("| path | p50 | p99 | p50 / raw NATS |");
     println!("|---|---|---|---|");
@@ -130,6 +151,10 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
         )
     };
     row("raw NATS request-reply (same 2-byte payload)", &raw);
+    row(
+        "wRPC exchange alone (echo server, no wasm, own connection)",
+        &protocol,
+    );
     row("wRPC call to calc.add (client -> host)", &wrpc);
     row(
         "calc.add called directly in the host (fresh instance)",
@@ -145,6 +170,40 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
         us(via_local.p50.saturating_sub(direct.p50 * 2))
     );
     Ok(())
+}
+
+/// A wRPC server without wasm that answers `add(a, b)` with `a`: the protocol's own cost.
+/// Returns the prefix it serves.
+async fn spawn_echo_server(nats: &NatsServer) -> anyhow::Result<String> {
+    const PREFIX: &str = "bench.wrpc-echo";
+    let conn = async_nats::connect(nats.url()).await?;
+    let mut sub = conn
+        .subscribe(lattice_wrpc::subject::serve_wildcard(PREFIX))
+        .await?;
+    conn.flush().await?;
+    tokio::spawn(async move {
+        while let Some(msg) = sub.next().await {
+            let conn = conn.clone();
+            tokio::spawn(async move {
+                let types = [lattice_runtime::Type::S32, lattice_runtime::Type::S32];
+                let Ok(mut inv) = transport::accept(PREFIX, &conn, msg, Duration::from_secs(5))
+                else {
+                    return;
+                };
+                let Ok(params) = inv
+                    .read_params(|b| lattice_wrpc::decode_values::<Val>(&types, b))
+                    .await
+                else {
+                    return;
+                };
+                let mut out = Vec::new();
+                if lattice_wrpc::encode_values(&types[..1], &params[..1], &mut out).is_ok() {
+                    let _ = inv.respond(Bytes::from(out)).await;
+                }
+            });
+        }
+    });
+    Ok(PREFIX.to_string())
 }
 
 async fn measure<F, Fut>(n: usize, mut f: F) -> anyhow::Result<Summary>

@@ -18,6 +18,9 @@ use lattice_wrpc::{CallError, CallErrorKind};
 use crate::host::HostShared;
 use crate::router::from_runtime;
 
+/// How long a call runs before its caller is told it arrived.
+const ACK_AFTER: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// Starts serving component `id` unless it is served already.
 pub(crate) async fn ensure(shared: &Arc<HostShared>, id: &str) -> Result<(), String> {
     if shared
@@ -119,10 +122,21 @@ async fn handle(shared: &HostShared, id: &str, inv: &mut Invocation) -> Result<(
     if let Some(t) = &trace {
         tracing::debug!(component_id = id, func = %inv.func, trace_id = %t.trace_id_hex(), "serving call");
     }
+    let func = inv.func.clone();
     let call =
-        crate::router::CURRENT_TRACE.scope(trace, running.pool.call(interface, &inv.func, &params));
-    let results = tokio::time::timeout_at(inv.deadline, call)
-        .await
+        crate::router::CURRENT_TRACE.scope(trace, running.pool.call(interface, &func, &params));
+    let call = tokio::time::timeout_at(inv.deadline, call);
+    tokio::pin!(call);
+    // A short call answers the handshake together with its results; a longer one tells the
+    // caller early that its call arrived.
+    let finished = tokio::select! {
+        r = &mut call => r,
+        _ = tokio::time::sleep(ACK_AFTER) => {
+            inv.acknowledge().await?;
+            call.await
+        }
+    };
+    let results = finished
         .map_err(|_| {
             CallError::new(
                 CallErrorKind::DeadlineExceeded,

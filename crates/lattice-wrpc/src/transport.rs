@@ -341,6 +341,14 @@ pub fn accept(
 }
 
 impl Invocation {
+    /// Tells the caller the call was accepted (answers the handshake) if that was not done
+    /// yet. A server whose call is still running after a moment calls this so the caller
+    /// learns early that its call arrived; a short call needs not: [`Invocation::respond`]
+    /// answers the handshake in the same write as the results, saving a round on the wire.
+    pub async fn acknowledge(&mut self) -> Result<(), CallError> {
+        self.handshake(false).await
+    }
+
     /// Answers the handshake. When more parameters are due, their subscription is made first,
     /// so no chunk can be missed; when the first message held them all, none is made.
     async fn handshake(&mut self, expect_params: bool) -> Result<(), CallError> {
@@ -371,10 +379,8 @@ impl Invocation {
     ) -> Result<T, CallError> {
         loop {
             match decode(&self.buffer) {
-                Ok(v) => {
-                    self.handshake(false).await?;
-                    return Ok(v);
-                }
+                // The handshake waits for the results (or `acknowledge`).
+                Ok(v) => return Ok(v),
                 Err(DecodeError::Invalid(m)) => {
                     return Err(CallError::new(
                         CallErrorKind::Decode,
@@ -412,8 +418,10 @@ impl Invocation {
         }
     }
 
-    /// Sends the encoded results, then ends the stream.
-    pub async fn respond(&self, results: Bytes) -> Result<(), CallError> {
+    /// Sends the encoded results (after the handshake, if it is still due), then ends the
+    /// stream.
+    pub async fn respond(&mut self, results: Bytes) -> Result<(), CallError> {
+        self.handshake(false).await?;
         let max = self.nats.server_info().max_payload.max(1024);
         let mut rest = results;
         while !rest.is_empty() {
