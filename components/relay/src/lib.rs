@@ -15,6 +15,10 @@ impl Guest for Relay {
     fn reverse_via_calc(s: String) -> String {
         calc::reverse(&s)
     }
+
+    fn wait_via_calc(ms: u32) -> u32 {
+        calc::wait(ms)
+    }
 }
 
 export!(Relay);

@@ -132,7 +132,7 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
     })
     .await?;
     anyhow::ensure!(
-        local.routing_stats().1 == 0,
+        local.routing_stats().remote == 0,
         "local calls went over the network"
     );
 

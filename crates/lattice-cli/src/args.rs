@@ -159,6 +159,9 @@ pub enum LinkCommand {
         source_config: Vec<String>,
         #[arg(long = "target-config")]
         target_config: Vec<String>,
+        /// The target's functions may run twice without harm: retry calls whose host died.
+        #[arg(long)]
+        idempotent: bool,
     },
     /// Every link of the lattice.
     Get,

@@ -73,8 +73,8 @@ impl LocalNats {
             "# Written by `lattice up`; rewritten at every start.\n\
              listen: \"127.0.0.1:{port}\"\n\
              server_name: lattice_local\n\
-             ping_interval: \"2s\"\n\
-             ping_max: 2\n\
+             ping_interval: \"500ms\"\n\
+             ping_max: 3\n\
              jetstream {{\n  store_dir: {store:?}\n  sync_interval: always\n}}\n",
             store = store_dir.display().to_string(),
         )?;

@@ -84,6 +84,8 @@ impl Components {
                 revision: r.revision,
                 max_instances: r.pool.max_instances(),
                 limits: Some(limits_map(&r.pool.policy().limits)),
+                calls: Some(r.pool.stats().calls),
+                failed_calls: Some(r.pool.stats().failures),
             })
             .collect()
     }

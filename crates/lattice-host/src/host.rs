@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use crate::components::{Components, InvokeError};
 use crate::config::HostConfig;
 use crate::events::EventPublisher;
+use crate::router::RoutingCounts;
 use crate::store::ConfigStore;
 use crate::{ctl, heartbeat, identity, nats, HostError};
 
@@ -46,6 +47,10 @@ pub(crate) struct HostShared {
     pub links: Arc<crate::links::Links>,
     pub routing: crate::router::RoutingStats,
     pub serving: std::sync::Mutex<std::collections::HashMap<String, JoinHandle<()>>>,
+    /// Reply subjects of the wRPC calls this host is running, for callers asking about them.
+    pub in_flight: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// When the NATS connection was last (re)established.
+    pub connected_at: Arc<crate::router::ConnectedAt>,
     pub force_remote_calls: bool,
     pub call_timeout: Duration,
     pub wrpc: lattice_wrpc::transport::Client,
@@ -134,14 +139,20 @@ impl Host {
             source,
         };
         let notify = reconnected.clone();
+        let connected_at = Arc::new(crate::router::ConnectedAt::default());
+        let connected = connected_at.clone();
         let opts = nats::connect_options(&nats_config)
             .await
             .map_err(connect_err)?
             .event_callback(move |event| {
                 let notify = notify.clone();
+                let connected = connected.clone();
                 async move {
                     match event {
-                        async_nats::Event::Connected => notify.notify_one(),
+                        async_nats::Event::Connected => {
+                            connected.now();
+                            notify.notify_one()
+                        }
                         async_nats::Event::Disconnected => tracing::warn!("disconnected from NATS"),
                         other => tracing::info!(event = %other, "NATS connection event"),
                     }
@@ -173,8 +184,13 @@ impl Host {
             )),
             routing: Default::default(),
             serving: Default::default(),
+            in_flight: Default::default(),
+            connected_at,
             force_remote_calls: config.force_remote_calls,
-            wrpc: lattice_wrpc::transport::Client::new(client.clone()),
+            wrpc: lattice_wrpc::transport::Client::with_watchdog(
+                client.clone(),
+                crate::router::watchdog(client.clone(), subjects.clone()),
+            ),
             call_timeout: config.call_timeout,
             config: ConfigStore::new(js, config_bucket(&config.lattice), config.kv_replicas),
             components: Components::new(
@@ -250,13 +266,9 @@ impl Host {
             .await
     }
 
-    /// How many linked calls stayed in-process and how many went over wRPC.
-    pub fn routing_stats(&self) -> (u64, u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        (
-            self.shared.routing.local.load(Relaxed),
-            self.shared.routing.remote.load(Relaxed),
-        )
+    /// How many linked calls stayed in-process, went over wRPC, or were retried.
+    pub fn routing_stats(&self) -> RoutingCounts {
+        self.shared.routing.counts()
     }
 
     /// Instance counters of component `id` on this host.

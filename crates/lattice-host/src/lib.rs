@@ -43,7 +43,7 @@ pub use components::InvokeError;
 pub use config::{HostConfig, NatsAuth, NatsConfig};
 pub use host::{Host, StopReason};
 pub use lattice_runtime::{Limits, RuntimeConfig, Val};
-pub use router::RoutingStats;
+pub use router::{RoutingCounts, RoutingStats};
 
 /// Why a host could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]

@@ -24,6 +24,13 @@ struct ComponentSpec {
     links: Vec<Link>,
 }
 
+/// Where a link sends a call.
+pub(crate) struct Route {
+    pub target: String,
+    /// Calls may be retried after their host died mid-call.
+    pub idempotent: bool,
+}
+
 pub(crate) struct Links {
     bucket: LazyBucket,
     table: RwLock<HashMap<String, Vec<Link>>>,
@@ -49,13 +56,16 @@ impl Links {
         pkg: &str,
         iface: &str,
         name: &str,
-    ) -> Option<String> {
+    ) -> Option<Route> {
         let table = self.table.read().ok()?;
         table
             .get(source)?
             .iter()
             .find(|l| l.serves(source, ns, pkg, iface, name))
-            .map(|l| l.target.clone())
+            .map(|l| Route {
+                target: l.target.clone(),
+                idempotent: l.idempotent,
+            })
     }
 
     /// Every link of the lattice, read from KV (not the live table), sorted.

@@ -12,7 +12,8 @@ use async_nats::{ConnectOptions, ServerAddr};
 use crate::config::{NatsAuth, NatsConfig};
 
 /// How often the client pings its server; two unanswered pings drop the connection. Dead
-/// *hosts* are found by the server's own pings (2 s in the configs we ship); this side only
+/// *hosts* are found by the server's own pings (every 500 ms, 3 missed, in the configs we
+/// ship: a silent host is dropped within 3 s); this side only
 /// has to notice a dead server, and a short interval here turns a briefly CPU-starved host
 /// (e.g. compiling components on a small machine) into a needless reconnect.
 pub const CLIENT_PING_INTERVAL: Duration = Duration::from_secs(5);

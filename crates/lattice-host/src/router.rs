@@ -13,9 +13,14 @@ use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use lattice_proto::ctl::split_instance;
+use lattice_proto::subject::CtlSubjects;
+use lattice_proto::CtlResponse;
 use lattice_runtime::{CallErrorKind as RunKind, Type, Val};
+use lattice_wrpc::retry::{retry, RetryPolicy};
 use lattice_wrpc::trace::TraceParent;
-use lattice_wrpc::transport::{LINK_HEADER, SOURCE_HEADER, TRACEPARENT_HEADER};
+use lattice_wrpc::transport::{
+    CallState, Watchdog, LINK_HEADER, SOURCE_HEADER, TRACEPARENT_HEADER,
+};
 use lattice_wrpc::{CallError, CallErrorKind};
 use tokio::time::Instant;
 
@@ -28,6 +33,26 @@ pub struct RoutingStats {
     pub local: AtomicU64,
     /// Calls sent over wRPC.
     pub remote: AtomicU64,
+    /// Extra attempts made by the retry policy.
+    pub retried: AtomicU64,
+}
+
+impl RoutingStats {
+    pub fn counts(&self) -> RoutingCounts {
+        RoutingCounts {
+            local: self.local.load(Ordering::Relaxed),
+            remote: self.remote.load(Ordering::Relaxed),
+            retried: self.retried.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A snapshot of [`RoutingStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoutingCounts {
+    pub local: u64,
+    pub remote: u64,
+    pub retried: u64,
 }
 
 pub(crate) struct HostRouter {
@@ -99,10 +124,11 @@ pub(crate) async fn route(
         )
     };
     let (ns, pkg, iface) = split_instance(instance).ok_or_else(not_linked)?;
-    let target = shared
+    let route = shared
         .links
         .target(source, ns, pkg, iface, link_name)
         .ok_or_else(not_linked)?;
+    let target = route.target;
     if !shared.force_remote_calls {
         if let Some(local) = shared.components.get(&target) {
             shared.routing.local.fetch_add(1, Ordering::Relaxed);
@@ -117,6 +143,7 @@ pub(crate) async fn route(
     let mut bytes = Vec::new();
     lattice_wrpc::encode_values(param_types, &params, &mut bytes)
         .map_err(|e| CallError::new(CallErrorKind::Decode, e.to_string()))?;
+    let bytes = Bytes::from(bytes);
     let mut headers = HeaderMap::new();
     headers.insert(SOURCE_HEADER, source);
     headers.insert(LINK_HEADER, link_name);
@@ -128,18 +155,118 @@ pub(crate) async fn route(
         .unwrap_or_else(TraceParent::root);
     headers.insert(TRACEPARENT_HEADER, trace.to_string().as_str());
     let deadline = Instant::now() + shared.call_timeout;
-    shared
-        .wrpc
-        .invoke(
-            &format!("{}.{target}", shared.lattice),
+    let prefix = format!("{}.{target}", shared.lattice);
+    let mut policy = RetryPolicy::default().idempotent(route.idempotent);
+    if shared.connected_at.within(SETTLING) {
+        // Just (re)connected: interest from the rest of the cluster may not have reached our
+        // server yet, so "no responders" may be wrong. Keep trying until the deadline.
+        policy.no_responders_for = shared.call_timeout;
+    }
+    let (result, attempts) = retry(&policy, deadline, || {
+        shared.wrpc.invoke(
+            &prefix,
             instance,
             func,
-            Bytes::from(bytes),
-            headers,
+            bytes.clone(),
+            headers.clone(),
             deadline,
             |b| lattice_wrpc::decode_values::<Val>(results, b),
         )
-        .await
+    })
+    .await;
+    if attempts.made > 1 {
+        shared
+            .routing
+            .retried
+            .fetch_add(u64::from(attempts.made - 1), Ordering::Relaxed);
+    }
+    result
+}
+
+/// How a host's calls notice that the host running them is gone: a call nobody acknowledges
+/// in time (2 s, or more on a slow link; Lattice hosts acknowledge any call still running
+/// after 2 ms), or whose host fails a liveness check (every 250 ms), ends "outcome unknown"
+/// rather than waiting out its deadline. See [`lattice_wrpc::retry`] for what happens next.
+pub(crate) fn watchdog(nats: async_nats::Client, subjects: CtlSubjects) -> Watchdog {
+    Watchdog {
+        min_timeout: Duration::from_secs(2),
+        probe_every: Duration::from_millis(250),
+        probe: Arc::new(move |host: String, call: String, timeout: Duration| {
+            let nats = nats.clone();
+            let subject = subjects.host_op("host", "alive", &host);
+            Box::pin(async move {
+                let asked = nats.request(subject, Bytes::from(call));
+                match tokio::time::timeout(timeout, asked).await {
+                    Ok(Ok(reply)) => {
+                        match serde_json::from_slice::<CtlResponse<()>>(&reply.payload) {
+                            Ok(r) if r.message == "finished" => CallState::Finished,
+                            _ => CallState::Running,
+                        }
+                    }
+                    Ok(Err(e))
+                        if matches!(e.kind(), async_nats::RequestErrorKind::NoResponders) =>
+                    {
+                        tracing::debug!(host_id = %host, "host of a running call is gone");
+                        CallState::HostGone
+                    }
+                    // Our own connection's trouble says nothing about the host.
+                    Ok(Err(e)) => {
+                        tracing::debug!(host_id = %host, error = %e, "cannot ask about a call");
+                        CallState::Running
+                    }
+                    Err(_) => {
+                        tracing::debug!(host_id = %host, "host of a running call is silent");
+                        CallState::HostGone
+                    }
+                }
+            })
+        }),
+    }
+}
+
+/// How long after a (re)connect "no responders" is not believed.
+const SETTLING: Duration = Duration::from_secs(5);
+
+/// When the host's NATS connection was last re-established (the first connection is not a
+/// reconnect: the server it joins already knows the cluster's interest).
+#[derive(Debug)]
+pub struct ConnectedAt {
+    epoch: std::time::Instant,
+    first_seen: std::sync::atomic::AtomicBool,
+    /// Milliseconds after `epoch`, plus one (0: never).
+    at_ms: AtomicU64,
+}
+
+impl Default for ConnectedAt {
+    fn default() -> Self {
+        Self {
+            epoch: std::time::Instant::now(),
+            first_seen: Default::default(),
+            at_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+impl ConnectedAt {
+    /// Records a connection event.
+    pub fn now(&self) {
+        if !self.first_seen.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let ms = self.epoch.elapsed().as_millis() as u64 + 1;
+        self.at_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Whether a connection was made less than `d` ago.
+    pub fn within(&self, d: Duration) -> bool {
+        match self.at_ms.load(Ordering::Relaxed) {
+            0 => false,
+            ms => {
+                let at = Duration::from_millis(ms - 1);
+                self.epoch.elapsed().saturating_sub(at) < d
+            }
+        }
+    }
 }
 
 /// Default budget of a call routed from a component's import.

@@ -75,17 +75,45 @@ async fn serve_loop(
                 .map(|r| r.pool.policy().limits.max_execution_time)
                 .unwrap_or(crate::router::DEFAULT_CALL_TIMEOUT);
             let mut inv = match transport::accept(&prefix, &shared.nats, msg, limit) {
-                Ok(inv) => inv,
+                Ok(inv) => inv.with_server_id(&shared.id),
                 Err(e) => {
                     tracing::debug!(component_id = %id, error = %e, "refused an invocation");
                     return;
                 }
             };
+            let _running = InFlight::new(&shared, inv.reply_subject());
             if let Err(e) = handle(&shared, &id, &mut inv).await {
                 tracing::debug!(component_id = %id, func = %inv.func, error = %e, "call failed");
                 inv.fail(&e).await;
             }
         });
+    }
+}
+
+/// Marks a call as running on this host (see `host.alive`) until dropped, however the call
+/// ends.
+struct InFlight<'a> {
+    shared: &'a HostShared,
+    reply: String,
+}
+
+impl<'a> InFlight<'a> {
+    fn new(shared: &'a HostShared, reply: &str) -> Self {
+        if let Ok(mut f) = shared.in_flight.lock() {
+            f.insert(reply.to_string());
+        }
+        Self {
+            shared,
+            reply: reply.to_string(),
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut f) = self.shared.in_flight.lock() {
+            f.remove(&self.reply);
+        }
     }
 }
 

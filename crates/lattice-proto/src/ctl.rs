@@ -58,6 +58,13 @@ pub struct ComponentDescription {
     pub max_instances: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<BTreeMap<String, String>>,
+    /// Lattice extension: calls this host's instances served (since the last scale or
+    /// update), so load sharing across hosts can be seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calls: Option<u64>,
+    /// Lattice extension: how many of those calls failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_calls: Option<u64>,
 }
 
 /// One capability provider in a host's inventory. Lattice builds capabilities into the host,
@@ -210,6 +217,11 @@ pub struct Link {
     pub source_config: Vec<String>,
     #[serde(default)]
     pub target_config: Vec<String>,
+    /// Lattice extension: the target's functions on this link may run more than once without
+    /// harm, so a call whose host died mid-call is retried rather than failed with
+    /// "outcome unknown". Omitted when false (wasmCloud clients never see it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub idempotent: bool,
 }
 
 impl Link {
@@ -224,6 +236,7 @@ impl Link {
             interfaces: interfaces.iter().map(|i| i.to_string()).collect(),
             source_config: vec![],
             target_config: vec![],
+            idempotent: false,
         }
     }
 

@@ -196,6 +196,8 @@ mod tests {
                     revision: 0,
                     max_instances: 4,
                     limits: None,
+                    calls: Some(u64::MAX),
+                    failed_calls: Some(u64::MAX),
                 })
                 .collect(),
             providers: vec![],

@@ -8,17 +8,20 @@
 //! # Layout
 //! - [`nats`]: one server ([`NatsServer`]), a routed cluster ([`NatsCluster`]) and leaf nodes.
 //! - [`process`]: a child process with its log captured to a file, signals and log polling.
+//! - [`proxy`]: a TCP proxy that delays, stalls or cuts a link ([`proxy::FaultyLink`]).
 //! - [`wait`]: polling a condition until a deadline (never sleep-and-hope).
 
 pub mod host;
 pub mod nats;
 pub mod process;
+pub mod proxy;
 pub mod registry;
 pub mod wait;
 
 pub use host::{HostProcess, HostSpec};
 pub use nats::{NatsCluster, NatsServer};
 pub use process::ChildProcess;
+pub use proxy::{Faults, FaultyLink};
 
 /// A harness failure: a process would not start, a port would not open, a deadline passed.
 #[derive(Debug, thiserror::Error)]

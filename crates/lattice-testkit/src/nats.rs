@@ -1,7 +1,8 @@
 //! Real nats-server processes: one server, a routed cluster, leaf nodes.
 //!
 //! Configs follow what Lattice recommends for production: JetStream file storage with
-//! `sync_interval: always`, and a 2 s server ping interval so dead clients go in seconds.
+//! `sync_interval: always`, and server pings every 500 ms (3 missed: gone), so a
+//! silent client is dropped within 3 s.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -67,7 +68,7 @@ impl NatsServer {
         let conf = dir.path().join(format!("{name}.conf"));
         let text = format!(
             "server_name: {name}\nlisten: \"127.0.0.1:{port}\"\nhttp: \"127.0.0.1:{http_port}\"\n\
-             ping_interval: \"2s\"\nping_max: 2\n{body}"
+             ping_interval: \"500ms\"\nping_max: 3\n{body}"
         );
         std::fs::File::create(&conf)?.write_all(text.as_bytes())?;
         let mut server = Self {
@@ -92,6 +93,14 @@ impl NatsServer {
             &self.log,
         )?);
         Ok(())
+    }
+
+    /// Client connections the server holds now (its `/varz` monitoring count).
+    pub fn connections(&self) -> Option<u64> {
+        let body = http_body(&format!("127.0.0.1:{}", self.http_port), "/varz")?;
+        let rest = body.split_once("\"connections\":")?.1.trim_start();
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
     }
 
     /// `nats://127.0.0.1:{port}`.
@@ -206,10 +215,23 @@ impl NatsCluster {
     /// Its clients reach the cluster's JetStream across the leaf connection through the
     /// [`CLUSTER_JS_DOMAIN`] domain.
     pub fn start_leaf(&self, name: &str) -> Result<NatsServer> {
-        let remotes = self
-            .leaf_ports
+        self.start_leaf_to(name, &self.leaf_addrs())
+    }
+
+    /// Each member's leaf-node listener, `127.0.0.1:{port}` (to put a [`crate::FaultyLink`]
+    /// in front of).
+    pub fn leaf_addrs(&self) -> Vec<String> {
+        self.leaf_ports
             .iter()
-            .map(|p| format!("\"nats-leaf://127.0.0.1:{p}\""))
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect()
+    }
+
+    /// A leaf-node server connected to the hub through `remotes` (`host:port` each).
+    pub fn start_leaf_to(&self, name: &str, remotes: &[String]) -> Result<NatsServer> {
+        let remotes = remotes
+            .iter()
+            .map(|a| format!("\"nats-leaf://{a}\""))
             .collect::<Vec<_>>()
             .join(", ");
         let body = format!("leafnodes {{\n  remotes: [ {{ urls: [{remotes}] }} ]\n}}\n");

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::kill;
+pub use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use crate::{wait, Error, Result};
@@ -95,6 +96,14 @@ impl ChildProcess {
             .map_err(|e| Error::Setup(format!("cannot signal {}: {e}", self.name)))
     }
 
+    /// A handle that signals this process from another thread while this one owns it.
+    pub fn signaller(&self) -> Signaller {
+        Signaller {
+            pid: self.child.id() as i32,
+            name: self.name.clone(),
+        }
+    }
+
     /// SIGKILL and reap.
     pub fn kill(&mut self) {
         if let Ok(None) = self.child.try_wait() {
@@ -117,6 +126,20 @@ impl ChildProcess {
             Duration::from_millis(10),
             || self.child.try_wait().ok().flatten(),
         )
+    }
+}
+
+/// Sends signals to a [`ChildProcess`] (only while it is alive and owned by the test).
+#[derive(Debug, Clone)]
+pub struct Signaller {
+    pid: i32,
+    name: String,
+}
+
+impl Signaller {
+    pub fn signal(&self, signal: Signal) -> Result<()> {
+        kill(Pid::from_raw(self.pid), signal)
+            .map_err(|e| Error::Setup(format!("cannot signal {}: {e}", self.name)))
     }
 }
 

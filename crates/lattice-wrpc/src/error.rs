@@ -19,6 +19,9 @@ pub enum CallErrorKind {
     Rejected,
     /// NATS failed underneath (connection lost, publish refused).
     Transport,
+    /// The call may or may not have run: the host that took it died or stopped answering
+    /// before it reported back. Safe to retry only for idempotent functions.
+    OutcomeUnknown,
 }
 
 impl fmt::Display for CallErrorKind {
@@ -31,6 +34,7 @@ impl fmt::Display for CallErrorKind {
             CallErrorKind::Decode => "decode error",
             CallErrorKind::Rejected => "rejected",
             CallErrorKind::Transport => "transport error",
+            CallErrorKind::OutcomeUnknown => "outcome unknown",
         })
     }
 }
@@ -60,7 +64,7 @@ impl CallError {
 
     /// Parses the `kind: message` form [`fmt::Display`] writes (e.g. from an error header).
     pub fn parse(s: &str) -> Self {
-        const KINDS: [CallErrorKind; 7] = [
+        const KINDS: [CallErrorKind; 8] = [
             CallErrorKind::NotLinked,
             CallErrorKind::NoResponders,
             CallErrorKind::DeadlineExceeded,
@@ -68,6 +72,7 @@ impl CallError {
             CallErrorKind::Decode,
             CallErrorKind::Rejected,
             CallErrorKind::Transport,
+            CallErrorKind::OutcomeUnknown,
         ];
         for kind in KINDS {
             if let Some(rest) = s.strip_prefix(&format!("{kind}: ")) {

@@ -8,6 +8,8 @@
 //! - [`transport`]: the exchange itself: [`transport::invoke`] for clients,
 //!   [`transport::accept`] / [`transport::Invocation`] for servers; chunking past
 //!   `max_payload`, deadlines, and the error header.
+//! - [`frames`]: reassembly of a parameter or result stream from its messages (no I/O).
+//! - [`retry`]: which failed calls are tried again ([`retry::RetryPolicy`]).
 //! - [`types`]: function signatures as data ([`types::TypeDesc`]), for clients that only
 //!   have WAVE text.
 //! - [`trace`]: W3C `traceparent` parsing and propagation.
@@ -20,7 +22,9 @@
 
 pub mod codec;
 pub mod error;
+pub mod frames;
 mod leb;
+pub mod retry;
 pub mod subject;
 pub mod trace;
 pub mod transport;

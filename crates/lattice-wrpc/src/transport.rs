@@ -22,13 +22,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::{HeaderMap, Message, StatusCode};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+use futures::future::BoxFuture;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::codec::DecodeError;
 use crate::error::{CallError, CallErrorKind};
+use crate::frames::{Frames, Progress};
 use crate::subject;
 
 /// Header with the reason a server could not produce results.
@@ -41,6 +43,8 @@ pub const SOURCE_HEADER: &str = "source-id";
 pub const LINK_HEADER: &str = "link-name";
 /// W3C trace-context header.
 pub const TRACEPARENT_HEADER: &str = "traceparent";
+/// Header of the handshake with the id of the host that accepted the call.
+pub const SERVER_HEADER: &str = "lattice-host-id";
 /// Largest parameters or results a peer accumulates for one call.
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
@@ -84,8 +88,68 @@ pub struct Client {
     inner: Arc<ClientInner>,
 }
 
+/// What a host says about a call it accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallState {
+    /// The call is still running there.
+    Running,
+    /// The host is done with it (its results are on their way, or were lost).
+    Finished,
+    /// The host is gone or did not answer in time.
+    HostGone,
+}
+
+/// Asks host `id` about the call whose reply subject is `reply`, within `timeout` (see
+/// [`Watchdog`]).
+pub type Liveness =
+    Arc<dyn Fn(String, String, Duration) -> BoxFuture<'static, CallState> + Send + Sync>;
+
+/// How a client notices that the host running its call is gone, rather than waiting out the
+/// call's deadline. A call nobody acknowledges in time, or whose host is gone or finished it
+/// without its results arriving (asked with `probe` every `probe_every` while results are
+/// due), ends with [`CallErrorKind::OutcomeUnknown`].
+///
+/// "In time" adapts to the link like TCP's retransmission timeout: the smoothed handshake
+/// round trip plus four times its variation, never less than `min_timeout`. A slow but
+/// working link (a leaf node across a WAN) so stays usable, and a dead host on a fast one is
+/// noticed in about `min_timeout`.
+#[derive(Clone)]
+pub struct Watchdog {
+    pub min_timeout: Duration,
+    pub probe_every: Duration,
+    pub probe: Liveness,
+}
+
+/// Round-trip estimate of handshakes (RFC 6298's smoothing, in seconds).
+#[derive(Debug, Default)]
+struct RoundTrips {
+    srtt: f64,
+    rttvar: f64,
+    samples: u64,
+}
+
+impl RoundTrips {
+    fn observe(&mut self, rtt: Duration) {
+        let r = rtt.as_secs_f64();
+        if self.samples == 0 {
+            self.srtt = r;
+            self.rttvar = r / 2.0;
+        } else {
+            self.rttvar = 0.75 * self.rttvar + 0.25 * (self.srtt - r).abs();
+            self.srtt = 0.875 * self.srtt + 0.125 * r;
+        }
+        self.samples += 1;
+    }
+
+    fn timeout(&self, min: Duration) -> Duration {
+        min.max(Duration::from_secs_f64(self.srtt + 4.0 * self.rttvar))
+    }
+}
+
 struct ClientInner {
     nats: async_nats::Client,
+    watchdog: Option<Watchdog>,
+    round_trips: Mutex<RoundTrips>,
     inbox: String,
     next: AtomicU64,
     calls: Mutex<HashMap<u64, mpsc::UnboundedSender<Message>>>,
@@ -115,11 +179,23 @@ impl Drop for CallSlot<'_> {
 }
 
 impl Client {
+    /// A client that waits for each call until its deadline.
     pub fn new(nats: async_nats::Client) -> Self {
+        Self::build(nats, None)
+    }
+
+    /// A client that gives up on calls whose host is gone (see [`Watchdog`]).
+    pub fn with_watchdog(nats: async_nats::Client, watchdog: Watchdog) -> Self {
+        Self::build(nats, Some(watchdog))
+    }
+
+    fn build(nats: async_nats::Client, watchdog: Option<Watchdog>) -> Self {
         let inbox = nats.new_inbox();
         Self {
             inner: Arc::new(ClientInner {
                 nats,
+                watchdog,
+                round_trips: Mutex::new(RoundTrips::default()),
                 inbox,
                 next: AtomicU64::new(0),
                 calls: Mutex::new(HashMap::new()),
@@ -203,13 +279,81 @@ impl Client {
             .map_err(|e| transport("cannot publish the invocation", e))?;
 
         let mut handshaken = false;
-        let mut buf = BytesMut::new();
+        // Who accepted the call (Lattice hosts say so in the handshake), and when to check
+        // next that it is still alive.
+        let mut accepted_by: Option<String> = None;
+        let mut finished_seen = false;
+        let started = Instant::now();
+        let mut next_probe = deadline;
+        let patience = match &inner.watchdog {
+            Some(w) => inner
+                .round_trips
+                .lock()
+                .map(|r| r.timeout(w.min_timeout))
+                .unwrap_or(w.min_timeout),
+            None => Duration::ZERO,
+        };
+        let mut results = Frames::new("results", &[], MAX_MESSAGE_BYTES);
         loop {
-            let msg = match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Err(_) if handshaken => return Err(deadline_exceeded(&target, "results")),
-                Err(_) => return Err(deadline_exceeded(&target, "handshake")),
-                Ok(None) => return Err(transport("reply inbox", "subscription closed")),
+            let wake = match (&self.inner.watchdog, handshaken) {
+                (Some(_), false) => deadline.min(started + patience),
+                (Some(_), true) if accepted_by.is_some() => deadline.min(next_probe),
+                _ => deadline,
+            };
+            let msg = match tokio::time::timeout_at(wake, rx.recv()).await {
                 Ok(Some(m)) => m,
+                Ok(None) => return Err(transport("reply inbox", "subscription closed")),
+                Err(_) if Instant::now() >= deadline => {
+                    let waiting_for = if handshaken { "results" } else { "handshake" };
+                    return Err(deadline_exceeded(&target, waiting_for));
+                }
+                Err(_) if !handshaken => {
+                    return Err(CallError::new(
+                        CallErrorKind::OutcomeUnknown,
+                        format!(
+                            "nobody acknowledged the call to {target} within {:?}: the host that took it may be down",
+                            patience
+                        ),
+                    ))
+                }
+                Err(_) => {
+                    let (Some(w), Some(host)) = (&self.inner.watchdog, &accepted_by) else {
+                        continue;
+                    };
+                    // Check the host while still taking its results, so results that race
+                    // with the probe are not lost.
+                    let probe = (w.probe)(host.clone(), rc.clone(), patience);
+                    tokio::pin!(probe);
+                    let msg = tokio::select! {
+                        m = rx.recv() => m,
+                        state = &mut probe => {
+                            match state {
+                                CallState::Running => {}
+                                CallState::HostGone => {
+                                    return Err(CallError::new(
+                                        CallErrorKind::OutcomeUnknown,
+                                        format!("host {host} accepted the call to {target}, then went away before answering"),
+                                    ))
+                                }
+                                // Its results are in flight, or were lost (e.g. with the
+                                // server the host was connected to): one more round trip.
+                                CallState::Finished if finished_seen => {
+                                    return Err(CallError::new(
+                                        CallErrorKind::OutcomeUnknown,
+                                        format!("host {host} finished the call to {target}, but its results never arrived"),
+                                    ))
+                                }
+                                CallState::Finished => finished_seen = true,
+                            }
+                            next_probe = Instant::now() + w.probe_every.min(patience);
+                            continue;
+                        }
+                    };
+                    match msg {
+                        Some(m) => m,
+                        None => return Err(transport("reply inbox", "subscription closed")),
+                    }
+                }
             };
             if msg.subject.as_str() != results_subject {
                 // The handshake (or a NATS status about the invocation).
@@ -229,6 +373,17 @@ impl Client {
                     continue;
                 }
                 handshaken = true;
+                accepted_by = msg
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get(SERVER_HEADER))
+                    .map(|v| v.as_str().to_string());
+                if let Some(w) = &self.inner.watchdog {
+                    next_probe = Instant::now() + w.probe_every;
+                    if let Ok(mut r) = self.inner.round_trips.lock() {
+                        r.observe(started.elapsed());
+                    }
+                }
                 let rs = msg.reply.ok_or_else(|| {
                     transport("handshake", "peer did not specify a reply subject")
                 })?;
@@ -249,32 +404,19 @@ impl Client {
                 if let Some(err) = msg.headers.as_ref().and_then(|h| h.get(ERROR_HEADER)) {
                     return Err(CallError::parse(err.as_str()));
                 }
-                return decode(&buf).map_err(|e| match e {
-                    DecodeError::Incomplete => CallError::new(
-                        CallErrorKind::Trapped,
-                        format!("{target} ended the call without complete results (its guest may have trapped)"),
-                    ),
-                    DecodeError::Invalid(m) => {
-                        CallError::new(CallErrorKind::Decode, format!("results: {m}"))
-                    }
-                });
             }
-            if buf.len() + msg.payload.len() > MAX_MESSAGE_BYTES {
-                return Err(CallError::new(
-                    CallErrorKind::Rejected,
-                    format!("results exceed {MAX_MESSAGE_BYTES} bytes"),
-                ));
-            }
-            buf.extend_from_slice(&msg.payload);
-            match decode(&buf) {
-                Ok(v) => return Ok(v),
-                Err(DecodeError::Incomplete) => continue,
-                Err(DecodeError::Invalid(m)) => {
+            results.push(&msg.payload)?;
+            match results.decode(&decode) {
+                Ok(Progress::Done(v)) => return Ok(v),
+                Ok(Progress::More) => continue,
+                // A stream ended short: the server gave up mid-call.
+                Err(e) if results.ended() => {
                     return Err(CallError::new(
-                        CallErrorKind::Decode,
-                        format!("results: {m}"),
+                        CallErrorKind::Trapped,
+                        format!("{target} ended the call without complete results (its guest may have trapped): {e}"),
                     ))
                 }
+                Err(e) => return Err(e),
             }
         }
     }
@@ -287,12 +429,12 @@ pub struct Invocation {
     pub func: String,
     pub headers: HeaderMap,
     pub deadline: Instant,
-    buffer: BytesMut,
+    params: Frames,
     reply: async_nats::Subject,
     results: String,
     handshaken: bool,
-    params: Option<async_nats::Subscriber>,
-    params_ended: bool,
+    params_sub: Option<async_nats::Subscriber>,
+    server_id: Option<String>,
 }
 
 /// Takes `msg` (received on `{prefix}.wrpc.0.0.1.>`) as an invocation. The deadline is the
@@ -331,16 +473,27 @@ pub fn accept(
         func,
         headers,
         deadline: Instant::now() + budget,
-        buffer: BytesMut::from(&msg.payload[..]),
+        params: Frames::new("parameters", &msg.payload, MAX_MESSAGE_BYTES),
         results: subject::results(&reply),
         reply,
         handshaken: false,
-        params: None,
-        params_ended: false,
+        params_sub: None,
+        server_id: None,
     })
 }
 
 impl Invocation {
+    /// The caller's reply subject: unique per call, so it names the call to the caller.
+    pub fn reply_subject(&self) -> &str {
+        self.reply.as_str()
+    }
+
+    /// Names this server (a host id) in the handshake, so the caller can check on it.
+    pub fn with_server_id(mut self, id: &str) -> Self {
+        self.server_id = Some(id.to_string());
+        self
+    }
+
     /// Tells the caller the call was accepted (answers the handshake) if that was not done
     /// yet. A server whose call is still running after a moment calls this so the caller
     /// learns early that its call arrived; a short call needs not: [`Invocation::respond`]
@@ -357,17 +510,28 @@ impl Invocation {
         }
         let rs = self.nats.new_inbox();
         if expect_params {
-            self.params = Some(
+            self.params_sub = Some(
                 self.nats
                     .subscribe(subject::params(&rs))
                     .await
                     .map_err(|e| transport("cannot subscribe the parameter inbox", e))?,
             );
         }
-        self.nats
-            .publish_with_reply(self.reply.clone(), rs, Bytes::new())
-            .await
-            .map_err(|e| transport("cannot answer the handshake", e))?;
+        let sent = match &self.server_id {
+            Some(id) => {
+                let mut headers = HeaderMap::new();
+                headers.insert(SERVER_HEADER, id.as_str());
+                self.nats
+                    .publish_with_reply_and_headers(self.reply.clone(), rs, headers, Bytes::new())
+                    .await
+            }
+            None => {
+                self.nats
+                    .publish_with_reply(self.reply.clone(), rs, Bytes::new())
+                    .await
+            }
+        };
+        sent.map_err(|e| transport("cannot answer the handshake", e))?;
         self.handshaken = true;
         Ok(())
     }
@@ -378,43 +542,20 @@ impl Invocation {
         decode: impl Fn(&[u8]) -> Result<T, DecodeError>,
     ) -> Result<T, CallError> {
         loop {
-            match decode(&self.buffer) {
-                // The handshake waits for the results (or `acknowledge`).
-                Ok(v) => return Ok(v),
-                Err(DecodeError::Invalid(m)) => {
-                    return Err(CallError::new(
-                        CallErrorKind::Decode,
-                        format!("parameters: {m}"),
-                    ))
-                }
-                Err(DecodeError::Incomplete) if self.params_ended => {
-                    return Err(CallError::new(
-                        CallErrorKind::Decode,
-                        "parameters ended before a complete value",
-                    ))
-                }
-                Err(DecodeError::Incomplete) => {}
+            // The handshake waits for the results (or `acknowledge`) when nothing more is due.
+            if let Progress::Done(v) = self.params.decode(&decode)? {
+                return Ok(v);
             }
             self.handshake(true).await?;
-            let Some(params) = self.params.as_mut() else {
+            let Some(sub) = self.params_sub.as_mut() else {
                 return Err(transport("parameters", "no parameter subscription"));
             };
-            let msg = match tokio::time::timeout_at(self.deadline, params.next()).await {
+            let msg = match tokio::time::timeout_at(self.deadline, sub.next()).await {
                 Err(_) => return Err(deadline_exceeded(&self.func, "parameters")),
                 Ok(None) => return Err(transport("parameters", "subscription closed")),
                 Ok(Some(m)) => m,
             };
-            if msg.payload.is_empty() {
-                self.params_ended = true;
-                continue;
-            }
-            if self.buffer.len() + msg.payload.len() > MAX_MESSAGE_BYTES {
-                return Err(CallError::new(
-                    CallErrorKind::Rejected,
-                    format!("parameters exceed {MAX_MESSAGE_BYTES} bytes"),
-                ));
-            }
-            self.buffer.extend_from_slice(&msg.payload);
+            self.params.push(&msg.payload)?;
         }
     }
 

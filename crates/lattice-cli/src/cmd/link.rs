@@ -17,6 +17,7 @@ pub async fn run(global: &GlobalArgs, cmd: LinkCommand) -> anyhow::Result<()> {
             name,
             source_config,
             target_config,
+            idempotent,
         } => {
             let link = Link {
                 source_id,
@@ -27,6 +28,7 @@ pub async fn run(global: &GlobalArgs, cmd: LinkCommand) -> anyhow::Result<()> {
                 interfaces,
                 source_config,
                 target_config,
+                idempotent,
             };
             ctl.put_link(&link).await?;
             output::done(

@@ -1,4 +1,4 @@
-//! `host.ping`, `host.get.{host}` and `host.stop.{host}`.
+//! `host.ping`, `host.get.{host}`, `host.stop.{host}` and `host.alive.{host}`.
 
 use std::time::Duration;
 
@@ -15,6 +15,28 @@ const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// The body is ignored: any ping gets this host's description.
 pub(super) fn ping(shared: &HostShared) -> Handled {
     Handled::reply(CtlResponse::ok(shared.info()))
+}
+
+/// Lattice extension: the cheapest proof of life, asked by callers whose call this host
+/// accepted (a dead host's subscriptions are gone, so asking it gets "no responders"). A body
+/// naming a call (its reply subject) is answered `running` or `finished`.
+pub(super) fn alive(shared: &HostShared, body: &[u8]) -> Handled {
+    let Ok(call) = std::str::from_utf8(body) else {
+        return Handled::error("the body must be a call's reply subject (UTF-8)");
+    };
+    let state = match call {
+        "" => "alive",
+        call if shared
+            .in_flight
+            .lock()
+            .map(|f| f.contains(call))
+            .unwrap_or(false) =>
+        {
+            "running"
+        }
+        _ => "finished",
+    };
+    Handled::reply(CtlResponse::success_with(state))
 }
 
 pub(super) fn get(shared: &HostShared) -> Handled {

@@ -181,6 +181,7 @@ async fn dispatch(shared: &Arc<HostShared>, op: CtlOp<'_>, body: &[u8]) -> Handl
         ("registry", "put") if op.target.is_none() => registry::put(shared, body),
         ("host", "ping") if op.target.is_none() => host::ping(shared),
         ("host", "get") => host::get(shared),
+        ("host", "alive") => host::alive(shared, body),
         ("host", "stop") => host::stop(shared, body),
         ("label", "put") => label::put(shared, body).await,
         ("label", "del") => label::del(shared, body).await,

@@ -1,0 +1,594 @@
+//! Chaos: calls under steady load while hosts, servers and links fail for real.
+//!
+//! A caller host in this process runs `relay`, whose `add-via-calc` calls `calc` through a
+//! link; `calc` runs on host processes that get SIGKILLed, SIGSTOPped, or lose their NATS
+//! server. Every call is checked for the right sum. Each scenario prints one row of a table
+//! (scenario, calls sent, succeeded, failed, retried, p50/p99 latency, time to detect or
+//! reroute); `scripts/chaos` runs them all with `--nocapture`, and `scripts/chaos --long`
+//! (LATTICE_CHAOS_LONG=1) makes the soak scenario run 10 minutes instead of 60 s.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use lattice_host::{Host, Val};
+use lattice_proto::ctl::Link;
+use lattice_testkit::nats::CLUSTER_JS_DOMAIN;
+use lattice_testkit::process::Signal;
+use lattice_testkit::NatsCluster as Cluster;
+use lattice_testkit::{Faults, FaultyLink, HostProcess, NatsServer};
+
+use crate::common::*;
+
+const RELAY: Option<&str> = Some("lattice:examples/relay@0.1.0");
+/// Each call's deadline, set on the caller host.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Outcome of a load run.
+#[derive(Default)]
+struct Report {
+    /// (started after the run began, took) per call that succeeded.
+    ok: Vec<(Duration, Duration)>,
+    /// Failures by the kind their message starts with, with the longest time one took.
+    failed: BTreeMap<String, (u64, Duration)>,
+    retried: u64,
+}
+
+impl Report {
+    fn sent(&self) -> u64 {
+        self.ok.len() as u64 + self.failed_count()
+    }
+
+    fn failed_count(&self) -> u64 {
+        self.failed.values().map(|(n, _)| n).sum()
+    }
+
+    /// p-th percentile latency of the successful calls started in `window` (all if `None`).
+    fn percentile(&self, p: f64, window: Option<(Duration, Duration)>) -> Duration {
+        let mut took: Vec<Duration> = self
+            .ok
+            .iter()
+            .filter(|(at, _)| window.is_none_or(|(from, to)| *at >= from && *at < to))
+            .map(|(_, t)| *t)
+            .collect();
+        took.sort();
+        if took.is_empty() {
+            return Duration::ZERO;
+        }
+        took[((took.len() as f64 * p) as usize).min(took.len() - 1)]
+    }
+
+    /// p99 and slowest of the calls started from 1 s before a fault to 2 s after it (those in
+    /// flight when it struck included): how long failover made anyone wait.
+    fn around(&self, fault: Duration) -> String {
+        let window = Some((
+            fault.saturating_sub(Duration::from_secs(1)),
+            fault + Duration::from_secs(2),
+        ));
+        format!(
+            "calls around the fault: p99 {:.1?}, slowest {:.1?}",
+            self.percentile(0.99, window),
+            self.percentile(1.0, window)
+        )
+    }
+
+    fn row(&self, scenario: &str, detect: &str) {
+        let failed = if self.failed.is_empty() {
+            "0".to_string()
+        } else {
+            self.failed
+                .iter()
+                .map(|(k, (n, _))| format!("{n} {k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "\n| scenario | sent | succeeded | failed | retried | p50 | p99 | detect / reroute |"
+        );
+        println!("|---|---|---|---|---|---|---|---|");
+        println!(
+            "| {scenario} | {} | {} | {failed} | {} | {:.1?} | {:.1?} | {detect} |",
+            self.sent(),
+            self.ok.len(),
+            self.retried,
+            self.percentile(0.5, None),
+            self.percentile(0.99, None),
+        );
+    }
+}
+
+/// A caller host in this process running `relay`, linked to `calc` (idempotent or not).
+async fn caller(url: &str, lattice: &str, idempotent: bool, kv_replicas: usize) -> Arc<Host> {
+    let caller = in_process_host_with(url, lattice, |c| {
+        c.call_timeout = CALL_TIMEOUT;
+        c.kv_replicas = kv_replicas;
+    })
+    .await;
+    let ctl = ctl(url, lattice).await;
+    let ev = scale(
+        &ctl,
+        caller.id(),
+        &scale_cmd(&component_ref("relay"), "relay", 64),
+    )
+    .await;
+    assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
+    let mut link = Link::new("relay", "calc", "lattice", "examples", &["calc"]);
+    link.idempotent = idempotent;
+    lattice_testkit::wait::until_async(
+        "the link to be stored",
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        || async { ctl.put_link(&link).await.ok() },
+    )
+    .await
+    .unwrap();
+    Arc::new(caller)
+}
+
+/// `n` host processes on `urls[i % urls.len()]`, each running `calc`.
+async fn calc_hosts(urls: &[String], lattice: &str, n: usize, extra: &[&str]) -> Vec<HostProcess> {
+    let ctl = ctl(&urls[0], lattice).await;
+    let mut hosts = Vec::new();
+    for i in 0..n {
+        let mut spec = host(&urls[i % urls.len()], lattice)
+            .heartbeat(Duration::from_millis(500))
+            .arg("--allow-file-load");
+        for a in extra {
+            spec = spec.arg(*a);
+        }
+        let h = spec.start().unwrap();
+        let ev = scale(&ctl, &h.id, &scale_cmd(&component_ref("calc"), "calc", 16)).await;
+        assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
+        hosts.push(h);
+    }
+    hosts
+}
+
+/// One call of `relay.add-via-calc(i, 1)` (or, with `wait_ms`, of `relay.wait-via-calc`,
+/// which holds a `calc` instance busy that long): Ok(took) when it returned the right value.
+async fn call_once(caller: &Host, i: i32, wait_ms: u32) -> Result<Duration, String> {
+    let started = Instant::now();
+    let (func, args, expected) = match wait_ms {
+        0 => (
+            "add-via-calc",
+            vec![Val::S32(i), Val::S32(1)],
+            Val::S32(i + 1),
+        ),
+        ms => ("wait-via-calc", vec![Val::U32(ms)], Val::U32(ms)),
+    };
+    match caller.call("relay", RELAY, func, &args).await {
+        Ok(v) if v == [expected] => Ok(started.elapsed()),
+        Ok(v) => Err(format!("wrong result {v:?}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Waits until calls through the link succeed.
+async fn wait_calls(caller: &Host) {
+    lattice_testkit::wait::until_async(
+        "calls through the link",
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || async { call_once(caller, 0, 0).await.ok() },
+    )
+    .await
+    .unwrap();
+}
+
+/// The kind a failure message starts with ("outcome unknown", "deadline exceeded", ...).
+fn kind_of(message: &str) -> String {
+    for kind in [
+        "outcome unknown",
+        "deadline exceeded",
+        "no responders",
+        "transport error",
+        "not linked",
+        "wrong result",
+    ] {
+        if message.contains(kind) {
+            return kind.to_string();
+        }
+    }
+    message.chars().take(60).collect()
+}
+
+/// Calls at `rate` per second for `duration`, each on its own task (a slow call never slows
+/// the rate); `fault` runs once, `fault_at` into the run, on a blocking thread.
+async fn steady_load(
+    caller: &Arc<Host>,
+    wait_ms: u32,
+    rate: u32,
+    duration: Duration,
+    fault_at: Duration,
+    fault: impl FnOnce() + Send + 'static,
+) -> Report {
+    let retried_before = caller.routing_stats().retried;
+    let started = Instant::now();
+    let mut fault = Some(fault);
+    let mut tasks = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / rate);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut i = 0;
+    while started.elapsed() < duration {
+        tick.tick().await;
+        if started.elapsed() >= fault_at {
+            if let Some(f) = fault.take() {
+                tasks.push(tokio::task::spawn_blocking(move || {
+                    f();
+                    None
+                }));
+            }
+        }
+        let caller = caller.clone();
+        let at = started.elapsed();
+        i += 1;
+        let n = i;
+        tasks.push(tokio::spawn(async move {
+            let r = call_once(&caller, n, wait_ms).await;
+            Some((at, r, started.elapsed() - at))
+        }));
+    }
+    let mut report = Report::default();
+    for t in tasks {
+        match t.await.expect("load task") {
+            Some((at, Ok(took), _)) => report.ok.push((at, took)),
+            Some((at, Err(e), took)) => {
+                let entry = report.failed.entry(kind_of(&e)).or_default();
+                entry.0 += 1;
+                entry.1 = entry.1.max(took);
+                eprintln!("call started at {at:.1?} failed after {took:.1?}: {e}");
+            }
+            None => {}
+        }
+    }
+    report.retried = caller.routing_stats().retried - retried_before;
+    report
+}
+
+/// Calls served per host, read from each host's inventory.
+async fn served(ctl: &lattice_ctl::Client, hosts: &[&str]) -> Vec<u64> {
+    let mut out = Vec::new();
+    for h in hosts {
+        let inv = ctl.host_inventory(h).await.unwrap();
+        let calls = inv
+            .components
+            .iter()
+            .find(|c| c.id == "calc")
+            .and_then(|c| c.calls)
+            .unwrap_or(0);
+        out.push(calls);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_are_shared_by_every_host_running_the_target() {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let hosts = calc_hosts(std::slice::from_ref(&url), "default", 3, &[]).await;
+    let caller = caller(&url, "default", false, 1).await;
+    wait_calls(&caller).await;
+    let ctl = ctl(&url, "default").await;
+    let ids: Vec<&str> = hosts.iter().map(|h| h.id.as_str()).collect();
+    let before = served(&ctl, &ids).await;
+
+    let calls = 10_000;
+    let started = Instant::now();
+    let results: Vec<Result<Duration, String>> =
+        futures::StreamExt::collect(futures::StreamExt::buffer_unordered(
+            futures::stream::iter(0..calls).map(|i| {
+                let caller = caller.clone();
+                async move { call_once(&caller, i, 0).await }
+            }),
+            32,
+        ))
+        .await;
+    let took = started.elapsed();
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    let after = served(&ctl, &ids).await;
+    let share: Vec<u64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    let total: u64 = share.iter().sum();
+    let pct: Vec<String> = share
+        .iter()
+        .map(|s| format!("{:.1} %", *s as f64 * 100.0 / total as f64))
+        .collect();
+    println!(
+        "\nload sharing: {calls} calls (32 at a time) in {took:.1?}, {failed} failed; served per host: {share:?} = {pct:?}"
+    );
+    assert_eq!(failed, 0);
+    assert_eq!(total, calls as u64, "every call counted once, on one host");
+    for s in &share {
+        let p = *s as f64 / total as f64;
+        assert!((0.20..=0.47).contains(&p), "unfair share {share:?}");
+    }
+}
+
+/// SIGKILL one of three hosts under 200 calls/s, each holding a `calc` instance 50 ms (so
+/// about 3 calls are running on the host when it dies); `idempotent` says how the link
+/// declares `calc`. Returns the report and the kill's offset into the run.
+async fn kill_under_load(idempotent: bool) -> (Report, Duration) {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let mut hosts = calc_hosts(std::slice::from_ref(&url), "default", 3, &[]).await;
+    let caller = caller(&url, "default", idempotent, 1).await;
+    wait_calls(&caller).await;
+    let victim = hosts.remove(1);
+    let fault_at = Duration::from_secs(3);
+    let report = steady_load(
+        &caller,
+        50,
+        200,
+        Duration::from_secs(10),
+        fault_at,
+        move || {
+            let mut victim = victim;
+            victim.process.kill();
+        },
+    )
+    .await;
+    (report, fault_at)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_host_under_load_fails_no_idempotent_call() {
+    let (report, killed_at) = kill_under_load(true).await;
+    report.row(
+        "SIGKILL 1 of 3 hosts, idempotent",
+        &report.around(killed_at),
+    );
+    assert!(
+        report.sent() >= 1900,
+        "the load held its rate: {}",
+        report.sent()
+    );
+    assert_eq!(report.failed_count(), 0, "failures: {:?}", report.failed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_host_under_load_ends_other_calls_fast_with_outcome_unknown() {
+    let (report, killed_at) = kill_under_load(false).await;
+    report.row(
+        "SIGKILL 1 of 3 hosts, not idempotent",
+        &report.around(killed_at),
+    );
+    assert!(
+        report.sent() >= 1900,
+        "the load held its rate: {}",
+        report.sent()
+    );
+    for (kind, (n, slowest)) in &report.failed {
+        assert_eq!(kind, "outcome unknown", "{n} calls failed otherwise");
+        // Fast: well before the 5 s deadline (a silent host is given 2 s to acknowledge).
+        assert!(*slowest < Duration::from_secs(3), "{kind} took {slowest:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_host_stops_getting_calls_within_3_s_and_rejoins_when_resumed() {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let hosts = calc_hosts(std::slice::from_ref(&url), "default", 3, &[]).await;
+    let caller = caller(&url, "default", true, 1).await;
+    wait_calls(&caller).await;
+    let connections = nats.connections().unwrap();
+    let stopped = Arc::new(std::sync::Mutex::new(None));
+    let stopped_at = stopped.clone();
+    let victim_signal = {
+        let p = hosts[1].process.signaller();
+        move || {
+            p.signal(Signal::SIGSTOP).unwrap();
+            *stopped_at.lock().unwrap() = Some(Instant::now());
+        }
+    };
+    let fault_at = Duration::from_secs(2);
+    let load = steady_load(
+        &caller,
+        20,
+        200,
+        Duration::from_secs(8),
+        fault_at,
+        victim_signal,
+    );
+    // Meanwhile: when does the server drop the silent host (after which it gets no calls)?
+    let dropped = async {
+        lattice_testkit::wait::until_async(
+            "the server to drop the stopped host",
+            Duration::from_secs(10),
+            Duration::from_millis(20),
+            || async {
+                let at = (*stopped.lock().unwrap())?;
+                (nats.connections()? < connections).then(|| at.elapsed())
+            },
+        )
+        .await
+        .unwrap()
+    };
+    let (report, dropped_after) = tokio::join!(load, dropped);
+    report.row(
+        "SIGSTOP 1 of 3 hosts (no reset), idempotent",
+        &format!("server dropped it {dropped_after:.1?} after SIGSTOP"),
+    );
+    assert_eq!(report.failed_count(), 0, "failures: {:?}", report.failed);
+    assert!(
+        dropped_after <= Duration::from_millis(3500),
+        "a silent host kept its subscriptions for {dropped_after:?}"
+    );
+
+    // Resumed, it reconnects by itself and serves calls again.
+    hosts[1].process.signal(Signal::SIGCONT).unwrap();
+    let ctl = ctl(&url, "default").await;
+    let calls_of = |inv: lattice_proto::ctl::HostInventory| {
+        inv.components.iter().find(|c| c.id == "calc")?.calls
+    };
+    let before = lattice_testkit::wait::until_async(
+        "the resumed host to reconnect",
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        || async { calls_of(ctl.host_inventory(&hosts[1].id).await.ok()?) },
+    )
+    .await
+    .unwrap();
+    lattice_testkit::wait::until_async(
+        "the resumed host to serve calls again",
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        || async {
+            call_once(&caller, 1, 0).await.ok()?;
+            let calls = calls_of(ctl.host_inventory(&hosts[1].id).await.ok()?)?;
+            (calls > before).then_some(())
+        },
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_a_nats_server_under_load_fails_no_idempotent_call_and_keeps_kv() {
+    let mut cluster = Cluster::start(3).unwrap();
+    let urls: Vec<String> = cluster.servers.iter().map(|s| s.url()).collect();
+    let _hosts = calc_hosts(&urls, "default", 3, &["--kv-replicas", "3"]).await;
+    let caller = caller(&urls[0], "default", true, 3).await;
+    wait_calls(&caller).await;
+    let ctl = ctl(&urls[0], "default").await;
+    let config: lattice_proto::ctl::ConfigMap = [("k".to_string(), "v".to_string())].into();
+    ctl.put_config("chaos", &config).await.unwrap();
+    let links = ctl.get_links().await.unwrap();
+
+    // The server of the second calc host goes away; its host moves to another member.
+    let victim = cluster.servers.remove(1);
+    let fault_at = Duration::from_secs(3);
+    let report = steady_load(
+        &caller,
+        20,
+        200,
+        Duration::from_secs(10),
+        fault_at,
+        move || {
+            let mut victim = victim;
+            victim.kill();
+        },
+    )
+    .await;
+    report.row(
+        "kill 1 of 3 nats-servers, idempotent",
+        "hosts reconnect to the others",
+    );
+    assert_eq!(report.failed_count(), 0, "failures: {:?}", report.failed);
+
+    // KV (3 replicas, fsync always) lost nothing.
+    let ctl = lattice_ctl_for(&urls[2]).await;
+    assert_eq!(ctl.get_links().await.unwrap(), links);
+    assert_eq!(ctl.get_config("chaos").await.unwrap(), Some(config));
+}
+
+/// A control client on `url`, retried while JetStream elects new leaders.
+async fn lattice_ctl_for(url: &str) -> lattice_ctl::Client {
+    let ctl = ctl(url, "default").await;
+    lattice_testkit::wait::until_async(
+        "KV to answer after the server loss",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || async { ctl.get_links().await.ok() },
+    )
+    .await
+    .unwrap();
+    ctl
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_across_a_slow_stalling_leaf_link_succeed_within_their_deadlines() {
+    let cluster = Cluster::start(3).unwrap();
+    let hub: std::net::SocketAddr = cluster.leaf_addrs()[0].parse().unwrap();
+    let faults = Faults {
+        delay: Duration::from_millis(200),
+        jitter: Duration::from_millis(20),
+        stall_chance: 0.05,
+        stall: Duration::from_millis(300),
+    };
+    let wan = FaultyLink::start(hub, Faults::default()).unwrap();
+    let leaf = cluster.start_leaf_to("leaf", &[wan.addr()]).unwrap();
+    let _calc = calc_hosts(
+        &[leaf.url()],
+        "default",
+        1,
+        &["--js-domain", CLUSTER_JS_DOMAIN],
+    )
+    .await;
+    // Not idempotent: a slow link must not be mistaken for a dead host.
+    let caller = caller(&cluster.servers[0].url(), "default", false, 1).await;
+    wait_calls(&caller).await;
+    wan.set_faults(faults);
+    let report = steady_load(
+        &caller,
+        0,
+        20,
+        Duration::from_secs(10),
+        Duration::MAX,
+        || {},
+    )
+    .await;
+    report.row(
+        "leaf node behind 200 ms delay, 5 % stalls of 300 ms",
+        "n/a (nothing fails)",
+    );
+    assert_eq!(report.failed_count(), 0, "failures: {:?}", report.failed);
+    assert!(
+        report.percentile(0.5, None) >= Duration::from_millis(400),
+        "the delay applied"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_servers_flapping_never_need_a_host_restart() {
+    let long = std::env::var_os("LATTICE_CHAOS_LONG").is_some();
+    let duration = Duration::from_secs(if long { 600 } else { 60 });
+    let cluster = Cluster::start(3).unwrap();
+    let urls: Vec<String> = cluster.servers.iter().map(|s| s.url()).collect();
+    let mut hosts = calc_hosts(&urls, "default", 3, &["--kv-replicas", "3"]).await;
+    let caller = caller(&urls[0], "default", true, 3).await;
+    wait_calls(&caller).await;
+
+    // Each member in turn: killed, restarted after 0-2 s, a second's rest once healthy.
+    // Shared, so the servers outlive the flapping thread (dropping one kills it).
+    let servers = Arc::new(std::sync::Mutex::new(cluster.servers));
+    let flapped = servers.clone();
+    let flaps = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = flaps.clone();
+    let report = steady_load(&caller, 20, 50, duration, Duration::ZERO, move || {
+        let started = Instant::now();
+        let mut i = 0;
+        while started.elapsed() + Duration::from_secs(4) < duration {
+            let mut servers = flapped.lock().unwrap();
+            let s = &mut servers[i % 3];
+            s.kill();
+            eprintln!("flapping: n{} killed at {:.1?}", i % 3, started.elapsed());
+            std::thread::sleep(Duration::from_millis(fastrand::u64(0..=2000)));
+            s.restart().unwrap();
+            eprintln!("flapping: n{} healthy at {:.1?}", i % 3, started.elapsed());
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(servers);
+            std::thread::sleep(Duration::from_secs(1));
+            i += 1;
+        }
+    })
+    .await;
+    let flaps = flaps.load(std::sync::atomic::Ordering::SeqCst);
+    report.row(
+        &format!(
+            "{} s of cluster members flapping 0-2 s ({flaps} outages), idempotent",
+            duration.as_secs()
+        ),
+        "hosts reconnect by themselves",
+    );
+    // A member takes seconds to restart (JetStream catches up before it reports healthy).
+    assert!(
+        flaps as u64 >= duration.as_secs() / 12,
+        "only {flaps} outages"
+    );
+    assert_eq!(report.failed_count(), 0, "failures: {:?}", report.failed);
+    for h in &mut hosts {
+        assert!(h.process.is_running(), "{} exited", h.id);
+    }
+    drop(servers);
+}
