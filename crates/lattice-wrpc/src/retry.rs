@@ -2,7 +2,7 @@
 //!
 //! | failure | retried? |
 //! |---|---|
-//! | no responders (nobody received the call) | yes, for at most [`RetryPolicy::no_responders_for`] |
+//! | no responders (nobody received the call) | yes, for [`RetryPolicy::no_responders_for`] (20 ms) |
 //! | outcome unknown (the host that took it died or went silent) | only if idempotent |
 //! | transport error before anything was sent | only if idempotent |
 //! | anything the target reported (trap, decode, rejected) or deadline exceeded | never |
@@ -40,7 +40,7 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
             idempotent: false,
-            no_responders_for: Duration::from_millis(25),
+            no_responders_for: Duration::from_millis(20),
             base_backoff: Duration::from_millis(2),
             max_backoff: Duration::from_millis(100),
         }
@@ -94,7 +94,13 @@ where
         if err.kind() == CallErrorKind::NoResponders && no_responders_since.is_none() {
             no_responders_since = Some(Instant::now());
         }
-        let pause = jitter(backoff);
+        let mut pause = jitter(backoff);
+        if let Some(since) =
+            no_responders_since.filter(|_| err.kind() == CallErrorKind::NoResponders)
+        {
+            // The next try still falls inside the window.
+            pause = pause.min(policy.no_responders_for.saturating_sub(since.elapsed()));
+        }
         if !policy.retries(&err, no_responders_since) || Instant::now() + pause >= deadline {
             return (Err(err), Attempts { made });
         }

@@ -138,6 +138,15 @@ async fn calc_hosts(urls: &[String], lattice: &str, n: usize, extra: &[&str]) ->
             spec = spec.arg(*a);
         }
         let h = spec.start().unwrap();
+        // A host on another cluster member is reachable once its interest crossed the route.
+        lattice_testkit::wait::until_async(
+            "the host to be reachable from the first server",
+            Duration::from_secs(10),
+            Duration::from_millis(20),
+            || async { ctl.host_inventory(&h.id).await.ok() },
+        )
+        .await
+        .unwrap();
         let ev = scale(&ctl, &h.id, &scale_cmd(&component_ref("calc"), "calc", 16)).await;
         assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
         hosts.push(h);
@@ -591,4 +600,52 @@ async fn cluster_servers_flapping_never_need_a_host_restart() {
         assert!(h.process.is_running(), "{} exited", h.id);
     }
     drop(servers);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_leaf_link_fails_calls_fast_and_heals_by_itself() {
+    let cluster = Cluster::start(3).unwrap();
+    let hub: std::net::SocketAddr = cluster.leaf_addrs()[0].parse().unwrap();
+    let wan = FaultyLink::start(hub, Faults::default()).unwrap();
+    let leaf = cluster.start_leaf_to("leaf", &[wan.addr()]).unwrap();
+    let _calc = calc_hosts(
+        &[leaf.url()],
+        "default",
+        1,
+        &["--js-domain", CLUSTER_JS_DOMAIN],
+    )
+    .await;
+    let caller = caller(&cluster.servers[0].url(), "default", false, 1).await;
+    wait_calls(&caller).await;
+
+    // Cut: the only host running calc is out of reach. Calls fail at once, never hang.
+    wan.cut();
+    let cut_at = Instant::now();
+    let failing = lattice_testkit::wait::until_async(
+        "calls to fail once the link is cut",
+        Duration::from_secs(10),
+        Duration::from_millis(10),
+        || async { call_once(&caller, 1, 0).await.err() },
+    )
+    .await
+    .unwrap();
+    let noticed = cut_at.elapsed();
+    assert!(failing.contains("no responders"), "{failing}");
+    let mut slowest = Duration::ZERO;
+    for i in 0..20 {
+        let started = Instant::now();
+        assert!(call_once(&caller, i, 0).await.is_err(), "the link is cut");
+        slowest = slowest.max(started.elapsed());
+    }
+    assert!(slowest < Duration::from_secs(1), "a call took {slowest:?}");
+
+    // Healed: the leaf reconnects by itself and calls go through again, no restart.
+    wan.heal();
+    let healed_at = Instant::now();
+    wait_calls(&caller).await;
+    println!(
+        "\nleaf link cut: calls failed \"no responders\" {noticed:.1?} after the cut (slowest of 20: \
+         {slowest:.1?}); after healing, calls succeeded again in {:.1?}",
+        healed_at.elapsed()
+    );
 }
