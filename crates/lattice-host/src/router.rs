@@ -63,6 +63,7 @@ impl lattice_runtime::Router for HostRouter {
     fn call(
         &self,
         source: Arc<str>,
+        link_name: String,
         instance: String,
         func: String,
         params: Vec<Val>,
@@ -75,6 +76,7 @@ impl lattice_runtime::Router for HostRouter {
             route(
                 &shared,
                 &source,
+                &link_name,
                 &instance,
                 &func,
                 params,
@@ -105,21 +107,24 @@ pub(crate) fn from_runtime(e: lattice_runtime::CallError) -> CallError {
     CallError::new(kind, e.message())
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn route(
     shared: &HostShared,
     source: &str,
+    link_name: &str,
     instance: &str,
     func: &str,
     params: Vec<Val>,
     param_types: &[Type],
     results: &[Type],
 ) -> Result<Vec<Val>, CallError> {
-    let link_name = "default";
     let not_linked = || {
         CallError::new(
             CallErrorKind::NotLinked,
             format!(
-                "{source} has no link for {instance} (add one: lattice link put {source} TARGET_ID NAMESPACE PACKAGE --interface INTERFACE)"
+                "{source} has no link{} for {instance} (add one: lattice link put {source} TARGET_ID NAMESPACE PACKAGE --interface INTERFACE{})",
+                if link_name == "default" { String::new() } else { format!(" named {link_name:?}") },
+                if link_name == "default" { String::new() } else { format!(" --name {link_name}") },
             ),
         )
     };

@@ -1,4 +1,5 @@
-//! Interfaces every host provides in-process: `wasi:logging` and `wasi:config`.
+//! Interfaces every host provides in-process: `wasi:logging`, `wasi:config` and
+//! `wasmcloud:bus/lattice` (which link a guest's calls go through).
 //!
 //! Logging goes to the host's `tracing`, tagged with the component id (target `lattice::guest`).
 //! Config is the snapshot of the component's named configs taken when its call started, so a
@@ -9,7 +10,18 @@ use crate::store::Ctx;
 wasmtime::component::bindgen!({
     path: "wit",
     world: "lattice:host/builtins",
+    with: {
+        "wasmcloud:bus/lattice.call-target-interface": CallTargetInterface,
+    },
+    // Resource-table failures (a guest holding millions of handles) trap the guest.
+    imports: { "wasmcloud:bus/lattice": trappable },
 });
+
+/// A guest's name for one of its imported interfaces, until it hands it to `set-link-name`.
+pub struct CallTargetInterface {
+    /// `namespace:package/interface`.
+    name: String,
+}
 
 use wasi::config::{runtime, store};
 use wasi::logging::logging::{self, Level};
@@ -81,5 +93,39 @@ impl runtime::Host for Ctx {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
+    }
+}
+
+impl wasmcloud::bus::lattice::HostCallTargetInterface for Ctx {
+    fn new(
+        &mut self,
+        namespace: String,
+        package: String,
+        interface: String,
+    ) -> wasmtime::Result<wasmtime::component::Resource<CallTargetInterface>> {
+        let name = format!("{namespace}:{package}/{interface}");
+        Ok(self.table.push(CallTargetInterface { name })?)
+    }
+
+    fn drop(
+        &mut self,
+        rep: wasmtime::component::Resource<CallTargetInterface>,
+    ) -> wasmtime::Result<()> {
+        self.table.delete(rep)?;
+        Ok(())
+    }
+}
+
+impl wasmcloud::bus::lattice::Host for Ctx {
+    fn set_link_name(
+        &mut self,
+        name: String,
+        interfaces: Vec<wasmtime::component::Resource<CallTargetInterface>>,
+    ) -> wasmtime::Result<()> {
+        for r in interfaces {
+            let target = self.table.delete(r)?;
+            self.link_names.insert(target.name, name.clone());
+        }
+        Ok(())
     }
 }

@@ -43,12 +43,15 @@ impl Default for RuntimeConfig {
 /// Where calls on a component's non-WASI imports go: the host resolves the link and calls the
 /// target, in-process or over the network.
 pub trait Router: Send + Sync + 'static {
-    /// Calls `func` of `instance` (an import of component `source`) with `params` (of types
+    /// Calls `func` of `instance` (an import of component `source`, through its link named
+    /// `link_name`) with `params` (of types
     /// `param_types`), expecting values of `results`. The error text becomes the trap the
     /// calling guest sees.
+    #[allow(clippy::too_many_arguments)]
     fn call(
         &self,
         source: Arc<str>,
+        link_name: String,
         instance: String,
         func: String,
         params: Vec<wasmtime::component::Val>,
@@ -199,7 +202,8 @@ fn route_imports(
     use wasmtime::component::types::ComponentItem;
     let ty = component.component_type();
     for (name, import) in ty.imports(engine) {
-        if name.starts_with("wasi:") {
+        // Provided by the linker: WASI and the built-in interfaces.
+        if name.starts_with("wasi:") || name.starts_with("wasmcloud:bus/") {
             continue;
         }
         match import.ty {
@@ -261,6 +265,7 @@ fn routed_call(
     match router.get() {
         Some(r) => r.call(
             ctx.component_id.clone(),
+            link_name(ctx, instance),
             instance.to_string(),
             func.to_string(),
             params.to_vec(),
@@ -323,4 +328,13 @@ fn spawn_epoch_ticker(engine: Engine, stop: Arc<AtomicBool>) {
     if let Err(e) = spawned {
         tracing::error!(error = %e, "cannot start the epoch thread: execution limits will not fire");
     }
+}
+
+/// The link name the guest chose for `instance` (`ns:pkg/iface@version`), else `default`.
+fn link_name(ctx: &Ctx, instance: &str) -> String {
+    let unversioned = instance.split_once('@').map_or(instance, |(i, _)| i);
+    ctx.link_names
+        .get(unversioned)
+        .cloned()
+        .unwrap_or_else(|| "default".to_string())
 }

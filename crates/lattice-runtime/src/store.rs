@@ -11,10 +11,13 @@ use crate::ConfigValues;
 
 pub(crate) struct Ctx {
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
     pub limiter: Limiter,
     pub component_id: Arc<str>,
     pub config: Arc<ConfigValues>,
+    /// Link names the guest chose (`wasmcloud:bus/lattice.set-link-name`), by
+    /// `namespace:package/interface`; unlisted interfaces use `default`.
+    pub link_names: std::collections::HashMap<String, String>,
 }
 
 impl Ctx {
@@ -28,6 +31,7 @@ impl Ctx {
             },
             component_id,
             config,
+            link_names: Default::default(),
         }
     }
 }

@@ -377,3 +377,51 @@ async fn calls_carry_their_trace_context_and_deadline_across_hosts() {
     let budget: u64 = h.get(TIMEOUT_HEADER).unwrap().as_str().parse().unwrap();
     assert!(budget > 0 && budget <= 10_000, "{budget}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_picks_its_link_by_name() {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let ctl = ctl(&url, "default").await;
+    let h = in_process_host(&url, "default").await;
+    for name in ["relay", "calc", "doubler"] {
+        let ev = scale(&ctl, h.id(), &scale_cmd(&component_ref(name), name, 2)).await;
+        assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
+    }
+    ctl.put_link(&link("relay", "calc")).await.unwrap();
+    let mut named = link("relay", "doubler");
+    named.name = "double".into();
+    ctl.put_link(&named).await.unwrap();
+    wait_linked(&h, "relay", &[Val::S32(0), Val::S32(0)]).await;
+
+    // wasmcloud:bus/lattice.set-link-name picks the link for the calls that follow.
+    let via = |link: &str| {
+        let args = [Val::String(link.into()), Val::S32(2), Val::S32(3)];
+        let h = &h;
+        async move { h.call("relay", RELAY, "add-via-link", &args).await }
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let doubled = loop {
+        match via("double").await {
+            Ok(v) => break v,
+            Err(e) if e.to_string().contains("not linked") && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(doubled, vec![Val::S32(10)], "through the link named double");
+    assert_eq!(via("default").await.unwrap(), vec![Val::S32(5)]);
+    let err = via("nope").await.unwrap_err().to_string();
+    assert!(
+        err.contains("not linked") && err.contains("named \"nope\"") && err.contains("--name nope"),
+        "{err}"
+    );
+    // Another instance starts on the default link again.
+    assert_eq!(
+        h.call("relay", RELAY, "add-via-calc", &[Val::S32(2), Val::S32(3)])
+            .await
+            .unwrap(),
+        vec![Val::S32(5)]
+    );
+}
