@@ -71,41 +71,34 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
             .map_err(anyhow::Error::from)
     })
     .await?;
-    let result_types = [lattice_runtime::Type::S32];
-    let protocol = measure(calls, || async {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        echo_client
-            .invoke(
-                &protocol_only,
-                CALC,
-                "add",
-                params.clone(),
-                HeaderMap::new(),
-                deadline,
-                |b| lattice_wrpc::decode_values::<Val>(&result_types, b),
-            )
-            .await
-            .map(drop)
-            .map_err(anyhow::Error::from)
-    })
-    .await?;
-    let wrpc_client = transport::Client::new(client.clone());
-    let wrpc = measure(calls, || async {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        wrpc_client
-            .invoke(
-                "default.calc",
-                CALC,
-                "add",
-                params.clone(),
-                HeaderMap::new(),
-                deadline,
-                |b| lattice_wrpc::decode_values::<Val>(&result_types, b),
-            )
-            .await
-            .map(drop)
-            .map_err(anyhow::Error::from)
-    })
+    let add = |client: transport::Client, prefix: &'static str| {
+        let params = params.clone();
+        move || {
+            let (client, params) = (client.clone(), params.clone());
+            async move {
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+                let types = [lattice_runtime::Type::S32];
+                client
+                    .invoke(
+                        prefix,
+                        CALC,
+                        "add",
+                        params,
+                        HeaderMap::new(),
+                        deadline,
+                        |b| lattice_wrpc::decode_values::<Val>(&types, b),
+                    )
+                    .await
+                    .map(drop)
+                    .map_err(anyhow::Error::from)
+            }
+        }
+    };
+    let protocol = measure(calls, add(echo_client, protocol_only)).await?;
+    let wrpc = measure(
+        calls,
+        add(transport::Client::new(client.clone()), "default.calc"),
+    )
     .await?;
     let direct = measure(calls, || async {
         local
@@ -174,7 +167,7 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
 
 /// A wRPC server without wasm that answers `add(a, b)` with `a`: the protocol's own cost.
 /// Returns the prefix it serves.
-async fn spawn_echo_server(nats: &NatsServer) -> anyhow::Result<String> {
+async fn spawn_echo_server(nats: &NatsServer) -> anyhow::Result<&'static str> {
     const PREFIX: &str = "bench.wrpc-echo";
     let conn = async_nats::connect(nats.url()).await?;
     let mut sub = conn
@@ -203,7 +196,7 @@ async fn spawn_echo_server(nats: &NatsServer) -> anyhow::Result<String> {
             });
         }
     });
-    Ok(PREFIX.to_string())
+    Ok(PREFIX)
 }
 
 async fn measure<F, Fut>(n: usize, mut f: F) -> anyhow::Result<Summary>
