@@ -141,6 +141,39 @@ pub enum Command {
     /// Call an exported function over wRPC, with WAVE arguments:
     /// `lattice call calc 'lattice:examples/calc@0.1.0.add' '1, 2'`.
     Call(CallArgs),
+    /// Declarative applications (wadm manifests): store, deploy, watch them converge.
+    App(AppArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AppArgs {
+    #[command(subcommand)]
+    pub command: AppCommand,
+    /// JetStream domain of the lattice's buckets (e.g. from behind a leaf node).
+    #[arg(long, env = "LATTICE_JS_DOMAIN", global = true)]
+    pub js_domain: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AppCommand {
+    /// Check a manifest (YAML or JSON) and print every problem with its path.
+    Validate { file: std::path::PathBuf },
+    /// Store a manifest as a new version (validated first: nothing is stored if invalid).
+    Put { file: std::path::PathBuf },
+    /// Deploy an application: its newest version, or VERSION.
+    Deploy {
+        name: String,
+        #[arg(value_name = "VERSION")]
+        app_version: Option<String>,
+    },
+    /// Stop an application's components and remove its links.
+    Undeploy { name: String },
+    /// Every stored application, its deployed version and status.
+    List,
+    /// What the reconciler says of an application, per scaler.
+    Status { name: String },
+    /// The stored versions of an application.
+    History { name: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -441,5 +474,16 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(format!("expected key=value, got {s:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap checks a command's definition only when it is parsed: check all of them here.
+    #[test]
+    fn every_command_is_well_formed() {
+        super::Cli::command().debug_assert();
     }
 }

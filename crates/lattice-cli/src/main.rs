@@ -61,6 +61,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Registry(registry) => cmd::component::registry(&global, registry).await,
         Command::Link(link) => cmd::link::run(&global, link).await,
         Command::Call(call) => cmd::call::run(&global, call).await,
+        Command::App(app) => cmd::app::run(&global, app).await,
     }
 }
 

@@ -115,6 +115,9 @@ pub struct HostConfig {
     pub force_remote_calls: bool,
     /// Time budget of a call a component makes through an import.
     pub call_timeout: Duration,
+    /// Whether this host may run the lattice's application reconciler (one host at a time
+    /// does; see `lattice_app::reconcile`).
+    pub reconciler: bool,
 }
 
 impl Default for HostConfig {
@@ -135,6 +138,7 @@ impl Default for HostConfig {
             oci: crate::oci::OciConfig::default(),
             force_remote_calls: false,
             call_timeout: crate::router::DEFAULT_CALL_TIMEOUT,
+            reconciler: true,
         }
     }
 }

@@ -168,6 +168,7 @@ impl Host {
             Some(domain) => async_nats::jetstream::with_domain(client.clone(), domain),
             None => async_nats::jetstream::new(client.clone()),
         };
+        let js_for_apps = js.clone();
         let (stop, stop_rx) = watch::channel(None);
         let shared = Arc::new(HostShared {
             friendly_name,
@@ -229,6 +230,16 @@ impl Host {
         tasks.push(tokio::spawn(heartbeat::run(shared.clone(), reconnected)));
         tasks.push(tokio::spawn(crate::store::follow_config(shared.clone())));
         tasks.push(tokio::spawn(crate::links::follow(shared.links.clone())));
+        if config.reconciler {
+            let mut rc = lattice_app::ReconcilerConfig::new(&shared.lattice, &shared.id);
+            rc.kv_replicas = config.kv_replicas;
+            rc.ctl_prefix = config.ctl_prefix.clone();
+            tasks.push(tokio::spawn(lattice_app::run_reconciler(
+                shared.nats.clone(),
+                js_for_apps,
+                rc,
+            )));
+        }
         tracing::info!(
             host_id = %shared.id,
             name = %shared.friendly_name,

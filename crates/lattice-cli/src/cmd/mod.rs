@@ -1,5 +1,6 @@
 //! One module per command group.
 
+pub mod app;
 pub mod call;
 pub mod component;
 pub mod config;

@@ -2,6 +2,7 @@
 //!
 //! One test binary for the whole crate (each binary links slowly); one module per capability.
 
+mod apps;
 mod auth;
 mod chaos;
 mod common;

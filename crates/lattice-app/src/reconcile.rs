@@ -1,0 +1,526 @@
+//! The reconciler: keeps what runs in the lattice equal to the deployed applications.
+//!
+//! Every host runs [`run`]; exactly one of them is active per lattice at a time, the holder
+//! of a lease: key `reconciler` in KV bucket `LATTICE_LEASE_{lattice}`, whose entries expire
+//! after [`ReconcilerConfig::lease_ttl`]. The holder renews it (compare-and-set on its
+//! revision) every tick; when the holder dies the entry expires and the next host to try
+//! `create` takes over. No consensus of our own: JetStream's is the one that counts.
+//!
+//! The active reconciler runs a pass on every lattice event (debounced) and on a short tick:
+//! it reads the apps and every host's inventory, places each component with
+//! [`crate::plan::place`], and sends the difference as control requests (`component.scale`,
+//! `component.update`, `link.put|del`, `config.put`). A command it sent is not sent again
+//! until the lattice shows its effect or its backoff passes, so a placement that cannot be
+//! met (no matching host) yields a `failed` status with the reason, not a loop of commands.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv};
+use futures::StreamExt;
+use lattice_proto::ctl::{
+    DeleteLinkRequest, HostInventory, Link, ScaleComponentCommand, UpdateComponentCommand,
+};
+use tokio::time::Instant;
+
+use crate::manifest::Manifest;
+use crate::plan::{place, HostView};
+use crate::store::{AppStatus, AppStore, ScalerStatus};
+
+/// Annotation naming the application a component was started for.
+pub const APP_ANNOTATION: &str = "lattice.dev/app";
+
+#[derive(Debug, Clone)]
+pub struct ReconcilerConfig {
+    pub lattice: String,
+    pub host_id: String,
+    /// Passes run at least this often while active.
+    pub tick: Duration,
+    /// How long a lease lives without renewal: the takeover time after the holder dies.
+    pub lease_ttl: Duration,
+    pub kv_replicas: usize,
+    /// Control-interface subject prefix of the lattice.
+    pub ctl_prefix: String,
+}
+
+impl ReconcilerConfig {
+    pub fn new(lattice: &str, host_id: &str) -> Self {
+        Self {
+            lattice: lattice.into(),
+            host_id: host_id.into(),
+            tick: Duration::from_millis(500),
+            lease_ttl: Duration::from_secs(3),
+            kv_replicas: 1,
+            ctl_prefix: lattice_proto::subject::DEFAULT_CTL_PREFIX.into(),
+        }
+    }
+}
+
+/// The lease that makes one reconciler active.
+struct Lease {
+    kv: kv::Store,
+    me: String,
+    revision: Option<u64>,
+}
+
+impl Lease {
+    async fn open(js: &jetstream::Context, c: &ReconcilerConfig) -> Result<Self, String> {
+        let name = format!("LATTICE_LEASE_{}", c.lattice);
+        let kv = match js.get_key_value(&name).await {
+            Ok(kv) => kv,
+            Err(_) => match js
+                .create_key_value(kv::Config {
+                    bucket: name.clone(),
+                    history: 1,
+                    max_age: c.lease_ttl,
+                    num_replicas: c.kv_replicas.max(1),
+                    ..Default::default()
+                })
+                .await
+            {
+                Ok(kv) => kv,
+                Err(_) => js.get_key_value(&name).await.map_err(|e| e.to_string())?,
+            },
+        };
+        Ok(Self {
+            kv,
+            me: c.host_id.clone(),
+            revision: None,
+        })
+    }
+
+    /// Renews the lease if held, else tries to take it. True while this host holds it.
+    async fn hold(&mut self) -> bool {
+        let me = bytes::Bytes::from(self.me.clone());
+        let result = match self.revision {
+            Some(r) => self
+                .kv
+                .update("reconciler", me, r)
+                .await
+                .map_err(|e| e.to_string()),
+            None => self
+                .kv
+                .create("reconciler", me)
+                .await
+                .map_err(|e| e.to_string()),
+        };
+        match (result, self.revision) {
+            (Ok(r), None) => {
+                tracing::info!(host_id = %self.me, "this host now runs the lattice's reconciler");
+                self.revision = Some(r);
+                true
+            }
+            (Ok(r), Some(_)) => {
+                self.revision = Some(r);
+                true
+            }
+            (Err(e), Some(_)) => {
+                tracing::warn!(error = %e, "lost the reconciler lease");
+                self.revision = None;
+                false
+            }
+            (Err(_), None) => false,
+        }
+    }
+}
+
+/// A command sent and not yet seen to take effect.
+struct Sent {
+    what: String,
+    at: Instant,
+    backoff: Duration,
+}
+
+/// Memory between passes: what was sent (so it is not repeated), what status was written.
+#[derive(Default)]
+struct State {
+    sent: HashMap<(String, String), Sent>,
+    configs: HashMap<String, BTreeMap<String, String>>,
+    statuses: HashMap<String, AppStatus>,
+    /// Commands sent in all, for logs.
+    commands: u64,
+}
+
+const FIRST_BACKOFF: Duration = Duration::from_secs(3);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+impl State {
+    /// Whether `what` may be sent for `key` now (not sent, or its backoff passed).
+    fn may_send(&mut self, key: (String, String), what: String) -> bool {
+        match self.sent.get_mut(&key) {
+            Some(s) if s.what == what && s.at.elapsed() < s.backoff => false,
+            Some(s) if s.what == what => {
+                s.at = Instant::now();
+                s.backoff = (s.backoff * 2).min(MAX_BACKOFF);
+                self.commands += 1;
+                true
+            }
+            _ => {
+                self.sent.insert(
+                    key,
+                    Sent {
+                        what,
+                        at: Instant::now(),
+                        backoff: FIRST_BACKOFF,
+                    },
+                );
+                self.commands += 1;
+                true
+            }
+        }
+    }
+
+    fn settled(&mut self, key: &(String, String)) {
+        self.sent.remove(key);
+    }
+}
+
+/// Runs for the life of the host: waits for the lease, then reconciles while holding it.
+pub async fn run(nats: async_nats::Client, js: jetstream::Context, config: ReconcilerConfig) {
+    let (mut lease, store) = loop {
+        match (
+            Lease::open(&js, &config).await,
+            AppStore::open(&js, &config.lattice, config.kv_replicas).await,
+        ) {
+            (Ok(l), Ok(s)) => break (l, s),
+            (Err(e), _) => tracing::debug!(error = %e, "reconciler: lease bucket unavailable"),
+            (_, Err(e)) => tracing::debug!(error = %e, "reconciler: app store unavailable"),
+        }
+        tokio::time::sleep(config.lease_ttl).await;
+    };
+    let ctl = match lattice_ctl::Client::builder(nats.clone(), &config.lattice)
+        .timeout(Duration::from_secs(2))
+        .gather(Duration::from_millis(250), Duration::from_millis(60))
+        .prefix(config.ctl_prefix.clone())
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "reconciler cannot start");
+            return;
+        }
+    };
+    let mut events = ctl.events().await.ok();
+    let mut state = State::default();
+    let mut tick = tokio::time::interval(config.tick);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        // A pass on every tick, and early on any lattice event.
+        match events.as_mut() {
+            Some(ev) => {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    e = ev.next() => if e.is_none() { events = None },
+                }
+            }
+            None => {
+                tick.tick().await;
+            }
+        }
+        if !lease.hold().await {
+            state = State::default();
+            continue;
+        }
+        if let Err(e) = pass(&ctl, &store, &mut state).await {
+            tracing::debug!(error = %e, "reconcile pass incomplete");
+        }
+    }
+}
+
+/// What the lattice looks like now: hosts with their labels and components.
+async fn observe(ctl: &lattice_ctl::Client) -> Result<Vec<HostInventory>, String> {
+    let hosts = ctl.ping_hosts().await.map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for h in hosts {
+        // A host that vanished between the ping and this request is simply not counted.
+        if let Ok(inv) = ctl.host_inventory(&h.id).await {
+            out.push(inv);
+        }
+    }
+    Ok(out)
+}
+
+async fn pass(
+    ctl: &lattice_ctl::Client,
+    store: &AppStore,
+    state: &mut State,
+) -> Result<(), String> {
+    let apps = store.list().await.map_err(|e| e.to_string())?;
+    if apps.is_empty() {
+        return Ok(());
+    }
+    let inventories = observe(ctl).await?;
+    let links = ctl.get_links().await.map_err(|e| e.to_string())?;
+    for (name, rec) in &apps {
+        let status = match rec.deployed_manifest() {
+            Some(m) => apply(ctl, m, &inventories, &links, state).await,
+            None => remove(ctl, name, &inventories, &links, state).await,
+        };
+        let status = AppStatus {
+            version: rec.deployed.clone(),
+            ..status
+        };
+        if state.statuses.get(name) != Some(&status) {
+            tracing::info!(app = %name, status = %status.status, "application status");
+            store
+                .set_status(name, &status)
+                .await
+                .map_err(|e| e.to_string())?;
+            state.statuses.insert(name.clone(), status);
+        }
+    }
+    Ok(())
+}
+
+fn managed_by<'a>(
+    inv: &'a HostInventory,
+    app: &str,
+) -> impl Iterator<Item = &'a lattice_proto::ctl::ComponentDescription> {
+    let app = app.to_string();
+    inv.components
+        .iter()
+        .filter(move |c| c.annotations.get(APP_ANNOTATION) == Some(&app))
+}
+
+/// Brings one deployed application about; returns its status.
+async fn apply(
+    ctl: &lattice_ctl::Client,
+    m: &Manifest,
+    inventories: &[HostInventory],
+    links: &[Link],
+    state: &mut State,
+) -> AppStatus {
+    let app = m.metadata.name.as_str();
+    let mut scalers = Vec::new();
+    let mut busy = false;
+    let ids: BTreeSet<String> = m
+        .spec
+        .components
+        .iter()
+        .map(|c| m.component_id(c))
+        .collect();
+    for c in &m.spec.components {
+        let id = m.component_id(c);
+        // Configs with properties are written before anything uses them.
+        for cfg in &c.properties.config {
+            if let Some(props) = &cfg.properties {
+                if state.configs.get(&cfg.name) != Some(props)
+                    && ctl.put_config(&cfg.name, props).await.is_ok()
+                {
+                    state.configs.insert(cfg.name.clone(), props.clone());
+                }
+            }
+        }
+        let views: Vec<HostView> = inventories
+            .iter()
+            .map(|inv| HostView {
+                id: inv.host_id.clone(),
+                labels: inv.labels.clone(),
+                running: inv
+                    .components
+                    .iter()
+                    .map(|d| (d.id.clone(), d.max_instances))
+                    .collect(),
+            })
+            .collect();
+        let placement = match Manifest::scaler(c) {
+            Some(s) => place(&s, &id, &views),
+            None => Default::default(),
+        };
+        for inv in inventories {
+            let want = placement.per_host.get(&inv.host_id).copied().unwrap_or(0);
+            let have = inv.components.iter().find(|d| d.id == id);
+            let key = (inv.host_id.clone(), id.clone());
+            match have {
+                Some(d) if d.image_ref != c.properties.image && want > 0 => {
+                    busy = true;
+                    // A new version: swapped in place on this host, calls keep flowing.
+                    if state.may_send(key, format!("update {}", c.properties.image)) {
+                        let cmd = UpdateComponentCommand {
+                            component_id: id.clone(),
+                            new_component_ref: c.properties.image.clone(),
+                            host_id: Some(inv.host_id.clone()),
+                            annotations: None,
+                        };
+                        if let Err(e) = ctl.update_component(&inv.host_id, &cmd).await {
+                            tracing::warn!(error = %e, component_id = %id, "update failed");
+                        }
+                    }
+                }
+                Some(d) if d.max_instances == want => state.settled(&key),
+                None if want == 0 => state.settled(&key),
+                // Ours to change only if this app started it.
+                Some(d)
+                    if want == 0
+                        && d.annotations.get(APP_ANNOTATION).map(String::as_str) != Some(app) => {}
+                _ => {
+                    busy = true;
+                    if state.may_send(key, format!("scale {want}")) {
+                        scale(ctl, app, &inv.host_id, &id, c, want).await;
+                    }
+                }
+            }
+        }
+        let status = if !placement.unplaced.is_empty() {
+            ScalerStatus {
+                component: c.name.clone(),
+                status: "failed".into(),
+                message: placement.unplaced.join("; "),
+            }
+        } else {
+            ScalerStatus {
+                component: c.name.clone(),
+                status: "ok".into(),
+                message: String::new(),
+            }
+        };
+        scalers.push(status);
+        for l in Manifest::links(c) {
+            let target = m
+                .spec
+                .components
+                .iter()
+                .find(|t| t.name == l.target.name())
+                .map(|t| m.component_id(t))
+                .unwrap_or_default();
+            let link = Link {
+                source_id: id.clone(),
+                target,
+                name: l.name.clone().unwrap_or_else(|| "default".into()),
+                wit_namespace: l.namespace.clone(),
+                wit_package: l.package.clone(),
+                interfaces: l.interfaces.clone(),
+                source_config: l
+                    .source
+                    .as_ref()
+                    .map(|s| s.config.iter().map(|c| c.name.clone()).collect())
+                    .unwrap_or_default(),
+                target_config: match &l.target {
+                    crate::manifest::LinkTarget::Full { config, .. } => {
+                        config.iter().map(|c| c.name.clone()).collect()
+                    }
+                    _ => vec![],
+                },
+                idempotent: false,
+            };
+            if !links.contains(&link) {
+                busy = true;
+                let key = (
+                    "link".to_string(),
+                    format!(
+                        "{}/{}:{}/{}",
+                        link.source_id, link.wit_namespace, link.wit_package, link.name
+                    ),
+                );
+                if state.may_send(key, format!("{link:?}")) {
+                    if let Err(e) = ctl.put_link(&link).await {
+                        tracing::warn!(error = %e, source = %link.source_id, "link put failed");
+                    }
+                }
+            }
+        }
+    }
+    // Components an older version had and this one does not.
+    for inv in inventories {
+        for d in managed_by(inv, app).filter(|d| !ids.contains(&d.id)) {
+            busy = true;
+            let key = (inv.host_id.clone(), d.id.clone());
+            if state.may_send(key, "scale 0".into()) {
+                stop(ctl, &inv.host_id, d).await;
+            }
+        }
+    }
+    let failed: Vec<&ScalerStatus> = scalers.iter().filter(|s| s.status == "failed").collect();
+    AppStatus {
+        status: if !failed.is_empty() {
+            "failed"
+        } else if busy {
+            "reconciling"
+        } else {
+            "deployed"
+        }
+        .into(),
+        version: None,
+        scalers,
+    }
+}
+
+/// Stops an undeployed application's components and removes its links.
+async fn remove(
+    ctl: &lattice_ctl::Client,
+    app: &str,
+    inventories: &[HostInventory],
+    links: &[Link],
+    state: &mut State,
+) -> AppStatus {
+    let mut ours = BTreeSet::new();
+    for inv in inventories {
+        for d in managed_by(inv, app) {
+            ours.insert(d.id.clone());
+            let key = (inv.host_id.clone(), d.id.clone());
+            if state.may_send(key, "scale 0".into()) {
+                stop(ctl, &inv.host_id, d).await;
+            }
+        }
+    }
+    for l in links.iter().filter(|l| ours.contains(&l.source_id)) {
+        let req = DeleteLinkRequest {
+            source_id: l.source_id.clone(),
+            name: l.name.clone(),
+            wit_namespace: l.wit_namespace.clone(),
+            wit_package: l.wit_package.clone(),
+        };
+        let _ = ctl.delete_link(&req).await;
+    }
+    AppStatus {
+        status: if ours.is_empty() {
+            "undeployed"
+        } else {
+            "reconciling"
+        }
+        .into(),
+        version: None,
+        scalers: vec![],
+    }
+}
+
+async fn scale(
+    ctl: &lattice_ctl::Client,
+    app: &str,
+    host: &str,
+    id: &str,
+    c: &crate::manifest::Component,
+    count: u32,
+) {
+    let cmd = ScaleComponentCommand {
+        component_ref: c.properties.image.clone(),
+        component_id: id.into(),
+        count,
+        host_id: Some(host.into()),
+        annotations: [(APP_ANNOTATION.to_string(), app.to_string())].into(),
+        config: c.properties.config.iter().map(|c| c.name.clone()).collect(),
+        component_limits: None,
+        allow_update: true,
+    };
+    tracing::info!(app, host_id = host, component_id = id, count, "scaling");
+    if let Err(e) = ctl.scale_component(host, &cmd).await {
+        tracing::warn!(error = %e, component_id = id, "scale failed");
+    }
+}
+
+async fn stop(ctl: &lattice_ctl::Client, host: &str, d: &lattice_proto::ctl::ComponentDescription) {
+    let cmd = ScaleComponentCommand {
+        component_ref: d.image_ref.clone(),
+        component_id: d.id.clone(),
+        count: 0,
+        host_id: Some(host.into()),
+        annotations: d.annotations.clone(),
+        config: vec![],
+        component_limits: None,
+        allow_update: false,
+    };
+    tracing::info!(host_id = host, component_id = %d.id, "stopping");
+    if let Err(e) = ctl.scale_component(host, &cmd).await {
+        tracing::warn!(error = %e, component_id = %d.id, "stop failed");
+    }
+}

@@ -1,0 +1,289 @@
+//! Declarative applications: manifests stored and deployed with `lattice app`, placed by the
+//! reconciler that runs in the hosts, re-placed when hosts die.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use lattice_testkit::process::Signal;
+use lattice_testkit::{HostProcess, NatsServer};
+
+use crate::common::*;
+
+/// A manifest of app `name`: calc with `scaler` (YAML, indented for `traits:`).
+fn manifest(name: &str, version: &str, image: &str, scaler: &str) -> String {
+    format!(
+        r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: {name}
+  annotations:
+    version: {version}
+spec:
+  components:
+    - name: calc
+      type: component
+      properties:
+        image: {image}
+      traits:
+{scaler}
+"#
+    )
+}
+
+const SPREAD_6: &str = "        - type: spreadscaler
+          properties:
+            instances: 6
+            spread:
+              - name: a
+                requirements: { zone: a }
+                weight: 2
+              - name: b
+                requirements: { zone: b }
+                weight: 1";
+
+fn zone_host(url: &str, zone: &str) -> HostProcess {
+    host(url, "default")
+        .heartbeat(Duration::from_millis(500))
+        .arg("--allow-file-load")
+        .arg("--label")
+        .arg(format!("zone={zone}"))
+        .start()
+        .unwrap()
+}
+
+fn app_cli(
+    url: &str,
+    dir: &tempfile::TempDir,
+    args: &[&str],
+    text: Option<&str>,
+) -> std::process::Output {
+    let mut all: Vec<String> = vec!["app".into()];
+    for a in args {
+        all.push(a.to_string());
+    }
+    if let Some(t) = text {
+        let path = dir.path().join("app.yaml");
+        std::fs::write(&path, t).unwrap();
+        all.push(path.display().to_string());
+    }
+    let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+    cli(url, "default", &refs)
+}
+
+/// calc's instances per host id (hosts not running it left out).
+async fn calc_placement(
+    ctl: &lattice_ctl::Client,
+    hosts: &[&HostProcess],
+    id: &str,
+) -> BTreeMap<String, u32> {
+    let mut out = BTreeMap::new();
+    for h in hosts {
+        if let Ok(inv) = ctl.host_inventory(&h.id).await {
+            if let Some(c) = inv.components.iter().find(|c| c.id == id) {
+                out.insert(h.id.clone(), c.max_instances);
+            }
+        }
+    }
+    out
+}
+
+async fn wait_placement(
+    ctl: &lattice_ctl::Client,
+    hosts: &[&HostProcess],
+    id: &str,
+    want: &[(&HostProcess, u32)],
+    what: &str,
+) -> Duration {
+    let want: BTreeMap<String, u32> = want.iter().map(|(h, n)| (h.id.clone(), *n)).collect();
+    let started = Instant::now();
+    lattice_testkit::wait::until_async(
+        what,
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        || async { (calc_placement(ctl, hosts, id).await == want).then_some(()) },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weighted_spread_is_placed_then_re_placed_when_a_host_dies_or_joins() {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let ctl = ctl(&url, "default").await;
+    let (a1, mut a2, b1) = (
+        zone_host(&url, "a"),
+        zone_host(&url, "a"),
+        zone_host(&url, "b"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let text = manifest("shop", "v1", &component_ref("calc"), SPREAD_6);
+    let out = app_cli(&url, &dir, &["put"], Some(&text));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deployed_at = Instant::now();
+    cli_ok(&url, "default", &["app", "deploy", "shop"]);
+    let all = [&a1, &a2, &b1];
+    wait_placement(
+        &ctl,
+        &all,
+        "shop-calc",
+        &[(&a1, 2), (&a2, 2), (&b1, 2)],
+        "6 instances: a 2+2, b 2",
+    )
+    .await;
+    let placed = deployed_at.elapsed();
+    println!("spread placed {placed:.2?} after deploy");
+    lattice_testkit::wait::until_async(
+        "status deployed",
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || async {
+            let out = cli(&url, "default", &["app", "status", "shop"]);
+            String::from_utf8_lossy(&out.stdout)
+                .contains("shop: deployed")
+                .then_some(())
+        },
+    )
+    .await
+    .unwrap();
+
+    // A zone-a host dies: its share moves to the other zone-a host.
+    a2.process.signal(Signal::SIGKILL).unwrap();
+    let killed = Instant::now();
+    wait_placement(
+        &ctl,
+        &[&a1, &b1],
+        "shop-calc",
+        &[(&a1, 4), (&b1, 2)],
+        "zone a's 4 on the survivor",
+    )
+    .await;
+    let replaced = killed.elapsed();
+    println!("instances of a SIGKILLed host re-placed {replaced:.2?} after the kill");
+    assert!(
+        replaced <= Duration::from_secs(5),
+        "re-placement took {replaced:?}"
+    );
+    a2.process.kill();
+
+    // A new zone-a host gets its share.
+    let a3 = zone_host(&url, "a");
+    wait_placement(
+        &ctl,
+        &[&a1, &a3, &b1],
+        "shop-calc",
+        &[(&a1, 2), (&a3, 2), (&b1, 2)],
+        "the newcomer's share",
+    )
+    .await;
+
+    // Undeploy: everything it started stops.
+    cli_ok(&url, "default", &["app", "undeploy", "shop"]);
+    wait_placement(&ctl, &[&a1, &a3, &b1], "shop-calc", &[], "nothing left").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impossible_and_overlapping_spreads_settle_on_an_explained_status() {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let ctl = ctl(&url, "default").await;
+    let a1 = zone_host(&url, "a");
+    let dir = tempfile::tempdir().unwrap();
+    let scaler = "        - type: spreadscaler
+          properties:
+            instances: 4
+            spread:
+              - name: a
+                requirements: { zone: a }
+              - name: also-a
+                requirements: { zone: a }
+              - name: mars
+                requirements: { zone: mars }
+                weight: 2";
+    let out = app_cli(
+        &url,
+        &dir,
+        &["put"],
+        Some(&manifest("odd", "v1", &component_ref("calc"), scaler)),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut events = ctl.events().await.unwrap();
+    cli_ok(&url, "default", &["app", "deploy", "odd"]);
+    // The overlapping spreads add up on the one zone-a host; mars's share has nowhere to go.
+    wait_placement(&ctl, &[&a1], "odd-calc", &[(&a1, 2)], "the placeable part").await;
+    let status = lattice_testkit::wait::until_async(
+        "status failed",
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || async {
+            let out = cli(&url, "default", &["app", "status", "odd"]);
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            text.contains("odd: failed").then_some(text)
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        status.contains("spread \"mars\": no host has labels"),
+        "{status}"
+    );
+
+    // Stable: no more scale commands over several reconcile ticks.
+    let mut scaled = 0;
+    let watch = tokio::time::sleep(Duration::from_secs(3));
+    tokio::pin!(watch);
+    loop {
+        tokio::select! {
+            _ = &mut watch => break,
+            ev = futures::StreamExt::next(&mut events) => {
+                let ev = ev.expect("events");
+                if matches!(ev.event_type(), Some("component_scaled") | Some("component_scale_failed")) {
+                    scaled += 1;
+                }
+            }
+        }
+    }
+    println!("scale events from deploy to 3 s after settling: {scaled}");
+    assert!(scaled <= 2, "the reconciler kept scaling: {scaled} events");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_manifests_are_refused_with_their_paths_and_nothing_is_stored() {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let _h = zone_host(&url, "a");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = manifest(
+        "bad",
+        "v1",
+        &component_ref("calc"),
+        &SPREAD_6.replace("weight: 2", "weight: 0"),
+    )
+    .replace("type: component", "type: capability");
+    let out = app_cli(&url, &dir, &["put"], Some(&bad));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("spec.components[0].type"), "{err}");
+    assert!(
+        err.contains(
+            "spec.components[0].traits[0].properties.spread[0].weight: must be at least 1"
+        ),
+        "{err}"
+    );
+    let out = app_cli(&url, &dir, &["validate"], Some(&bad));
+    assert!(!out.status.success());
+    let list = cli_ok(&url, "default", &["app", "list", "-o", "json"]);
+    assert_eq!(list.trim(), "[]", "nothing stored");
+    let err = String::from_utf8_lossy(&cli(&url, "default", &["app", "deploy", "bad"]).stderr)
+        .to_string();
+    assert!(err.contains("no application named \"bad\""), "{err}");
+}
