@@ -287,3 +287,247 @@ async fn invalid_manifests_are_refused_with_their_paths_and_nothing_is_stored() 
         .to_string();
     assert!(err.contains("no application named \"bad\""), "{err}");
 }
+
+/// The host id holding the reconciler lease, if any.
+async fn reconciler_holder(js: &async_nats::jetstream::Context) -> Option<String> {
+    let kv = js.get_key_value("LATTICE_LEASE_default").await.ok()?;
+    let v = kv.get("reconciler").await.ok()??;
+    Some(String::from_utf8_lossy(&v).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_host_takes_over_the_reconciler_when_its_host_dies() {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let ctl = ctl(&url, "default").await;
+    let js = async_nats::jetstream::new(ctl.nats().clone());
+    let mut hosts = vec![
+        zone_host(&url, "a"),
+        zone_host(&url, "a"),
+        zone_host(&url, "a"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = |n: u32| {
+        format!("        - type: daemonscaler\n          properties:\n            instances: {n}")
+    };
+    let out = app_cli(
+        &url,
+        &dir,
+        &["put"],
+        Some(&manifest("d", "v1", &component_ref("calc"), &daemon(1))),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    cli_ok(&url, "default", &["app", "deploy", "d"]);
+    let all: Vec<&HostProcess> = hosts.iter().collect();
+    let one_each: Vec<(&HostProcess, u32)> = all.iter().map(|h| (*h, 1)).collect();
+    wait_placement(&ctl, &all, "d-calc", &one_each, "one instance per host").await;
+
+    let leader = lattice_testkit::wait::until_async(
+        "a reconciler",
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || async { reconciler_holder(&js).await },
+    )
+    .await
+    .unwrap();
+    let i = hosts
+        .iter()
+        .position(|h| h.id == leader)
+        .expect("the leader is one of our hosts");
+    let mut dead = hosts.remove(i);
+    dead.process.kill();
+    let killed = Instant::now();
+    let next = lattice_testkit::wait::until_async(
+        "another reconciler",
+        Duration::from_secs(15),
+        Duration::from_millis(20),
+        || async { reconciler_holder(&js).await.filter(|h| *h != leader) },
+    )
+    .await
+    .unwrap();
+    let took = killed.elapsed();
+    println!("reconciler moved to another host {took:.2?} after its host was killed");
+    assert!(took <= Duration::from_secs(5), "takeover took {took:?}");
+    assert!(hosts.iter().any(|h| h.id == next));
+
+    // The new one acts, once per change: v2 asks for 2 instances on each survivor.
+    let mut events = ctl.events().await.unwrap();
+    let out = app_cli(
+        &url,
+        &dir,
+        &["put"],
+        Some(&manifest("d", "v2", &component_ref("calc"), &daemon(2))),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    cli_ok(&url, "default", &["app", "deploy", "d", "v2"]);
+    let survivors: Vec<&HostProcess> = hosts.iter().collect();
+    let two_each: Vec<(&HostProcess, u32)> = survivors.iter().map(|h| (*h, 2)).collect();
+    wait_placement(
+        &ctl,
+        &survivors,
+        "d-calc",
+        &two_each,
+        "two instances per survivor",
+    )
+    .await;
+    let mut scaled = 0;
+    let settle = tokio::time::sleep(Duration::from_secs(2));
+    tokio::pin!(settle);
+    loop {
+        tokio::select! {
+            _ = &mut settle => break,
+            ev = futures::StreamExt::next(&mut events) => {
+                if ev.expect("events").event_type() == Some("component_scaled") {
+                    scaled += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(scaled, 2, "one scale per surviving host, no duplicates");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_update_under_load_fails_no_call() {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let ctl = ctl(&url, "default").await;
+    let (h1, h2) = (zone_host(&url, "a"), zone_host(&url, "a"));
+    // Two versions of calc under different references (the same code: calls must not fail).
+    let dir = tempfile::tempdir().unwrap();
+    let calc = lattice_testkit::component_path("calc");
+    let (v1, v2) = (
+        dir.path().join("calc-v1.wasm"),
+        dir.path().join("calc-v2.wasm"),
+    );
+    std::fs::copy(&calc, &v1).unwrap();
+    std::fs::copy(&calc, &v2).unwrap();
+    let spread = "        - type: spreadscaler\n          properties:\n            instances: 4";
+    let put = |version: &str, path: &std::path::Path| {
+        let text = manifest(
+            "roll",
+            version,
+            &format!("file://{}", path.display()),
+            spread,
+        );
+        let out = app_cli(&url, &dir, &["put"], Some(&text));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    put("v1", &v1);
+    cli_ok(&url, "default", &["app", "deploy", "roll"]);
+    wait_placement(
+        &ctl,
+        &[&h1, &h2],
+        "roll-calc",
+        &[(&h1, 2), (&h2, 2)],
+        "v1 placed",
+    )
+    .await;
+
+    // Calls from a host that only runs relay, linked to the app's calc.
+    let caller =
+        std::sync::Arc::new(in_process_host_with(&url, "default", |c| c.reconciler = false).await);
+    let ev = scale(
+        &ctl,
+        caller.id(),
+        &scale_cmd(&component_ref("relay"), "relay", 16),
+    )
+    .await;
+    assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
+    ctl.put_link(&lattice_proto::ctl::Link::new(
+        "relay",
+        "roll-calc",
+        "lattice",
+        "examples",
+        &["calc"],
+    ))
+    .await
+    .unwrap();
+    let relay = Some("lattice:examples/relay@0.1.0");
+    let add = |caller: std::sync::Arc<lattice_host::Host>, i: i32| async move {
+        let args = [lattice_host::Val::S32(i), lattice_host::Val::S32(1)];
+        match caller.call("relay", relay, "add-via-calc", &args).await {
+            Ok(v) if v == [lattice_host::Val::S32(i + 1)] => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    };
+    lattice_testkit::wait::until_async(
+        "calls through the link",
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        || {
+            let caller = caller.clone();
+            async move { add(caller, 0).await.ok() }
+        },
+    )
+    .await
+    .unwrap();
+
+    // 100 calls/s for 6 s; v2 is deployed 2 s in.
+    let started = Instant::now();
+    let watcher = {
+        let ctl = ctl.clone();
+        let ids = [h1.id.clone(), h2.id.clone()];
+        let v2_ref = format!("file://{}", v2.display());
+        tokio::spawn(async move {
+            loop {
+                let mut on_v2 = 0;
+                for id in &ids {
+                    if let Ok(inv) = ctl.host_inventory(id).await {
+                        if inv
+                            .components
+                            .iter()
+                            .any(|c| c.id == "roll-calc" && c.image_ref == v2_ref)
+                        {
+                            on_v2 += 1;
+                        }
+                    }
+                }
+                if on_v2 == ids.len() {
+                    return started.elapsed();
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let mut calls = Vec::new();
+    let mut deployed = false;
+    let mut i = 0;
+    while started.elapsed() < Duration::from_secs(6) {
+        tick.tick().await;
+        if !deployed && started.elapsed() >= Duration::from_secs(2) {
+            put("v2", &v2);
+            cli_ok(&url, "default", &["app", "deploy", "roll", "v2"]);
+            deployed = true;
+        }
+        i += 1;
+        calls.push(tokio::spawn(add(caller.clone(), i)));
+    }
+    let mut failed = Vec::new();
+    for c in calls {
+        if let Err(e) = c.await.unwrap() {
+            failed.push(e);
+        }
+    }
+    println!("rolling update: {i} calls, {} failed", failed.len());
+    assert!(failed.is_empty(), "{failed:?}");
+    // The update happened while the load ran: both hosts showed v2 before it ended.
+    let updated = watcher.await.unwrap();
+    println!("both hosts ran v2 {updated:.2?} into the load (deployed at 2 s)");
+    assert!(
+        updated < Duration::from_secs(6),
+        "v2 only after the load: {updated:?}"
+    );
+}
