@@ -531,3 +531,119 @@ async fn a_rolling_update_under_load_fails_no_call() {
         "v2 only after the load: {updated:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_links_its_components_and_writes_its_config() {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let ctl = ctl(&url, "default").await;
+    let _h = zone_host(&url, "a");
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: duo
+spec:
+  components:
+    - name: front
+      type: component
+      properties:
+        image: {relay}
+        config:
+          - name: duo-front
+            properties: {{ greeting: hi }}
+      traits:
+        - type: daemonscaler
+          properties: {{ instances: 1 }}
+        - type: link
+          properties:
+            target: back
+            namespace: lattice
+            package: examples
+            interfaces: [calc]
+    - name: back
+      type: component
+      properties:
+        image: {calc}
+      traits:
+        - type: daemonscaler
+          properties: {{ instances: 1 }}
+"#,
+        relay = component_ref("relay"),
+        calc = component_ref("calc"),
+    );
+    let out = app_cli(&url, &dir, &["put"], Some(&text));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let history = cli_ok(&url, "default", &["app", "history", "duo"]);
+    assert!(
+        history.contains("v1"),
+        "versions are numbered when unannotated: {history}"
+    );
+    cli_ok(&url, "default", &["app", "deploy", "duo"]);
+    let out = lattice_testkit::wait::until_async(
+        "front -> back through the app's link",
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || async {
+            let out = cli(
+                &url,
+                "default",
+                &[
+                    "call",
+                    "duo-front",
+                    "lattice:examples/relay@0.1.0.add-via-calc",
+                    "40, 2",
+                ],
+            );
+            out.status.success().then_some(out)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
+    let links = ctl.get_links().await.unwrap();
+    assert!(
+        links
+            .iter()
+            .any(|l| l.source_id == "duo-front" && l.target == "duo-back"),
+        "{links:?}"
+    );
+    let config = ctl
+        .get_config("duo-front")
+        .await
+        .unwrap()
+        .expect("config written");
+    assert_eq!(config.get("greeting").map(String::as_str), Some("hi"));
+
+    // Undeployed: components stopped, links gone.
+    cli_ok(&url, "default", &["app", "undeploy", "duo"]);
+    lattice_testkit::wait::until_async(
+        "links removed",
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || async {
+            let links = ctl.get_links().await.ok()?;
+            (!links.iter().any(|l| l.source_id == "duo-front")).then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    let status = lattice_testkit::wait::until_async(
+        "status undeployed",
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || async {
+            let out = cli(&url, "default", &["app", "list"]);
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            text.contains("undeployed").then_some(text)
+        },
+    )
+    .await
+    .unwrap();
+    assert!(status.contains("duo"), "{status}");
+}
