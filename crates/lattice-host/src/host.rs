@@ -100,6 +100,9 @@ impl HostShared {
     }
 }
 
+/// How long a stopping host tries to announce `host_stopped` and drain its connection.
+pub const GOODBYE_BUDGET: Duration = Duration::from_secs(2);
+
 /// A host that has joined its lattice. Stop it with [`Host::shutdown`].
 pub struct Host {
     shared: Arc<HostShared>,
@@ -299,7 +302,9 @@ impl Host {
         }
     }
 
-    /// Stops serving, announces `host_stopped` and closes the NATS connection.
+    /// Stops the host: control and serving end at once, running calls are dropped with their
+    /// instances, and `host_stopped` is announced if NATS is reachable within
+    /// [`GOODBYE_BUDGET`].
     pub async fn shutdown(self, reason: StopReason) {
         tracing::info!(host_id = %self.shared.id, ?reason, "host stopping");
         // Dropping the control tasks drops their subscriptions: pings stop finding this host.
@@ -319,21 +324,28 @@ impl Host {
             StopReason::Requested { .. } => "stop requested",
             StopReason::Signal => "signal",
         };
-        self.shared
-            .events
-            .publish(
-                HOST_STOPPED,
-                HostStopped {
-                    labels: self.shared.labels(),
-                    reason: Some(why.into()),
-                },
-            )
-            .await;
-        if let Err(e) = self.shared.nats.flush().await {
-            tracing::warn!(error = %e, "flushing host_stopped failed");
-        }
-        if let Err(e) = self.shared.nats.drain().await {
-            tracing::warn!(error = %e, "draining the NATS connection failed");
+        // Say goodbye, but never wait on NATS for long: with the server gone, a stopping host
+        // must still stop.
+        let goodbye = async {
+            self.shared
+                .events
+                .publish(
+                    HOST_STOPPED,
+                    HostStopped {
+                        labels: self.shared.labels(),
+                        reason: Some(why.into()),
+                    },
+                )
+                .await;
+            if let Err(e) = self.shared.nats.flush().await {
+                tracing::warn!(error = %e, "flushing host_stopped failed");
+            }
+            if let Err(e) = self.shared.nats.drain().await {
+                tracing::warn!(error = %e, "draining the NATS connection failed");
+            }
+        };
+        if tokio::time::timeout(GOODBYE_BUDGET, goodbye).await.is_err() {
+            tracing::warn!("NATS unreachable: stopped without announcing host_stopped");
         }
         tracing::info!(host_id = %self.shared.id, "host stopped");
     }

@@ -100,6 +100,11 @@ pub async fn run_host(
         _ = sigint.recv() => StopReason::Signal,
         _ = sigterm.recv() => StopReason::Signal,
     };
-    host.shutdown(reason).await;
+    // A second signal stops at once.
+    tokio::select! {
+        _ = host.shutdown(reason) => {}
+        _ = sigint.recv() => eprintln!("stopped without waiting (second signal)"),
+        _ = sigterm.recv() => eprintln!("stopped without waiting (second signal)"),
+    }
     Ok(())
 }

@@ -132,3 +132,19 @@ async fn host_started_is_sent_after_the_host_can_answer() {
     assert_eq!(inv.host_id, ev.source);
     assert_eq!(ev.data["heartbeat_interval_ms"], 1000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_whose_nats_is_gone_still_stops_on_sigterm() {
+    let mut nats = NatsServer::start().unwrap();
+    let mut h = host(&nats.url(), "default").start().unwrap();
+    nats.kill();
+    let started = Instant::now();
+    h.process.signal(Signal::SIGTERM).unwrap();
+    let status = h.process.wait_exit(Duration::from_secs(10)).unwrap();
+    println!(
+        "host stopped {:?} after SIGTERM with NATS down",
+        started.elapsed()
+    );
+    assert!(status.success(), "{status}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
