@@ -51,6 +51,8 @@ pub(crate) struct HostShared {
     pub in_flight: std::sync::Mutex<std::collections::HashSet<String>>,
     /// When the NATS connection was last (re)established.
     pub connected_at: Arc<crate::router::ConnectedAt>,
+    /// When each remote target last answered a call from here.
+    pub answered_at: std::sync::Mutex<std::collections::HashMap<String, Instant>>,
     pub force_remote_calls: bool,
     pub call_timeout: Duration,
     pub wrpc: lattice_wrpc::transport::Client,
@@ -58,6 +60,26 @@ pub(crate) struct HostShared {
 }
 
 impl HostShared {
+    /// Notes that remote target `id` answered a call.
+    pub(crate) fn answered(&self, id: &str) {
+        if let Ok(mut a) = self.answered_at.lock() {
+            if let Some(at) = a.get_mut(id) {
+                *at = Instant::now();
+            } else {
+                a.insert(id.to_string(), Instant::now());
+            }
+        }
+    }
+
+    /// Whether remote target `id` answered a call within [`crate::router::RECENTLY`].
+    pub(crate) fn recently_answered(&self, id: &str) -> bool {
+        self.answered_at
+            .lock()
+            .ok()
+            .and_then(|a| a.get(id).map(|at| at.elapsed() < crate::router::RECENTLY))
+            .unwrap_or(false)
+    }
+
     pub fn labels(&self) -> BTreeMap<String, String> {
         self.labels.read().map(|l| l.clone()).unwrap_or_default()
     }
@@ -190,6 +212,7 @@ impl Host {
             serving: Default::default(),
             in_flight: Default::default(),
             connected_at,
+            answered_at: Default::default(),
             force_remote_calls: config.force_remote_calls,
             wrpc: lattice_wrpc::transport::Client::with_watchdog(
                 client.clone(),

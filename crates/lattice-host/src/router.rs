@@ -166,6 +166,10 @@ pub(crate) async fn route(
         // Just (re)connected: interest from the rest of the cluster may not have reached our
         // server yet, so "no responders" may be wrong. Keep trying until the deadline.
         policy.no_responders_for = shared.call_timeout;
+    } else if shared.recently_answered(&target) {
+        // It answered moments ago: its hosts are more likely moving (reconnecting to another
+        // server, restarting) than gone. Give them a moment, not the whole deadline.
+        policy.no_responders_for = MOVING_GRACE;
     }
     let (result, attempts) = retry(&policy, deadline, || {
         shared.wrpc.invoke(
@@ -184,6 +188,9 @@ pub(crate) async fn route(
             .routing
             .retried
             .fetch_add(u64::from(attempts.made - 1), Ordering::Relaxed);
+    }
+    if result.is_ok() {
+        shared.answered(&target);
     }
     result
 }
@@ -231,6 +238,10 @@ pub(crate) fn watchdog(nats: async_nats::Client, subjects: CtlSubjects) -> Watch
 
 /// How long after a (re)connect "no responders" is not believed.
 const SETTLING: Duration = Duration::from_secs(5);
+/// How long "no responders" is retried for a target that answered within [`RECENTLY`].
+const MOVING_GRACE: Duration = Duration::from_secs(2);
+/// See [`MOVING_GRACE`].
+pub(crate) const RECENTLY: Duration = Duration::from_secs(30);
 
 /// When the host's NATS connection was last re-established (the first connection is not a
 /// reconnect: the server it joins already knows the cluster's interest).

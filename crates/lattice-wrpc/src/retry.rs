@@ -2,7 +2,7 @@
 //!
 //! | failure | retried? |
 //! |---|---|
-//! | no responders (nobody received the call) | yes, for [`RetryPolicy::no_responders_for`] (20 ms) |
+//! | no responders (nobody received the call) | yes, for [`RetryPolicy::no_responders_for`] (20 ms by default; callers lengthen it when they have reason to think the target is only moving) |
 //! | outcome unknown (the host that took it died or went silent) | only if idempotent |
 //! | transport error before anything was sent | only if idempotent |
 //! | anything the target reported (trap, decode, rejected) or deadline exceeded | never |
