@@ -182,7 +182,7 @@ impl NatsCluster {
             let name = format!("n{i}");
             let body = format!(
                 "{js}cluster {{\n  name: lattice_test\n  listen: \"127.0.0.1:{route}\"\n  routes: [{routes}]\n}}\n\
-                 leafnodes {{\n  listen: \"127.0.0.1:{leaf}\"\n}}\n",
+                 leafnodes {{\n  listen: \"127.0.0.1:{leaf}\"\n  no_advertise: true\n}}\n",
                 js = jetstream_block(dir.path(), &name).replace(
                     "jetstream {\n",
                     &format!("jetstream {{\n  domain: {CLUSTER_JS_DOMAIN}\n"),

@@ -624,21 +624,27 @@ async fn a_cut_leaf_link_fails_calls_fast_and_heals_by_itself() {
     .await
     .unwrap();
     let noticed = cut_at.elapsed();
-    assert!(failing.contains("no responders"), "{failing}");
+    // A call already on its way when the link went is "outcome unknown"; later ones find
+    // nobody serving calc, retried for the 2 s grace of a target that answered recently.
+    assert!(
+        failing.contains("no responders") || failing.contains("outcome unknown"),
+        "{failing}"
+    );
     let mut slowest = Duration::ZERO;
-    for i in 0..20 {
+    for i in 0..5 {
         let started = Instant::now();
-        assert!(call_once(caller, i, 0).await.is_err(), "the link is cut");
+        let err = call_once(caller, i, 0).await.expect_err("the link is cut");
+        assert!(err.contains("no responders"), "{err}");
         slowest = slowest.max(started.elapsed());
     }
-    assert!(slowest < Duration::from_secs(1), "a call took {slowest:?}");
+    assert!(slowest < Duration::from_secs(3), "a call took {slowest:?}");
 
     // Healed: the leaf reconnects by itself and calls go through again, no restart.
     wan.heal();
     let healed_at = Instant::now();
     wait_calls(caller).await;
     println!(
-        "\nleaf link cut: calls failed \"no responders\" {noticed:.1?} after the cut (slowest of 20: \
+        "\nleaf link cut: calls failed {noticed:.1?} after the cut (then \"no responders\", slowest of 5: \
          {slowest:.1?}); after healing, calls succeeded again in {:.1?}",
         healed_at.elapsed()
     );
