@@ -65,23 +65,17 @@ struct Lease {
 
 impl Lease {
     async fn open(js: &jetstream::Context, c: &ReconcilerConfig) -> Result<Self, String> {
-        let name = format!("LATTICE_LEASE_{}", c.lattice);
-        let kv = match js.get_key_value(&name).await {
-            Ok(kv) => kv,
-            Err(_) => match js
-                .create_key_value(kv::Config {
-                    bucket: name.clone(),
-                    history: 1,
-                    max_age: c.lease_ttl,
-                    num_replicas: c.kv_replicas.max(1),
-                    ..Default::default()
-                })
-                .await
-            {
-                Ok(kv) => kv,
-                Err(_) => js.get_key_value(&name).await.map_err(|e| e.to_string())?,
+        let kv = crate::store::open_or_create(
+            js,
+            kv::Config {
+                bucket: format!("LATTICE_LEASE_{}", c.lattice),
+                history: 1,
+                max_age: c.lease_ttl,
+                num_replicas: c.kv_replicas.max(1),
+                ..Default::default()
             },
-        };
+        )
+        .await?;
         Ok(Self {
             kv,
             me: c.host_id.clone(),

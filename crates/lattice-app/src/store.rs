@@ -83,6 +83,28 @@ pub fn bucket(lattice: &str) -> String {
     format!("LATTICE_APPS_{lattice}")
 }
 
+/// Opens the bucket `config` names, creating it when missing. Several hosts may race to
+/// create it; the loser opens what the winner made.
+pub async fn open_or_create(
+    js: &jetstream::Context,
+    config: kv::Config,
+) -> Result<kv::Store, String> {
+    if let Ok(store) = js.get_key_value(&config.bucket).await {
+        return Ok(store);
+    }
+    let bucket = config.bucket.clone();
+    match js.create_key_value(config).await {
+        Ok(store) => {
+            tracing::info!(bucket, "created KV bucket");
+            Ok(store)
+        }
+        Err(create_err) => js
+            .get_key_value(&bucket)
+            .await
+            .map_err(|_| create_err.to_string()),
+    }
+}
+
 /// The application store of one lattice.
 #[derive(Clone)]
 pub struct AppStore {
@@ -96,26 +118,18 @@ impl AppStore {
         lattice: &str,
         replicas: usize,
     ) -> Result<Self, StoreError> {
-        let name = bucket(lattice);
-        let kv = match js.get_key_value(&name).await {
-            Ok(kv) => kv,
-            Err(_) => {
-                let created = js
-                    .create_key_value(kv::Config {
-                        bucket: name.clone(),
-                        history: 1,
-                        num_replicas: replicas.max(1),
-                        storage: jetstream::stream::StorageType::File,
-                        ..Default::default()
-                    })
-                    .await;
-                match created {
-                    Ok(kv) => kv,
-                    // Another client created it first.
-                    Err(_) => js.get_key_value(&name).await.map_err(kv_err)?,
-                }
-            }
-        };
+        let kv = open_or_create(
+            js,
+            kv::Config {
+                bucket: bucket(lattice),
+                history: 1,
+                num_replicas: replicas.max(1),
+                storage: jetstream::stream::StorageType::File,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(StoreError::Kv)?;
         Ok(Self { kv })
     }
 

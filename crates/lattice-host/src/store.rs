@@ -109,32 +109,21 @@ pub(crate) async fn open_or_create(
     bucket: &str,
     replicas: usize,
 ) -> Result<kv::Store, StoreError> {
-    let unavailable = |detail: String| StoreError::Unavailable {
-        bucket: bucket.to_string(),
-        detail,
-    };
-    if let Ok(store) = js.get_key_value(bucket).await {
-        return Ok(store);
-    }
-    let created = js
-        .create_key_value(kv::Config {
+    lattice_app::store::open_or_create(
+        js,
+        kv::Config {
             bucket: bucket.to_string(),
             history: 1,
             num_replicas: replicas.max(1),
             storage: jetstream::stream::StorageType::File,
             ..Default::default()
-        })
-        .await;
-    match created {
-        Ok(store) => {
-            tracing::info!(bucket, replicas, "created KV bucket");
-            Ok(store)
-        }
-        Err(create_err) => js
-            .get_key_value(bucket)
-            .await
-            .map_err(|_| unavailable(create_err.to_string())),
-    }
+        },
+    )
+    .await
+    .map_err(|detail| StoreError::Unavailable {
+        bucket: bucket.to_string(),
+        detail,
+    })
 }
 
 /// Follows every change of the config bucket and refreshes the components that use the
