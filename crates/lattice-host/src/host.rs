@@ -235,6 +235,11 @@ impl Host {
         router_runtime.set_router(Arc::new(crate::router::HostRouter {
             shared: Arc::downgrade(&shared),
         }));
+        router_runtime.set_keyvalue(Arc::new(crate::keyvalue::JetStreamKv::new(
+            js_for_apps.clone(),
+            &shared.lattice,
+            config.kv_replicas,
+        )));
         let mut tasks = ctl::serve(shared.clone()).await?;
         // Subscriptions must be live on the server before anyone hears of this host.
         if let Err(e) = nats::sync_with_server(&shared.nats).await {

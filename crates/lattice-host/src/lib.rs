@@ -20,6 +20,8 @@
 //!   component's exports served over wRPC in its queue group.
 //! - `events`: publishing CloudEvents; `heartbeat`: the periodic, size-bounded heartbeat.
 //! - `store`: named config in the `CONFIGDATA_{lattice}` JetStream KV bucket.
+//! - `keyvalue`: the JetStream KV behind components' `wasi:keyvalue`.
+//! - The application reconciler (`lattice-app`) runs as one of the host's tasks.
 //!
 //! Not here: command-line parsing (`lattice-cli`), the control client (`lattice-ctl`), and the
 //! wire types themselves (`lattice-proto`).
@@ -32,6 +34,7 @@ mod events;
 mod heartbeat;
 mod host;
 mod identity;
+mod keyvalue;
 mod links;
 pub mod nats;
 pub mod oci;

@@ -1,5 +1,6 @@
 //! Interfaces every host provides in-process: `wasi:logging`, `wasi:config` and
-//! `wasmcloud:bus/lattice` (which link a guest's calls go through).
+//! `wasmcloud:bus/lattice` (which link a guest's calls go through); `wasi:keyvalue` is in
+//! `keyvalue.rs`.
 //!
 //! Logging goes to the host's `tracing`, tagged with the component id (target `lattice::guest`).
 //! Config is the snapshot of the component's named configs taken when its call started, so a
@@ -12,9 +13,13 @@ wasmtime::component::bindgen!({
     world: "lattice:host/builtins",
     with: {
         "wasmcloud:bus/lattice.call-target-interface": CallTargetInterface,
+        "wasi:keyvalue/store.bucket": crate::keyvalue::KvBucket,
     },
     // Resource-table failures (a guest holding millions of handles) trap the guest.
-    imports: { "wasmcloud:bus/lattice": trappable },
+    imports: {
+        "wasmcloud:bus/lattice": trappable,
+        "wasi:keyvalue": async | trappable,
+    },
 });
 
 /// A guest's name for one of its imported interfaces, until it hands it to `set-link-name`.

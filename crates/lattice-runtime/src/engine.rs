@@ -68,6 +68,7 @@ pub struct Runtime {
     /// Pre-linked components by digest: a thousand copies of one component share one.
     linked: std::sync::Mutex<std::collections::HashMap<String, InstancePre<Ctx>>>,
     router: Arc<std::sync::OnceLock<Arc<dyn Router>>>,
+    keyvalue: Arc<std::sync::OnceLock<Arc<dyn crate::KeyValue>>>,
     config: RuntimeConfig,
     ticker_stop: Arc<AtomicBool>,
 }
@@ -96,6 +97,7 @@ impl Runtime {
             linker,
             linked: Default::default(),
             router: Default::default(),
+            keyvalue: Default::default(),
             config,
             ticker_stop,
         }))
@@ -109,6 +111,11 @@ impl Runtime {
     /// non-WASI imports fail with "not linked".
     pub fn set_router(&self, router: Arc<dyn Router>) {
         let _ = self.router.set(router);
+    }
+
+    /// Sets the storage behind `wasi:keyvalue` (once; later calls are ignored).
+    pub fn set_keyvalue(&self, kv: Arc<dyn crate::KeyValue>) {
+        let _ = self.keyvalue.set(kv);
     }
 
     /// Compiles (or fetches from cache) and pre-links `bytes` as component `id`, ready to serve
@@ -146,6 +153,7 @@ impl Runtime {
             max_instances,
             config,
             self.engine.clone(),
+            self.keyvalue.clone(),
         );
         Ok((pool, outcome))
     }

@@ -22,12 +22,14 @@ mod builtins;
 pub mod cache;
 pub mod engine;
 pub mod error;
+pub mod keyvalue;
 pub mod policy;
 pub mod pool;
 mod store;
 
 pub use engine::{Router, Runtime, RuntimeConfig};
 pub use error::{CallError, CallErrorKind, LoadError};
+pub use keyvalue::{KeyValue, KvError};
 pub use policy::{Grants, Limits, Policy};
 pub use pool::{ComponentPool, PoolStats};
 pub use wasmtime::component::{Type, Val};

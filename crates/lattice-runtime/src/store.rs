@@ -18,10 +18,17 @@ pub(crate) struct Ctx {
     /// Link names the guest chose (`wasmcloud:bus/lattice.set-link-name`), by
     /// `namespace:package/interface`; unlisted interfaces use `default`.
     pub link_names: std::collections::HashMap<String, String>,
+    /// Storage behind `wasi:keyvalue`, if the host has any.
+    pub keyvalue: Option<Arc<dyn crate::KeyValue>>,
 }
 
 impl Ctx {
-    pub fn new(policy: &Policy, component_id: Arc<str>, config: Arc<ConfigValues>) -> Self {
+    pub fn new(
+        policy: &Policy,
+        component_id: Arc<str>,
+        config: Arc<ConfigValues>,
+        keyvalue: Option<Arc<dyn crate::KeyValue>>,
+    ) -> Self {
         Self {
             wasi: wasi_ctx(policy),
             table: ResourceTable::new(),
@@ -32,6 +39,7 @@ impl Ctx {
             component_id,
             config,
             link_names: Default::default(),
+            keyvalue,
         }
     }
 }

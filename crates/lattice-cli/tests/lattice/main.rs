@@ -10,6 +10,7 @@ mod components;
 mod discovery;
 mod fuzz;
 mod interop;
+mod keyvalue;
 mod lifecycle;
 mod oci;
 mod reconnect;

@@ -1,0 +1,118 @@
+//! `wasi:keyvalue` built into every host, backed by JetStream KV.
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use lattice_testkit::{HostProcess, NatsServer};
+use wasm_wave::value::{Type, Value};
+use wasm_wave::wasm::WasmValue;
+
+use crate::common::*;
+
+const COUNTER: &str = "lattice:examples/counter@0.1.0";
+
+async fn counter_hosts(url: &str, n: usize) -> Vec<HostProcess> {
+    let ctl = ctl(url, "default").await;
+    let mut hosts = Vec::new();
+    for _ in 0..n {
+        let h = host(url, "default")
+            .arg("--allow-file-load")
+            .start()
+            .unwrap();
+        let ev = scale(
+            &ctl,
+            &h.id,
+            &scale_cmd(&component_ref("counter"), "counter", 8),
+        )
+        .await;
+        assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
+        hosts.push(h);
+    }
+    hosts
+}
+
+/// `counter.{func}("visits", key)` over wRPC, on whichever host NATS picks.
+async fn counter_call(client: &lattice_wrpc::transport::Client, func: &str, key: &str) -> Value {
+    let params = [
+        Value::make_string("visits".into()),
+        Value::make_string(key.into()),
+    ];
+    let mut bytes = Vec::new();
+    lattice_wrpc::encode_values(&[Type::STRING, Type::STRING], &params, &mut bytes).unwrap();
+    let ok = if func == "get" {
+        Type::option(Type::U64)
+    } else {
+        Type::U64
+    };
+    let result = [Type::result(Some(ok), Some(Type::STRING))];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut out = client
+        .invoke(
+            "default.counter",
+            COUNTER,
+            func,
+            bytes.into(),
+            HeaderMap::new(),
+            deadline,
+            |b| lattice_wrpc::decode_values::<Value>(&result, b),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("counter.{func}: {e}"));
+    out.remove(0)
+}
+
+fn ok_u64(v: &Value) -> Option<u64> {
+    match v.unwrap_result() {
+        Ok(Some(v)) => match v.kind() {
+            wasm_wave::wasm::WasmTypeKind::U64 => Some(v.unwrap_u64()),
+            wasm_wave::wasm::WasmTypeKind::Option => v.unwrap_option().map(|v| v.unwrap_u64()),
+            _ => None,
+        },
+        Ok(None) => None,
+        Err(e) => panic!(
+            "counter failed: {:?}",
+            e.map(|e| e.unwrap_string().to_string())
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_increments_from_three_hosts_all_count_and_outlive_the_hosts() {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let hosts = counter_hosts(&url, 3).await;
+    let ctl = ctl(&url, "default").await;
+    let client = lattice_wrpc::transport::Client::new(ctl.nats().clone());
+
+    // 3 callers x 100 increments, each call served by any of the 3 hosts.
+    let tasks: Vec<_> = (0..3)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                for _ in 0..100 {
+                    counter_call(&client, "increment", "home").await;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let total = ok_u64(&counter_call(&client, "get", "home").await);
+    assert_eq!(total, Some(300), "no increment lost");
+    for h in &hosts {
+        let inv = ctl.host_inventory(&h.id).await.unwrap();
+        let calls = inv
+            .components
+            .iter()
+            .find(|c| c.id == "counter")
+            .and_then(|c| c.calls);
+        assert!(calls.unwrap_or(0) > 0, "{} served no increment", h.id);
+    }
+
+    // Every host killed and replaced: the count is still there.
+    drop(hosts);
+    let _new = counter_hosts(&url, 2).await;
+    let total = ok_u64(&counter_call(&client, "get", "home").await);
+    assert_eq!(total, Some(300), "values outlive the hosts");
+}
