@@ -240,6 +240,9 @@ impl Host {
             &shared.lattice,
             config.kv_replicas,
         )));
+        router_runtime.set_messaging(Arc::new(crate::messaging::NatsMessaging {
+            nats: shared.nats.clone(),
+        }));
         let mut tasks = ctl::serve(shared.clone()).await?;
         // Subscriptions must be live on the server before anyone hears of this host.
         if let Err(e) = nats::sync_with_server(&shared.nats).await {
@@ -261,6 +264,7 @@ impl Host {
         tasks.push(tokio::spawn(heartbeat::run(shared.clone(), reconnected)));
         tasks.push(tokio::spawn(crate::store::follow_config(shared.clone())));
         tasks.push(tokio::spawn(crate::links::follow(shared.links.clone())));
+        tasks.push(tokio::spawn(crate::messaging::follow(shared.clone())));
         if config.reconciler {
             let mut rc = lattice_app::ReconcilerConfig::new(&shared.lattice, &shared.id);
             rc.kv_replicas = config.kv_replicas;

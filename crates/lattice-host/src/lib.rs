@@ -20,7 +20,8 @@
 //!   component's exports served over wRPC in its queue group.
 //! - `events`: publishing CloudEvents; `heartbeat`: the periodic, size-bounded heartbeat.
 //! - `store`: named config in the `CONFIGDATA_{lattice}` JetStream KV bucket.
-//! - `keyvalue`: the JetStream KV behind components' `wasi:keyvalue`.
+//! - `keyvalue`: the JetStream KV behind components' `wasi:keyvalue`; `messaging`: NATS
+//!   behind `wasmcloud:messaging`, and delivery of subscribed subjects to handlers.
 //! - The application reconciler (`lattice-app`) runs as one of the host's tasks.
 //!
 //! Not here: command-line parsing (`lattice-cli`), the control client (`lattice-ctl`), and the
@@ -36,6 +37,7 @@ mod host;
 mod identity;
 mod keyvalue;
 mod links;
+mod messaging;
 pub mod nats;
 pub mod oci;
 mod router;

@@ -48,6 +48,15 @@ impl Links {
         self.bucket.kv().await
     }
 
+    /// Every link from `source`, from the live table.
+    pub fn of_source(&self, source: &str) -> Vec<Link> {
+        self.table
+            .read()
+            .ok()
+            .and_then(|t| t.get(source).cloned())
+            .unwrap_or_default()
+    }
+
     /// The target of `source`'s calls on `ns:pkg/iface` through link `name`, from the live table.
     pub fn target(
         &self,

@@ -19,6 +19,7 @@ wasmtime::component::bindgen!({
     imports: {
         "wasmcloud:bus/lattice": trappable,
         "wasi:keyvalue": async | trappable,
+        "wasmcloud:messaging": async | trappable,
     },
 });
 
@@ -30,6 +31,18 @@ pub struct CallTargetInterface {
 
 use wasi::config::{runtime, store};
 use wasi::logging::logging::{self, Level};
+
+/// Whether import `name` (`ns:pkg/iface@version`) is provided by the host itself (WASI, or one
+/// of the built-in interfaces) rather than routed to another component through a link.
+pub(crate) fn provides(name: &str) -> bool {
+    const BUILTIN: [&str; 4] = [
+        "wasi:",
+        "wasmcloud:bus/",
+        "wasmcloud:messaging/consumer@",
+        "wasmcloud:messaging/types@",
+    ];
+    BUILTIN.iter().any(|p| name.starts_with(p))
+}
 
 /// Adds the built-in interfaces to `linker`.
 pub(crate) fn add_to_linker(linker: &mut wasmtime::component::Linker<Ctx>) -> wasmtime::Result<()> {

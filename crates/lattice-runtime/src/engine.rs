@@ -60,6 +60,13 @@ pub trait Router: Send + Sync + 'static {
     ) -> futures::future::BoxFuture<'static, Result<Vec<wasmtime::component::Val>, String>>;
 }
 
+/// What the host supplies to guests' built-in interfaces, set once after start-up.
+#[derive(Default)]
+pub(crate) struct Services {
+    pub keyvalue: std::sync::OnceLock<Arc<dyn crate::KeyValue>>,
+    pub messaging: std::sync::OnceLock<Arc<dyn crate::Messaging>>,
+}
+
 /// One wasmtime engine, linker and compile cache for a whole host.
 pub struct Runtime {
     engine: Engine,
@@ -68,7 +75,7 @@ pub struct Runtime {
     /// Pre-linked components by digest: a thousand copies of one component share one.
     linked: std::sync::Mutex<std::collections::HashMap<String, InstancePre<Ctx>>>,
     router: Arc<std::sync::OnceLock<Arc<dyn Router>>>,
-    keyvalue: Arc<std::sync::OnceLock<Arc<dyn crate::KeyValue>>>,
+    services: Arc<Services>,
     config: RuntimeConfig,
     ticker_stop: Arc<AtomicBool>,
 }
@@ -97,7 +104,7 @@ impl Runtime {
             linker,
             linked: Default::default(),
             router: Default::default(),
-            keyvalue: Default::default(),
+            services: Default::default(),
             config,
             ticker_stop,
         }))
@@ -115,7 +122,12 @@ impl Runtime {
 
     /// Sets the storage behind `wasi:keyvalue` (once; later calls are ignored).
     pub fn set_keyvalue(&self, kv: Arc<dyn crate::KeyValue>) {
-        let _ = self.keyvalue.set(kv);
+        let _ = self.services.keyvalue.set(kv);
+    }
+
+    /// Sets what carries `wasmcloud:messaging/consumer` (once; later calls are ignored).
+    pub fn set_messaging(&self, m: Arc<dyn crate::Messaging>) {
+        let _ = self.services.messaging.set(m);
     }
 
     /// Compiles (or fetches from cache) and pre-links `bytes` as component `id`, ready to serve
@@ -153,7 +165,7 @@ impl Runtime {
             max_instances,
             config,
             self.engine.clone(),
-            self.keyvalue.clone(),
+            self.services.clone(),
         );
         Ok((pool, outcome))
     }
@@ -211,7 +223,7 @@ fn route_imports(
     let ty = component.component_type();
     for (name, import) in ty.imports(engine) {
         // Provided by the linker: WASI and the built-in interfaces.
-        if name.starts_with("wasi:") || name.starts_with("wasmcloud:bus/") {
+        if crate::builtins::provides(name) {
             continue;
         }
         match import.ty {

@@ -57,7 +57,7 @@ pub struct ComponentPool {
     max_instances: AtomicU32,
     config: RwLock<Arc<ConfigValues>>,
     exports: RwLock<HashMap<(String, String), ComponentExportIndex>>,
-    keyvalue: Arc<std::sync::OnceLock<Arc<dyn crate::KeyValue>>>,
+    services: Arc<crate::engine::Services>,
     calls: AtomicU64,
     failures: AtomicU64,
     active: AtomicU32,
@@ -75,10 +75,10 @@ impl ComponentPool {
         max_instances: u32,
         config: ConfigValues,
         engine: Engine,
-        keyvalue: Arc<std::sync::OnceLock<Arc<dyn crate::KeyValue>>>,
+        services: Arc<crate::engine::Services>,
     ) -> Self {
         Self {
-            keyvalue,
+            services,
             id: id.into(),
             digest,
             component,
@@ -280,12 +280,7 @@ impl ComponentPool {
     fn new_store(&self) -> Store<Ctx> {
         let mut store = Store::new(
             &self.engine,
-            Ctx::new(
-                &self.policy,
-                self.id.clone(),
-                self.config(),
-                self.keyvalue.get().cloned(),
-            ),
+            Ctx::new(&self.policy, self.id.clone(), self.config(), &self.services),
         );
         store.limiter(|ctx| &mut ctx.limiter);
         let deadline = Instant::now() + self.policy.limits.max_execution_time;

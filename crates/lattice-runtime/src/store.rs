@@ -20,6 +20,8 @@ pub(crate) struct Ctx {
     pub link_names: std::collections::HashMap<String, String>,
     /// Storage behind `wasi:keyvalue`, if the host has any.
     pub keyvalue: Option<Arc<dyn crate::KeyValue>>,
+    /// What carries `wasmcloud:messaging/consumer`, if the host has it.
+    pub messaging: Option<Arc<dyn crate::Messaging>>,
 }
 
 impl Ctx {
@@ -27,7 +29,7 @@ impl Ctx {
         policy: &Policy,
         component_id: Arc<str>,
         config: Arc<ConfigValues>,
-        keyvalue: Option<Arc<dyn crate::KeyValue>>,
+        services: &crate::engine::Services,
     ) -> Self {
         Self {
             wasi: wasi_ctx(policy),
@@ -39,7 +41,8 @@ impl Ctx {
             component_id,
             config,
             link_names: Default::default(),
-            keyvalue,
+            keyvalue: services.keyvalue.get().cloned(),
+            messaging: services.messaging.get().cloned(),
         }
     }
 }

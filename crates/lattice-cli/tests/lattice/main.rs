@@ -12,6 +12,7 @@ mod fuzz;
 mod interop;
 mod keyvalue;
 mod lifecycle;
+mod messaging;
 mod oci;
 mod reconnect;
 mod state;

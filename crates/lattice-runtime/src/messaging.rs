@@ -1,0 +1,78 @@
+//! `wasmcloud:messaging/consumer` for guests: publishing and requests on NATS subjects, through
+//! a [`Messaging`] the host supplies. (Delivering messages *to* components is the host's job:
+//! it calls their `handler` export.)
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use crate::builtins::wasmcloud::messaging::{consumer, types::BrokerMessage};
+use crate::store::Ctx;
+
+/// A message, as the host's [`Messaging`] sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub subject: String,
+    pub body: Vec<u8>,
+    pub reply_to: Option<String>,
+}
+
+/// Messaging behind `wasmcloud:messaging/consumer`, supplied by the host.
+pub trait Messaging: Send + Sync + 'static {
+    /// Publishes `msg` on behalf of component `component`.
+    fn publish(&self, component: Arc<str>, msg: Message) -> BoxFuture<'static, Result<(), String>>;
+    /// Sends a request and waits up to `timeout` for one answer.
+    fn request(
+        &self,
+        component: Arc<str>,
+        subject: String,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Result<Message, String>>;
+}
+
+impl Ctx {
+    fn messaging(&self) -> Result<Arc<dyn Messaging>, String> {
+        self.messaging
+            .clone()
+            .ok_or_else(|| "this host has no messaging".to_string())
+    }
+}
+
+impl crate::builtins::wasmcloud::messaging::types::Host for Ctx {}
+
+impl consumer::Host for Ctx {
+    async fn request(
+        &mut self,
+        subject: String,
+        body: Vec<u8>,
+        timeout_ms: u32,
+    ) -> wasmtime::Result<Result<BrokerMessage, String>> {
+        let m = match self.messaging() {
+            Ok(m) => m,
+            Err(e) => return Ok(Err(e)),
+        };
+        let timeout = Duration::from_millis(timeout_ms.into());
+        Ok(m.request(self.component_id.clone(), subject, body, timeout)
+            .await
+            .map(|r| BrokerMessage {
+                subject: r.subject,
+                body: r.body,
+                reply_to: r.reply_to,
+            }))
+    }
+
+    async fn publish(&mut self, msg: BrokerMessage) -> wasmtime::Result<Result<(), String>> {
+        let m = match self.messaging() {
+            Ok(m) => m,
+            Err(e) => return Ok(Err(e)),
+        };
+        let msg = Message {
+            subject: msg.subject,
+            body: msg.body,
+            reply_to: msg.reply_to,
+        };
+        Ok(m.publish(self.component_id.clone(), msg).await)
+    }
+}
