@@ -19,8 +19,8 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
     let nats = NatsServer::start()?;
     let client = async_nats::connect(nats.url()).await?;
     let ctl = lattice_ctl::Client::new(client.clone(), "default")?;
-    let local = start_host(&nats, false).await?;
-    let remote = start_host(&nats, true).await?;
+    let local = std::sync::Arc::new(start_host(&nats, false).await?);
+    let remote = std::sync::Arc::new(start_host(&nats, true).await?);
     scale(&ctl, local.id(), "calc").await?;
     scale(&ctl, local.id(), "relay").await?;
     scale_as(&ctl, remote.id(), "relay", "relay-remote").await?;
@@ -100,30 +100,22 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
         add(transport::Client::new(client.clone()), "default.calc"),
     )
     .await?;
-    let direct = measure(calls, || async {
-        local
-            .call("calc", Some(CALC), "add", &args)
-            .await
-            .map(drop)
-            .map_err(anyhow::Error::from)
-    })
-    .await?;
-    let via_local = measure(calls, || async {
-        local
-            .call("relay", RELAY, "add-via-calc", &args)
-            .await
-            .map(drop)
-            .map_err(anyhow::Error::from)
-    })
-    .await?;
-    let via_remote = measure(calls, || async {
-        remote
-            .call("relay-remote", RELAY, "add-via-calc", &args)
-            .await
-            .map(drop)
-            .map_err(anyhow::Error::from)
-    })
-    .await?;
+    // A call of `func` on component `id` of `host`, for `measure`.
+    let on = |host: &std::sync::Arc<Host>, id: &'static str, iface, func: &'static str| {
+        let (host, args) = (host.clone(), args.clone());
+        move || {
+            let (host, args) = (host.clone(), args.clone());
+            async move {
+                host.call(id, iface, func, &args)
+                    .await
+                    .map(drop)
+                    .map_err(anyhow::Error::from)
+            }
+        }
+    };
+    let direct = measure(calls, on(&local, "calc", Some(CALC), "add")).await?;
+    let via_local = measure(calls, on(&local, "relay", RELAY, "add-via-calc")).await?;
+    let via_remote = measure(calls, on(&remote, "relay-remote", RELAY, "add-via-calc")).await?;
     anyhow::ensure!(
         local.routing_stats().remote == 0,
         "local calls went over the network"
