@@ -174,3 +174,20 @@ pub async fn scale(
     .await
     .expect("no scale outcome within 30 s")
 }
+
+/// A host process (file:// allowed) that has scaled each `(guest, id, count)`.
+pub async fn host_running(
+    nats_url: &str,
+    components: &[(&str, &str, u32)],
+) -> lattice_testkit::HostProcess {
+    let ctl = ctl(nats_url, "default").await;
+    let h = host(nats_url, "default")
+        .arg("--allow-file-load")
+        .start()
+        .unwrap();
+    for (guest, id, count) in components {
+        let ev = scale(&ctl, &h.id, &scale_cmd(&component_ref(guest), id, *count)).await;
+        assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
+    }
+    h
+}

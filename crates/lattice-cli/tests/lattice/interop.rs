@@ -38,12 +38,7 @@ async fn upstream_wrpc_client_and_server_interoperate_with_lattice() {
     let nats = NatsServer::start().unwrap();
     let url = nats.url();
     let ctl = ctl(&url, "default").await;
-    let h = host(&url, "default")
-        .arg("--allow-file-load")
-        .start()
-        .unwrap();
-    let ev = scale(&ctl, &h.id, &scale_cmd(&component_ref("calc"), "calc", 2)).await;
-    assert_eq!(ev.event_type(), Some("component_scaled"));
+    let _h = host_running(&url, &[("calc", "calc", 2)]).await;
 
     // Their client -> our host.
     for _ in 0..3 {

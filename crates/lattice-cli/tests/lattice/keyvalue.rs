@@ -12,21 +12,9 @@ use crate::common::*;
 const COUNTER: &str = "lattice:examples/counter@0.1.0";
 
 async fn counter_hosts(url: &str, n: usize) -> Vec<HostProcess> {
-    let ctl = ctl(url, "default").await;
     let mut hosts = Vec::new();
     for _ in 0..n {
-        let h = host(url, "default")
-            .arg("--allow-file-load")
-            .start()
-            .unwrap();
-        let ev = scale(
-            &ctl,
-            &h.id,
-            &scale_cmd(&component_ref("counter"), "counter", 8),
-        )
-        .await;
-        assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
-        hosts.push(h);
+        hosts.push(host_running(url, &[("counter", "counter", 8)]).await);
     }
     hosts
 }

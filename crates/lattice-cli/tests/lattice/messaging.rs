@@ -24,18 +24,10 @@ async fn a_message_reaches_one_instance_and_requests_are_answered_across_hosts()
     let nats = NatsServer::start().unwrap();
     let url = nats.url();
     let ctl = ctl(&url, "default").await;
-    let hosts: Vec<_> = (0..2)
-        .map(|_| {
-            host(&url, "default")
-                .arg("--allow-file-load")
-                .start()
-                .unwrap()
-        })
-        .collect();
-    for h in &hosts {
-        let ev = scale(&ctl, &h.id, &scale_cmd(&component_ref("echo"), "echo", 4)).await;
-        assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
-    }
+    let hosts = [
+        host_running(&url, &[("echo", "echo", 4)]).await,
+        host_running(&url, &[("echo", "echo", 4)]).await,
+    ];
     ctl.put_config(
         "echo-subs",
         &[(
