@@ -293,6 +293,18 @@ async fn apply(
         .iter()
         .map(|c| m.component_id(c))
         .collect();
+    let views: Vec<HostView> = inventories
+        .iter()
+        .map(|inv| HostView {
+            id: inv.host_id.clone(),
+            labels: inv.labels.clone(),
+            running: inv
+                .components
+                .iter()
+                .map(|d| (d.id.clone(), d.max_instances))
+                .collect(),
+        })
+        .collect();
     for c in &m.spec.components {
         let id = m.component_id(c);
         // Configs with properties are written before anything uses them.
@@ -305,18 +317,6 @@ async fn apply(
                 }
             }
         }
-        let views: Vec<HostView> = inventories
-            .iter()
-            .map(|inv| HostView {
-                id: inv.host_id.clone(),
-                labels: inv.labels.clone(),
-                running: inv
-                    .components
-                    .iter()
-                    .map(|d| (d.id.clone(), d.max_instances))
-                    .collect(),
-            })
-            .collect();
         let placement = match Manifest::scaler(c) {
             Some(s) => place(&s, &id, &views),
             None => Default::default(),
