@@ -53,6 +53,8 @@ pub(crate) struct HostShared {
     pub connected_at: Arc<crate::router::ConnectedAt>,
     /// When each remote target last answered a call from here.
     pub answered_at: std::sync::Mutex<std::collections::HashMap<String, Instant>>,
+    /// Bumped on every change of the config bucket, so readers can tell when to re-read.
+    pub config_generation: std::sync::atomic::AtomicU64,
     pub force_remote_calls: bool,
     pub call_timeout: Duration,
     pub wrpc: lattice_wrpc::transport::Client,
@@ -213,6 +215,7 @@ impl Host {
             in_flight: Default::default(),
             connected_at,
             answered_at: Default::default(),
+            config_generation: Default::default(),
             force_remote_calls: config.force_remote_calls,
             wrpc: lattice_wrpc::transport::Client::with_watchdog(
                 client.clone(),

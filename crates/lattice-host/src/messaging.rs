@@ -76,16 +76,29 @@ impl Messaging for NatsMessaging {
     }
 }
 
-/// The subjects each local component should receive, from the links and their configs.
-async fn wanted(shared: &HostShared) -> HashMap<(String, String), ()> {
+/// The messaging links to components running here: all that decides the subscriptions,
+/// besides the configs they name.
+fn local_links(shared: &HostShared) -> Vec<lattice_proto::ctl::Link> {
+    shared
+        .links
+        .of_source(MESSAGING_SOURCE)
+        .into_iter()
+        .filter(|l| {
+            l.wit_namespace == "wasmcloud"
+                && l.wit_package == "messaging"
+                && l.interfaces.iter().any(|i| i == "handler")
+                && shared.components.get(&l.target).is_some()
+        })
+        .collect()
+}
+
+/// The subjects each local component should receive, from `links` and their configs.
+async fn wanted(
+    shared: &HostShared,
+    links: &[lattice_proto::ctl::Link],
+) -> HashMap<(String, String), ()> {
     let mut out = HashMap::new();
-    for link in shared.links.of_source(MESSAGING_SOURCE) {
-        let handles = link.wit_namespace == "wasmcloud"
-            && link.wit_package == "messaging"
-            && link.interfaces.iter().any(|i| i == "handler");
-        if !handles || shared.components.get(&link.target).is_none() {
-            continue;
-        }
+    for link in links {
         for name in &link.source_config {
             let Ok(Some(config)) = shared.config.get(name).await else {
                 continue;
@@ -104,9 +117,21 @@ async fn wanted(shared: &HostShared) -> HashMap<(String, String), ()> {
 pub(crate) async fn follow(shared: Arc<HostShared>) {
     let mut active: HashMap<(String, String), tokio::task::JoinHandle<()>> = HashMap::new();
     let mut tick = tokio::time::interval(FOLLOW_EVERY);
+    // What the last pass was computed from: configs are read from KV only when it changes.
+    let mut seen = None;
     loop {
         tick.tick().await;
-        let wanted = wanted(&shared).await;
+        let links = local_links(&shared);
+        let generation = shared
+            .config_generation
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let now = (links, generation);
+        let broken = active.values().any(|t| t.is_finished());
+        if seen.as_ref() == Some(&now) && !broken {
+            continue;
+        }
+        let wanted = wanted(&shared, &now.0).await;
+        seen = Some(now);
         active.retain(|key, task| {
             let keep = wanted.contains_key(key) && !task.is_finished();
             if !keep {
@@ -127,7 +152,9 @@ pub(crate) async fn follow(shared: Arc<HostShared>) {
                     active.insert(key, tokio::spawn(deliver(shared.clone(), id, sub)));
                 }
                 Err(e) => {
-                    tracing::warn!(component_id = %id, %subject, error = %e, "cannot subscribe")
+                    tracing::warn!(component_id = %id, %subject, error = %e, "cannot subscribe");
+                    // Try again next tick.
+                    seen = None;
                 }
             }
         }

@@ -137,6 +137,9 @@ pub(crate) async fn follow_config(shared: Arc<crate::host::HostShared>) {
             async move {
                 tracing::debug!(config = %entry.key, "config changed");
                 shared
+                    .config_generation
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                shared
                     .components
                     .config_changed(&entry.key, &shared.config)
                     .await;
