@@ -495,6 +495,7 @@ async fn scale(
         config: c.properties.config.iter().map(|c| c.name.clone()).collect(),
         component_limits: None,
         allow_update: true,
+        allowed_hosts: vec![],
     };
     tracing::info!(app, host_id = host, component_id = id, count, "scaling");
     if let Err(e) = ctl.scale_component(host, &cmd).await {
@@ -512,6 +513,7 @@ async fn stop(ctl: &lattice_ctl::Client, host: &str, d: &lattice_proto::ctl::Com
         config: vec![],
         component_limits: None,
         allow_update: false,
+        allowed_hosts: vec![],
     };
     tracing::info!(host_id = host, component_id = %d.id, "stopping");
     if let Err(e) = ctl.scale_component(host, &cmd).await {

@@ -139,6 +139,7 @@ fn scale_cmd(reference: &str, id: &str) -> ScaleComponentCommand {
         config: vec![],
         component_limits: None,
         allow_update: false,
+        allowed_hosts: vec![],
     }
 }
 

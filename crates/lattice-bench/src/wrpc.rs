@@ -241,6 +241,7 @@ async fn scale_as(
             config: vec![],
             component_limits: None,
             allow_update: false,
+            allowed_hosts: vec![],
         },
     )
     .await?;

@@ -255,6 +255,10 @@ pub struct ScaleComponentArgs {
     /// Replace a component of the same id running another reference.
     #[arg(long)]
     pub allow_update: bool,
+    /// Host the component's outgoing HTTP requests may reach: `host`, `host:port`,
+    /// `*.domain` or `*` (repeatable; none: outgoing HTTP is denied).
+    #[arg(long = "allow-http")]
+    pub allowed_hosts: Vec<String>,
     #[command(flatten)]
     pub wait: WaitArgs,
 }
@@ -401,6 +405,9 @@ pub struct HostArgs {
     /// Time budget of calls components make through their imports.
     #[arg(long, env = "LATTICE_CALL_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub call_timeout: Duration,
+    /// The shared HTTP listener, for links from `http` routed by `path` or `host`.
+    #[arg(long, env = "LATTICE_HTTP_ADDRESS", default_value = "127.0.0.1:8000")]
+    pub http_address: std::net::SocketAddr,
 }
 
 #[derive(Subcommand, Debug)]

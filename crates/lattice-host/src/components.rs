@@ -155,7 +155,10 @@ impl Components {
                 &cmd.component_ref,
                 Policy {
                     limits,
-                    grants: Default::default(),
+                    grants: lattice_runtime::Grants {
+                        http_hosts: cmd.allowed_hosts.clone(),
+                        ..Default::default()
+                    },
                 },
                 cmd.count,
                 values,

@@ -10,6 +10,11 @@ use lattice_proto::subject::DEFAULT_CTL_PREFIX;
 /// after three missed heartbeats, so 5 s keeps that under 15 s.
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
 
+/// The default shared HTTP listener (wasmCloud's http-server default port, on loopback).
+pub const DEFAULT_HTTP_ADDRESS: std::net::SocketAddr = std::net::SocketAddr::V4(
+    std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 8000),
+);
+
 /// How to reach NATS: one or more server URLs (a cluster's members), credentials and TLS.
 #[derive(Debug, Clone)]
 pub struct NatsConfig {
@@ -118,6 +123,9 @@ pub struct HostConfig {
     /// Whether this host may run the lattice's application reconciler (one host at a time
     /// does; see `lattice_app::reconcile`).
     pub reconciler: bool,
+    /// The shared HTTP listener: where requests for links routed by `path` or `host` arrive.
+    /// Opened only while such a link exists.
+    pub http_address: std::net::SocketAddr,
 }
 
 impl Default for HostConfig {
@@ -139,6 +147,7 @@ impl Default for HostConfig {
             force_remote_calls: false,
             call_timeout: crate::router::DEFAULT_CALL_TIMEOUT,
             reconciler: true,
+            http_address: DEFAULT_HTTP_ADDRESS,
         }
     }
 }

@@ -268,6 +268,11 @@ impl Host {
         tasks.push(tokio::spawn(crate::store::follow_config(shared.clone())));
         tasks.push(tokio::spawn(crate::links::follow(shared.links.clone())));
         tasks.push(tokio::spawn(crate::messaging::follow(shared.clone())));
+        tasks.push(tokio::spawn(crate::http::follow(
+            shared.clone(),
+            config.http_address,
+            Default::default(),
+        )));
         if config.reconciler {
             let mut rc = lattice_app::ReconcilerConfig::new(&shared.lattice, &shared.id);
             rc.kv_replicas = config.kv_replicas;
@@ -315,7 +320,8 @@ impl Host {
             .await
     }
 
-    /// How many linked calls stayed in-process, went over wRPC, or were retried.
+    /// How many linked calls and HTTP requests stayed in-process, went over wRPC, or were
+    /// retried.
     pub fn routing_stats(&self) -> RoutingCounts {
         self.shared.routing.counts()
     }

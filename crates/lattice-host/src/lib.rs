@@ -22,6 +22,8 @@
 //! - `store`: named config in the `CONFIGDATA_{lattice}` JetStream KV bucket.
 //! - `keyvalue`: the JetStream KV behind components' `wasi:keyvalue`; `messaging`: NATS
 //!   behind `wasmcloud:messaging`, and delivery of subscribed subjects to handlers.
+//! - `http`: HTTP ingress: listeners and routes from links of the built-in `http` source,
+//!   requests served in-process or forwarded over wRPC.
 //! - The application reconciler (`lattice-app`) runs as one of the host's tasks.
 //!
 //! Not here: command-line parsing (`lattice-cli`), the control client (`lattice-ctl`), and the
@@ -34,6 +36,7 @@ mod ctl;
 mod events;
 mod heartbeat;
 mod host;
+mod http;
 mod identity;
 mod keyvalue;
 mod links;

@@ -35,6 +35,10 @@ pub struct RoutingStats {
     pub remote: AtomicU64,
     /// Extra attempts made by the retry policy.
     pub retried: AtomicU64,
+    /// HTTP requests served by a component in this process.
+    pub http_local: AtomicU64,
+    /// HTTP requests forwarded to another host over wRPC.
+    pub http_remote: AtomicU64,
 }
 
 impl RoutingStats {
@@ -43,6 +47,8 @@ impl RoutingStats {
             local: self.local.load(Ordering::Relaxed),
             remote: self.remote.load(Ordering::Relaxed),
             retried: self.retried.load(Ordering::Relaxed),
+            http_local: self.http_local.load(Ordering::Relaxed),
+            http_remote: self.http_remote.load(Ordering::Relaxed),
         }
     }
 }
@@ -53,6 +59,8 @@ pub struct RoutingCounts {
     pub local: u64,
     pub remote: u64,
     pub retried: u64,
+    pub http_local: u64,
+    pub http_remote: u64,
 }
 
 pub(crate) struct HostRouter {
@@ -239,7 +247,7 @@ pub(crate) fn watchdog(nats: async_nats::Client, subjects: CtlSubjects) -> Watch
 /// How long after a (re)connect "no responders" is not believed.
 const SETTLING: Duration = Duration::from_secs(5);
 /// How long "no responders" is retried for a target that answered within [`RECENTLY`].
-const MOVING_GRACE: Duration = Duration::from_secs(2);
+pub(crate) const MOVING_GRACE: Duration = Duration::from_secs(2);
 /// See [`MOVING_GRACE`].
 pub(crate) const RECENTLY: Duration = Duration::from_secs(30);
 

@@ -124,6 +124,9 @@ async fn handle(shared: &HostShared, id: &str, inv: &mut Invocation) -> Result<(
             format!("component {id} stopped on this host"),
         )
     })?;
+    if inv.instance == lattice_wrpc::http::INSTANCE && inv.func == lattice_wrpc::http::FUNC {
+        return serve_http(&running.pool, inv).await;
+    }
     let instance = inv.instance.clone();
     let interface = (!instance.is_empty()).then_some(instance.as_str());
     let (param_types, result_types) =
@@ -175,5 +178,25 @@ async fn handle(shared: &HostShared, id: &str, inv: &mut Invocation) -> Result<(
     let mut bytes = Vec::new();
     lattice_wrpc::encode_values(&result_types, &results, &mut bytes)
         .map_err(|e| CallError::new(CallErrorKind::Decode, e.to_string()))?;
+    inv.respond(Bytes::from(bytes)).await
+}
+
+/// Serves an HTTP request another host forwarded (see `crate::http`).
+async fn serve_http(
+    pool: &Arc<lattice_runtime::ComponentPool>,
+    inv: &mut Invocation,
+) -> Result<(), CallError> {
+    let request = inv.read_params(lattice_wrpc::http::Request::decode).await?;
+    let call = crate::http::serve_forwarded(pool, request, inv.deadline);
+    tokio::pin!(call);
+    let finished = tokio::select! {
+        r = &mut call => r,
+        _ = tokio::time::sleep(ACK_AFTER) => {
+            inv.acknowledge().await?;
+            call.await
+        }
+    };
+    let mut bytes = Vec::new();
+    finished?.encode(&mut bytes);
     inv.respond(Bytes::from(bytes)).await
 }

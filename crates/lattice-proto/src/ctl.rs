@@ -165,6 +165,10 @@ pub struct ScaleComponentCommand {
     /// Allow replacing a running component of the same id with a different ref.
     #[serde(default)]
     pub allow_update: bool,
+    /// Lattice extension: hosts the component's outgoing HTTP requests may reach (`host`,
+    /// `host:port`, `*.domain`, `*`). Empty: outgoing HTTP is denied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
 }
 
 /// Body of `component.update.{host}`: swap a running component's version in place.

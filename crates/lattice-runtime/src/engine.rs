@@ -94,6 +94,7 @@ impl Runtime {
         .map_err(|e| LoadError::Compile(format!("cannot create engine: {e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
             .and_then(|()| crate::builtins::add_to_linker(&mut linker))
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let ticker_stop = Arc::new(AtomicBool::new(false));

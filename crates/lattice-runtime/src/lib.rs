@@ -13,6 +13,8 @@
 //! - [`policy`]: [`Policy`]: limits (memory, execution time, size) and WASI grants, deny by default.
 //! - [`pool`]: [`ComponentPool`]: instances per call, concurrency bound, stats, typed call errors.
 //! - `store`: per-call store data (WASI context, resource limiter, config snapshot).
+//! - [`http`]: serving `wasi:http/incoming-handler` ([`ComponentPool::handle_http`]) and the
+//!   outgoing-request grant.
 //! - `builtins`: host implementations of `wasi:logging` and `wasi:config` (`store` and `runtime`).
 //! - [`error`]: [`LoadError`] (cannot prepare a component) and [`CallError`] (a call failed).
 //!
@@ -22,6 +24,7 @@ mod builtins;
 pub mod cache;
 pub mod engine;
 pub mod error;
+pub mod http;
 pub mod keyvalue;
 pub mod messaging;
 pub mod policy;

@@ -37,6 +37,9 @@ pub struct Grants {
     pub env: Vec<(String, String)>,
     /// Whether the guest may open TCP/UDP sockets and resolve names.
     pub network: bool,
+    /// Hosts `wasi:http/outgoing-handler` may reach: `host`, `host:port`, `*.domain` or `*`.
+    /// Empty: every outgoing request is denied.
+    pub http_hosts: Vec<String>,
 }
 
 /// The full policy of one component.

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Val};
 use wasmtime::{Engine, Store, UpdateDeadline};
 
@@ -51,6 +51,8 @@ pub struct ComponentPool {
     digest: String,
     component: Component,
     pre: InstancePre<Ctx>,
+    /// The `wasi:http` view of `pre`, if the component serves HTTP.
+    proxy_pre: Option<wasmtime_wasi_http::p2::bindings::ProxyPre<Ctx>>,
     policy: Policy,
     engine: Engine,
     permits: Arc<Semaphore>,
@@ -82,6 +84,7 @@ impl ComponentPool {
             id: id.into(),
             digest,
             component,
+            proxy_pre: crate::http::proxy_pre(&pre),
             pre,
             policy,
             engine,
@@ -201,14 +204,7 @@ impl ComponentPool {
         func: &str,
         params: &[Val],
     ) -> Result<Vec<Val>, CallError> {
-        let _permit = self.permits.acquire().await.map_err(|_| {
-            CallError::new(
-                CallErrorKind::Stopped,
-                format!("component {} was stopped", self.id),
-            )
-        })?;
-        let active = self.active.fetch_add(1, Ordering::SeqCst) + 1;
-        self.peak.fetch_max(active, Ordering::SeqCst);
+        let permit = self.acquire().await?;
         let limit = self.policy.limits.max_execution_time;
         // The epoch callback interrupts guest code; the timeout also covers time a guest spends
         // waiting in host calls (sleeps, I/O), where no guest code runs.
@@ -219,13 +215,38 @@ impl ComponentPool {
                 Ok(r) => r,
                 Err(_) => Err(CallError::deadline(limit)),
             };
-        self.active.fetch_sub(1, Ordering::SeqCst);
-        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.finish(permit, result.as_ref().err());
         if let Err(e) = &result {
-            self.failures.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(component_id = %self.id, func, error = %e, "call failed");
         }
         result
+    }
+
+    /// Waits for a free instance slot and counts the instance as active.
+    pub(crate) async fn acquire(&self) -> Result<OwnedSemaphorePermit, CallError> {
+        let permit = self.permits.clone().acquire_owned().await.map_err(|_| {
+            CallError::new(
+                CallErrorKind::Stopped,
+                format!("component {} was stopped", self.id),
+            )
+        })?;
+        let active = self.active.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(active, Ordering::SeqCst);
+        Ok(permit)
+    }
+
+    /// Frees the slot `acquire` gave and counts the call.
+    pub(crate) fn finish(&self, permit: OwnedSemaphorePermit, error: Option<&CallError>) {
+        drop(permit);
+        self.active.fetch_sub(1, Ordering::SeqCst);
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if error.is_some() {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn proxy_pre(&self) -> Option<&wasmtime_wasi_http::p2::bindings::ProxyPre<Ctx>> {
+        self.proxy_pre.as_ref()
     }
 
     async fn call_in_new_instance(
@@ -277,7 +298,7 @@ impl ComponentPool {
 
     /// A store for one instance: the component's limits, its config snapshot, and an epoch
     /// deadline that yields every tick and interrupts the guest once its time is up.
-    fn new_store(&self) -> Store<Ctx> {
+    pub(crate) fn new_store(&self) -> Store<Ctx> {
         let mut store = Store::new(
             &self.engine,
             Ctx::new(&self.policy, self.id.clone(), self.config(), &self.services),
@@ -352,7 +373,7 @@ impl ComponentPool {
         Ok(index)
     }
 
-    fn classify(
+    pub(crate) fn classify(
         &self,
         store: &Store<Ctx>,
         e: wasmtime::Error,

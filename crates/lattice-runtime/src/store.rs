@@ -22,6 +22,9 @@ pub(crate) struct Ctx {
     pub keyvalue: Option<Arc<dyn crate::KeyValue>>,
     /// What carries `wasmcloud:messaging/consumer`, if the host has it.
     pub messaging: Option<Arc<dyn crate::Messaging>>,
+    pub(crate) http: wasmtime_wasi_http::WasiHttpCtx,
+    /// Which hosts `wasi:http/outgoing-handler` may reach.
+    pub(crate) outgoing: crate::http::OutgoingPolicy,
 }
 
 impl Ctx {
@@ -43,6 +46,8 @@ impl Ctx {
             link_names: Default::default(),
             keyvalue: services.keyvalue.get().cloned(),
             messaging: services.messaging.get().cloned(),
+            http: wasmtime_wasi_http::WasiHttpCtx::new(),
+            outgoing: crate::http::OutgoingPolicy::new(&policy.grants.http_hosts),
         }
     }
 }

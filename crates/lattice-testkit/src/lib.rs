@@ -8,10 +8,12 @@
 //! # Layout
 //! - [`nats`]: one server ([`NatsServer`]), a routed cluster ([`NatsCluster`]) and leaf nodes.
 //! - [`process`]: a child process with its log captured to a file, signals and log polling.
+//! - [`http`]: a minimal HTTP/1.1 client for driving hosts' ingress.
 //! - [`proxy`]: a TCP proxy that delays, stalls or cuts a link ([`proxy::FaultyLink`]).
 //! - [`wait`]: polling a condition until a deadline (never sleep-and-hope).
 
 pub mod host;
+pub mod http;
 pub mod nats;
 pub mod process;
 pub mod proxy;

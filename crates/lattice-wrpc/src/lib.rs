@@ -9,6 +9,8 @@
 //!   [`transport::accept`] / [`transport::Invocation`] for servers; chunking past
 //!   `max_payload`, deadlines, and the error header.
 //! - [`frames`]: reassembly of a parameter or result stream from its messages (no I/O).
+//! - [`http`]: HTTP requests and responses as values, for forwarding a request to the
+//!   host that runs its component.
 //! - [`retry`]: which failed calls are tried again ([`retry::RetryPolicy`]).
 //! - [`types`]: function signatures as data ([`types::TypeDesc`]), for clients that only
 //!   have WAVE text.
@@ -23,6 +25,7 @@
 pub mod codec;
 pub mod error;
 pub mod frames;
+pub mod http;
 mod leb;
 pub mod retry;
 pub mod subject;

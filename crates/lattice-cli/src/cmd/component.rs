@@ -45,6 +45,7 @@ pub async fn scale(global: &GlobalArgs, cmd: ScaleCommand) -> anyhow::Result<()>
         config: args.configs.clone(),
         component_limits: (!args.limits.is_empty()).then(|| args.limits.iter().cloned().collect()),
         allow_update: args.allow_update,
+        allowed_hosts: args.allowed_hosts.clone(),
     };
     let events = ctl.events().await?;
     ctl.scale_component(&host, &request).await?;

@@ -57,6 +57,7 @@ pub fn host_config(
         oci: oci_config(&args.oci),
         force_remote_calls: args.force_remote_calls,
         call_timeout: args.call_timeout,
+        http_address: args.http_address,
         ..HostConfig::default()
     })
 }

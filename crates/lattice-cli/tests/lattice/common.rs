@@ -144,6 +144,7 @@ pub fn scale_cmd(
         config: vec![],
         component_limits: None,
         allow_update: false,
+        allowed_hosts: vec![],
     }
 }
 

@@ -9,6 +9,7 @@ mod common;
 mod components;
 mod discovery;
 mod fuzz;
+mod http;
 mod interop;
 mod keyvalue;
 mod lifecycle;

@@ -1,0 +1,228 @@
+//! HTTP ingress built into every host: routing by address, path and host; requests served
+//! in-process when the component runs here, else over wRPC; failures with their status; and
+//! outgoing HTTP denied unless granted.
+
+use std::time::{Duration, Instant};
+
+use lattice_proto::ctl::Link;
+use lattice_testkit::http::{get, request, Response};
+use lattice_testkit::{free_port, HostProcess, NatsServer};
+
+use crate::common::*;
+
+const HELLO: &str = "Hello from Lattice!\n";
+
+/// A host process serving the shared HTTP listener on `port`.
+fn http_host(url: &str, port: u16) -> HostProcess {
+    host(url, "default")
+        .arg("--allow-file-load")
+        .arg("--http-address")
+        .arg(format!("127.0.0.1:{port}"))
+        .start()
+        .unwrap()
+}
+
+/// Runs `http-hello` as `id` on `host`, with `change` applied to the scale request.
+async fn run_hello(
+    ctl: &lattice_ctl::Client,
+    host: &str,
+    id: &str,
+    change: impl FnOnce(&mut lattice_proto::ctl::ScaleComponentCommand),
+) {
+    let mut cmd = scale_cmd(&component_ref("http_hello"), id, 8);
+    change(&mut cmd);
+    let ev = scale(ctl, host, &cmd).await;
+    assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
+}
+
+/// Routes requests for `id` by the source config `pairs` (stored as config `http-{id}`).
+async fn route(ctl: &lattice_ctl::Client, id: &str, pairs: &[(&str, &str)]) {
+    let name = format!("http-{id}");
+    let values = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    ctl.put_config(&name, &values).await.unwrap();
+    let mut link = Link::new("http", id, "wasi", "http", &["incoming-handler"]);
+    // Links are unique per source, interface and name: one name per routed component.
+    link.name = id.into();
+    link.source_config = vec![name];
+    ctl.put_link(&link).await.unwrap();
+}
+
+/// Requests `path` from `addr` until it answers `status` (routes reach every host within a
+/// moment of the link).
+async fn until_status(addr: &str, host: &str, path: &str, status: u16) -> Response {
+    let last = std::sync::Mutex::new(String::new());
+    lattice_testkit::wait::until_async(
+        &format!("{status} from http://{addr}{path}"),
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || async {
+            let r = request(addr, "GET", host, path, b"", Duration::from_secs(15)).await;
+            let r = match r {
+                Ok(r) => r,
+                Err(e) => {
+                    *last.lock().unwrap() = e.to_string();
+                    return None;
+                }
+            };
+            *last.lock().unwrap() = format!("{} {}", r.status, r.text());
+            (r.status == status).then_some(r)
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}; last answer: {}", last.lock().unwrap()))
+}
+
+/// Calls component `id` served on `host`, from its inventory.
+async fn calls(ctl: &lattice_ctl::Client, host: &str, id: &str) -> u64 {
+    let inv = ctl.host_inventory(host).await.unwrap();
+    inv.components
+        .iter()
+        .find(|c| c.id == id)
+        .and_then(|c| c.calls)
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_routed_by_address_path_and_host_and_served_wherever_the_component_runs() {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let ctl = ctl(&url, "default").await;
+    let (edge_port, core_port, own_port) = (free_port(), free_port(), free_port());
+    let edge_addr = format!("127.0.0.1:{edge_port}");
+    let core_addr = format!("127.0.0.1:{core_port}");
+    // `edge` runs nothing at first; `core` runs every component.
+    let edge = http_host(&url, edge_port);
+    let core = http_host(&url, core_port);
+    for id in ["by-path", "by-host", "by-address"] {
+        run_hello(&ctl, &core.id, id, |_| {}).await;
+    }
+    run_hello(&ctl, &core.id, "slow", |c| {
+        c.component_limits = Some([("max_execution_time".into(), "300".into())].into());
+    })
+    .await;
+    route(&ctl, "by-path", &[("path", "/app")]).await;
+    route(&ctl, "by-host", &[("host", "hello.test")]).await;
+    let own_addr = format!("127.0.0.1:{own_port}");
+    route(&ctl, "by-address", &[("address", own_addr.as_str())]).await;
+    route(&ctl, "slow", &[("path", "/slow")]).await;
+    route(&ctl, "ghost", &[("path", "/ghost")]).await;
+
+    // By path, at a host that does not run the component: served on the other host.
+    let r = until_status(&edge_addr, "localhost", "/app", 200).await;
+    assert_eq!(r.text(), HELLO);
+    let before = calls(&ctl, &core.id, "by-path").await;
+    for _ in 0..5 {
+        assert_eq!(get(&edge_addr, "/app/x").await.unwrap().status, 200);
+    }
+    assert_eq!(calls(&ctl, &core.id, "by-path").await, before + 5);
+
+    // By host header, and by an address of its own.
+    let before = calls(&ctl, &core.id, "by-host").await;
+    let r = until_status(&edge_addr, "Hello.Test:1234", "/anything", 200).await;
+    assert_eq!(r.text(), HELLO);
+    assert!(calls(&ctl, &core.id, "by-host").await > before);
+    let r = until_status(&own_addr, "localhost", "/", 200).await;
+    assert_eq!(r.text(), HELLO);
+
+    // No route: 404. A target nobody runs: 502, fast.
+    let r = get(&edge_addr, "/nope").await.unwrap();
+    assert_eq!(r.status, 404, "{}", r.text());
+    let asked = Instant::now();
+    let r = get(&edge_addr, "/ghost").await.unwrap();
+    let took = asked.elapsed();
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(r.text().contains("no responders"), "{}", r.text());
+    assert!(took < Duration::from_secs(1), "502 took {took:?}");
+
+    // A trap is a 500 and a guest past its execution limit a 504, locally and remotely.
+    for addr in [&edge_addr, &core_addr] {
+        let r = get(addr, "/app/trap").await.unwrap();
+        assert_eq!(r.status, 500, "{addr}: {}", r.text());
+        let r = get(addr, "/slow/sleep/3000").await.unwrap();
+        assert_eq!(r.status, 504, "{addr}: {}", r.text());
+        assert_eq!(get(addr, "/slow/sleep/1").await.unwrap().status, 200);
+    }
+
+    // A 1 MiB body goes to the component on the other host and comes back whole.
+    let body: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+    let r = request(
+        &edge_addr,
+        "POST",
+        "localhost",
+        "/app/echo",
+        &body,
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body == body,
+        "echoed body differs ({} bytes)",
+        r.body.len()
+    );
+
+    // Once `edge` runs the component too, its requests stay on it: none reach `core`.
+    run_hello(&ctl, &edge.id, "by-path", |_| {}).await;
+    let (edge_before, core_before) = (
+        calls(&ctl, &edge.id, "by-path").await,
+        calls(&ctl, &core.id, "by-path").await,
+    );
+    for _ in 0..20 {
+        assert_eq!(get(&edge_addr, "/app").await.unwrap().status, 200);
+    }
+    assert_eq!(calls(&ctl, &edge.id, "by-path").await, edge_before + 20);
+    assert_eq!(calls(&ctl, &core.id, "by-path").await, core_before);
+}
+
+/// An upstream answering every request with `upstream ok`, for outgoing requests.
+async fn upstream() -> (u16, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\nconnection: close\r\n\r\nupstream ok")
+                    .await;
+            });
+        }
+    });
+    (port, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outgoing_http_is_denied_unless_the_host_is_granted() {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let ctl = ctl(&url, "default").await;
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let h = http_host(&url, port);
+    let (up, _upstream) = upstream().await;
+    run_hello(&ctl, &h.id, "denied", |_| {}).await;
+    run_hello(&ctl, &h.id, "granted", |c| {
+        c.allowed_hosts = vec!["127.0.0.1".into()];
+    })
+    .await;
+    run_hello(&ctl, &h.id, "other-host", |c| {
+        c.allowed_hosts = vec!["example.com".into()];
+    })
+    .await;
+    for id in ["denied", "granted", "other-host"] {
+        route(&ctl, id, &[("path", &format!("/{id}"))]).await;
+    }
+    let fetch = |id: &str| format!("/{id}/fetch/127.0.0.1:{up}/x");
+    let r = until_status(&addr, "localhost", &fetch("granted"), 200).await;
+    assert_eq!(r.text(), "upstream ok");
+    for id in ["denied", "other-host"] {
+        let r = until_status(&addr, "localhost", &fetch(id), 502).await;
+        assert!(r.text().contains("HttpRequestDenied"), "{id}: {}", r.text());
+    }
+}

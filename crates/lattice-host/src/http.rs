@@ -1,0 +1,547 @@
+//! HTTP ingress, built into every host (wasmCloud's http-server provider, in-process).
+//!
+//! A link from the built-in source `http` to a component (namespace `wasi`, package `http`,
+//! interface `incoming-handler`) makes every host accept requests for it. The link's source
+//! config says which:
+//!
+//! - `address=IP:PORT`: a listener of its own (wasmCloud's default `address` routing mode);
+//! - `path=/prefix`: requests under that path on the shared listener (`--http-address`);
+//! - `host=name`: requests whose `Host` header names it, on the shared listener.
+//!
+//! `path` and `host` may be combined with each other and with `address`. A request goes to
+//! the most specific route (host, then longest path); none matches: 404. As in wasmCloud,
+//! links are unique per source, interface and link name, so each component routed from
+//! `http` has a link name of its own.
+//!
+//! A request is served by the component in this process when it runs here, else forwarded
+//! over wRPC to an instance anywhere in the lattice (`lattice_wrpc::http`). Failures have
+//! their status: 502 when no instance answers, 504 past the deadline, 500 when it trapped.
+//!
+//! Listeners set `SO_REUSEPORT`, so several hosts on one machine can share one address and
+//! stopping any of them leaves the others serving it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use lattice_proto::ctl::Link;
+use lattice_runtime::http::{full_body, ResponseBody};
+use lattice_wrpc::retry::{retry, RetryPolicy};
+use lattice_wrpc::transport::{SOURCE_HEADER, TRACEPARENT_HEADER};
+use lattice_wrpc::{CallError, CallErrorKind};
+
+use crate::host::HostShared;
+
+/// The source id of links that route HTTP requests to a component.
+pub const HTTP_SOURCE: &str = "http";
+/// Largest request or response body forwarded to another host (bodies served in-process
+/// stream and have no such bound).
+pub const MAX_FORWARDED_BODY: usize = 16 << 20;
+/// How often listeners and routes are brought in line with the links.
+const FOLLOW_EVERY: Duration = Duration::from_millis(250);
+
+/// Where requests for one component come in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Route {
+    pub target: String,
+    /// Matches this `Host` (port ignored, case-insensitive) only.
+    pub host: Option<String>,
+    /// Matches paths equal to this or under it (`/api` matches `/api/x`, not `/apix`).
+    pub path: Option<String>,
+}
+
+impl Route {
+    fn matches(&self, host: Option<&str>, path: &str) -> bool {
+        let host_ok = match (&self.host, host) {
+            (None, _) => true,
+            (Some(want), Some(h)) => {
+                let h = h.rsplit_once(':').map_or(h, |(name, _)| name);
+                want.eq_ignore_ascii_case(h)
+            }
+            (Some(_), None) => false,
+        };
+        let path_ok = match &self.path {
+            None => true,
+            Some(p) => {
+                let p = p.trim_end_matches('/');
+                path == p
+                    || p.is_empty()
+                    || path
+                        .strip_prefix(p)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            }
+        };
+        host_ok && path_ok
+    }
+
+    fn specificity(&self) -> (bool, usize) {
+        (
+            self.host.is_some(),
+            self.path.as_ref().map_or(0, |p| p.len()),
+        )
+    }
+}
+
+/// Routes by listener address.
+pub(crate) type Routes = HashMap<SocketAddr, Vec<Route>>;
+
+/// The route for a request to listener `addr` with `Host` header `host` and `path`.
+pub(crate) fn find<'a>(
+    routes: &'a Routes,
+    addr: &SocketAddr,
+    host: Option<&str>,
+    path: &str,
+) -> Option<&'a Route> {
+    routes
+        .get(addr)?
+        .iter()
+        .filter(|r| r.matches(host, path))
+        .max_by_key(|r| r.specificity())
+}
+
+/// Turns HTTP links and their configs into routes. A link whose config has a bad address is
+/// skipped with a warning.
+pub(crate) fn routes_of(
+    links: &[(Link, BTreeMap<String, String>)],
+    shared_address: SocketAddr,
+) -> Routes {
+    let mut routes: Routes = HashMap::new();
+    for (link, config) in links {
+        let addr = match config.get("address") {
+            Some(a) => match a.parse::<SocketAddr>() {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(component_id = %link.target, address = %a, error = %e, "bad HTTP address in link config");
+                    continue;
+                }
+            },
+            None => shared_address,
+        };
+        let route = Route {
+            target: link.target.clone(),
+            host: config.get("host").cloned(),
+            path: config.get("path").cloned(),
+        };
+        // Without an address, host or path, a link would claim the whole shared listener.
+        let list = routes.entry(addr).or_default();
+        if !list.contains(&route) {
+            list.push(route);
+        }
+    }
+    routes
+}
+
+fn http_links(shared: &HostShared) -> Vec<Link> {
+    shared
+        .links
+        .of_source(HTTP_SOURCE)
+        .into_iter()
+        .filter(|l| {
+            l.wit_namespace == "wasi"
+                && l.wit_package == "http"
+                && l.interfaces.iter().any(|i| i == "incoming-handler")
+        })
+        .collect()
+}
+
+/// The merged source config of each link (later names win).
+async fn with_configs(
+    shared: &HostShared,
+    links: Vec<Link>,
+) -> Vec<(Link, BTreeMap<String, String>)> {
+    let mut out = Vec::new();
+    for link in links {
+        let mut merged = BTreeMap::new();
+        for name in &link.source_config {
+            if let Ok(Some(config)) = shared.config.get(name).await {
+                merged.extend(config);
+            }
+        }
+        out.push((link, merged));
+    }
+    out
+}
+
+/// Keeps this host's listeners and routes equal to what the HTTP links ask for. Runs until
+/// the host stops.
+pub(crate) async fn follow(
+    shared: Arc<HostShared>,
+    shared_address: SocketAddr,
+    table: Arc<RwLock<Arc<Routes>>>,
+) {
+    let mut listeners: HashMap<SocketAddr, tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut tick = tokio::time::interval(FOLLOW_EVERY);
+    let mut seen = None;
+    let mut bind_failed: std::collections::HashSet<SocketAddr> = Default::default();
+    loop {
+        tick.tick().await;
+        let links = http_links(&shared);
+        let generation = shared.config_generation.load(Ordering::Relaxed);
+        let now = (links, generation);
+        let broken = listeners.values().any(|t| t.is_finished());
+        if seen.as_ref() == Some(&now) && !broken && bind_failed.is_empty() {
+            continue;
+        }
+        let routes = routes_of(&with_configs(&shared, now.0.clone()).await, shared_address);
+        seen = Some(now);
+        listeners.retain(|addr, task| {
+            let keep = routes.contains_key(addr) && !task.is_finished();
+            if !keep {
+                tracing::info!(%addr, "closing HTTP listener");
+                task.abort();
+            }
+            keep
+        });
+        for addr in routes.keys() {
+            if listeners.contains_key(addr) {
+                continue;
+            }
+            match bind(*addr) {
+                Ok(l) => {
+                    tracing::info!(%addr, "HTTP listener open");
+                    bind_failed.remove(addr);
+                    listeners.insert(
+                        *addr,
+                        tokio::spawn(accept_loop(shared.clone(), *addr, l, table.clone())),
+                    );
+                }
+                Err(e) => {
+                    if bind_failed.insert(*addr) {
+                        tracing::warn!(%addr, error = %e, "cannot open HTTP listener; retrying");
+                    }
+                }
+            }
+        }
+        bind_failed.retain(|a| routes.contains_key(a));
+        if let Ok(mut t) = table.write() {
+            *t = Arc::new(routes);
+        }
+    }
+}
+
+fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+async fn accept_loop(
+    shared: Arc<HostShared>,
+    addr: SocketAddr,
+    listener: tokio::net::TcpListener,
+    table: Arc<RwLock<Arc<Routes>>>,
+) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                // Out of file descriptors and the like: back off rather than spin.
+                tracing::warn!(%addr, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let table = table.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let shared = shared.clone();
+                let routes = table.read().map(|t| t.clone()).unwrap_or_default();
+                async move { Ok::<_, Infallible>(serve(&shared, &routes, addr, req).await) }
+            });
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
+            }
+        });
+    }
+}
+
+fn text(status: StatusCode, msg: impl Into<String>) -> Response<ResponseBody> {
+    let mut body = msg.into();
+    body.push('\n');
+    let mut r = Response::new(full_body(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// The status a failed call becomes.
+fn status_of(e: &CallError) -> StatusCode {
+    match e.kind() {
+        CallErrorKind::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        CallErrorKind::Trapped => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_GATEWAY,
+    }
+}
+
+async fn serve(
+    shared: &HostShared,
+    routes: &Routes,
+    addr: SocketAddr,
+    req: Request<hyper::body::Incoming>,
+) -> Response<ResponseBody> {
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string);
+    let Some(route) = find(routes, &addr, host.as_deref(), req.uri().path()) else {
+        return text(
+            StatusCode::NOT_FOUND,
+            format!("no component serves {}", req.uri().path()),
+        );
+    };
+    let target = route.target.clone();
+    let local = (!shared.force_remote_calls)
+        .then(|| shared.components.get(&target))
+        .flatten()
+        .filter(|r| r.pool.serves_http());
+    let result = match local {
+        Some(running) => {
+            shared.routing.http_local.fetch_add(1, Ordering::Relaxed);
+            let req = req.map(lattice_runtime::http::incoming_body);
+            running
+                .pool
+                .handle_http(req)
+                .await
+                .map_err(crate::router::from_runtime)
+        }
+        None => {
+            shared.routing.http_remote.fetch_add(1, Ordering::Relaxed);
+            forward(shared, &target, req).await
+        }
+    };
+    result.unwrap_or_else(|e| {
+        tracing::debug!(component_id = %target, error = %e, "HTTP request failed");
+        text(status_of(&e), format!("{target}: {e}"))
+    })
+}
+
+/// Serves a request with an instance of `target` elsewhere in the lattice.
+async fn forward(
+    shared: &HostShared,
+    target: &str,
+    req: Request<hyper::body::Incoming>,
+) -> Result<Response<ResponseBody>, CallError> {
+    let (parts, body) = req.into_parts();
+    let body = match http_body_util::Limited::new(body, MAX_FORWARDED_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            return Ok(text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body not forwarded: {e} (at most {MAX_FORWARDED_BODY} bytes go to another host)"),
+            ))
+        }
+    };
+    let request = lattice_wrpc::http::Request {
+        method: parts.method.as_str().to_string(),
+        path_with_query: parts
+            .uri
+            .path_and_query()
+            .map_or("/".to_string(), |p| p.as_str().to_string()),
+        scheme: Some("http".into()),
+        authority: parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec()))
+            .collect(),
+        body: body.to_vec(),
+    };
+    let mut bytes = Vec::with_capacity(request.body.len() + 256);
+    request.encode(&mut bytes);
+    let bytes = Bytes::from(bytes);
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(SOURCE_HEADER, HTTP_SOURCE);
+    headers.insert(
+        TRACEPARENT_HEADER,
+        lattice_wrpc::trace::TraceParent::root()
+            .to_string()
+            .as_str(),
+    );
+    let deadline = tokio::time::Instant::now() + shared.call_timeout;
+    let prefix = format!("{}.{target}", shared.lattice);
+    // RFC 9110's idempotent methods may be sent again when their outcome is unknown.
+    let idempotent = matches!(
+        parts.method,
+        http::Method::GET
+            | http::Method::HEAD
+            | http::Method::OPTIONS
+            | http::Method::TRACE
+            | http::Method::PUT
+            | http::Method::DELETE
+    );
+    let mut policy = RetryPolicy::default().idempotent(idempotent);
+    if shared.recently_answered(target) {
+        policy.no_responders_for = crate::router::MOVING_GRACE;
+    }
+    let (result, attempts) = retry(&policy, deadline, || {
+        shared.wrpc.invoke(
+            &prefix,
+            lattice_wrpc::http::INSTANCE,
+            lattice_wrpc::http::FUNC,
+            bytes.clone(),
+            headers.clone(),
+            deadline,
+            lattice_wrpc::http::Response::decode,
+        )
+    })
+    .await;
+    if attempts.made > 1 {
+        shared
+            .routing
+            .retried
+            .fetch_add(u64::from(attempts.made - 1), Ordering::Relaxed);
+    }
+    let response = result?;
+    shared.answered(target);
+    let mut out = Response::new(full_body(response.body));
+    *out.status_mut() = StatusCode::from_u16(response.status).map_err(|_| {
+        CallError::new(
+            CallErrorKind::Decode,
+            format!("component answered with status {}", response.status),
+        )
+    })?;
+    for (name, value) in response.headers {
+        match (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            http::HeaderValue::from_bytes(&value),
+        ) {
+            (Ok(n), Ok(v)) => {
+                out.headers_mut().append(n, v);
+            }
+            _ => tracing::debug!(header = %name, "dropped an invalid response header"),
+        }
+    }
+    Ok(out)
+}
+
+/// Serves a request forwarded by another host (see [`forward`]): runs it in a local
+/// instance and sends back the whole response.
+pub(crate) async fn serve_forwarded(
+    pool: &Arc<lattice_runtime::ComponentPool>,
+    request: lattice_wrpc::http::Request,
+    deadline: tokio::time::Instant,
+) -> Result<lattice_wrpc::http::Response, CallError> {
+    let mut builder = Request::builder()
+        .method(request.method.as_str())
+        .uri(request.path_with_query.as_str());
+    for (name, value) in &request.headers {
+        builder = builder.header(name.as_str(), value.as_slice());
+    }
+    if let Some(a) = &request.authority {
+        if !request
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("host"))
+        {
+            builder = builder.header(http::header::HOST, a.as_str());
+        }
+    }
+    let req = builder.body(full_body(request.body)).map_err(|e| {
+        CallError::new(
+            CallErrorKind::Rejected,
+            format!("bad forwarded request: {e}"),
+        )
+    })?;
+    let run = async {
+        let response = pool
+            .handle_http(req)
+            .await
+            .map_err(crate::router::from_runtime)?;
+        let (parts, body) = response.into_parts();
+        let body = http_body_util::Limited::new(body, MAX_FORWARDED_BODY)
+            .collect()
+            .await
+            .map_err(|e| {
+                CallError::new(
+                    CallErrorKind::Trapped,
+                    format!("response body not forwarded: {e}"),
+                )
+            })?
+            .to_bytes();
+        Ok(lattice_wrpc::http::Response {
+            status: parts.status.as_u16(),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec()))
+                .collect(),
+            body: body.to_vec(),
+        })
+    };
+    tokio::time::timeout_at(deadline, run).await.map_err(|_| {
+        CallError::new(
+            CallErrorKind::DeadlineExceeded,
+            "the caller's deadline passed during the request",
+        )
+    })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(target: &str) -> Link {
+        Link::new(HTTP_SOURCE, target, "wasi", "http", &["incoming-handler"])
+    }
+
+    fn cfg(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn routes_pick_the_most_specific_match() {
+        let shared: SocketAddr = "127.0.0.1:8000".parse().unwrap();
+        let own: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        let routes = routes_of(
+            &[
+                (link("api"), cfg(&[("path", "/api")])),
+                (link("api-v2"), cfg(&[("path", "/api/v2")])),
+                (link("blog"), cfg(&[("host", "blog.example.com")])),
+                (link("own"), cfg(&[("address", "127.0.0.1:9000")])),
+                (link("bad"), cfg(&[("address", "nonsense")])),
+            ],
+            shared,
+        );
+        let target = |addr, host, path| find(&routes, addr, host, path).map(|r| r.target.as_str());
+        assert_eq!(target(&shared, None, "/api"), Some("api"));
+        assert_eq!(target(&shared, None, "/api/x"), Some("api"));
+        assert_eq!(target(&shared, None, "/api/v2/x"), Some("api-v2"));
+        assert_eq!(target(&shared, None, "/apix"), None);
+        assert_eq!(
+            target(&shared, Some("Blog.Example.com:8000"), "/api"),
+            Some("blog")
+        );
+        assert_eq!(target(&shared, Some("other"), "/"), None);
+        assert_eq!(target(&own, None, "/anything"), Some("own"));
+        assert_eq!(routes.len(), 2, "the bad address makes no listener");
+    }
+}

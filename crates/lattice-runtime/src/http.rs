@@ -1,0 +1,222 @@
+//! `wasi:http` in the runtime: serving a component's `wasi:http/incoming-handler` export
+//! ([`ComponentPool::handle_http`]) and the outgoing-request policy (deny unless granted).
+//!
+//! What a request is and where it comes from (listeners, routes, other hosts) is the host's
+//! business; here a request goes into one fresh instance and a response comes out, its body
+//! streamed from the guest while the instance keeps running.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::{WasiBody, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+use crate::error::{CallError, CallErrorKind};
+use crate::pool::ComponentPool;
+use crate::store::Ctx;
+
+/// The body of a request handed to a component: anything that yields bytes.
+pub type RequestBody = WasiBody;
+/// The body of a component's response, streamed while its instance runs.
+pub type ResponseBody = wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+/// The WIT name of the export that serves HTTP.
+pub const INCOMING_HANDLER: &str = "wasi:http/incoming-handler";
+
+/// A body made of bytes already in memory.
+pub fn full_body(bytes: impl Into<Bytes>) -> RequestBody {
+    http_body_util::Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// The body of a request a hyper server received.
+pub fn incoming_body(body: hyper::body::Incoming) -> RequestBody {
+    body.map_err(wasmtime_wasi_http::Error::from).boxed_unsync()
+}
+
+/// Which hosts a component's outgoing requests may reach.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OutgoingPolicy {
+    /// `host` or `host:port` patterns; `*` allows any host, `*.example.com` any subdomain.
+    allowed: Arc<Vec<String>>,
+}
+
+impl OutgoingPolicy {
+    pub(crate) fn new(allowed: &[String]) -> Self {
+        Self {
+            allowed: Arc::new(allowed.to_vec()),
+        }
+    }
+
+    /// Whether a request to `authority` (`host[:port]`) is granted.
+    pub(crate) fn allows(&self, authority: &str) -> bool {
+        let host = authority
+            .rsplit_once(':')
+            .filter(|(_, port)| port.parse::<u16>().is_ok())
+            .map_or(authority, |(h, _)| h);
+        self.allowed.iter().any(|p| {
+            p == "*"
+                || p.eq_ignore_ascii_case(authority)
+                || p.eq_ignore_ascii_case(host)
+                || p.strip_prefix("*.").is_some_and(|suffix| {
+                    host.len() > suffix.len() + 1
+                        && host[host.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+                        && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
+                })
+        })
+    }
+}
+
+type SendFuture = Box<
+    dyn std::future::Future<
+            Output = wasmtime_wasi_http::Result<(
+                ::http::Response<WasiBody>,
+                Box<dyn std::future::Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+            )>,
+        > + Send,
+>;
+
+impl WasiHttpHooks for OutgoingPolicy {
+    fn send_request(
+        &mut self,
+        request: ::http::Request<WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        fut: Box<dyn std::future::Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> SendFuture {
+        let authority = request
+            .uri()
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .unwrap_or_default();
+        if !self.allows(&authority) {
+            tracing::info!(%authority, "outgoing HTTP request denied: host not granted");
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        let _ = fut;
+        Box::new(async move {
+            let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                res.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>,
+            ))
+        })
+    }
+}
+
+impl WasiHttpView for Ctx {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outgoing,
+        }
+    }
+}
+
+/// The `wasi:http` form of a component's pre-linked instance, if it serves HTTP.
+pub(crate) fn proxy_pre(pre: &wasmtime::component::InstancePre<Ctx>) -> Option<ProxyPre<Ctx>> {
+    ProxyPre::new(pre.clone()).ok()
+}
+
+impl ComponentPool {
+    /// Whether the component exports `wasi:http/incoming-handler`.
+    pub fn serves_http(&self) -> bool {
+        self.proxy_pre().is_some()
+    }
+
+    /// Serves one HTTP request in a fresh instance. Returns once the guest has set its
+    /// response; the body then streams from the instance, which runs (holding its slot and
+    /// its execution-time limit) until it finishes writing.
+    pub async fn handle_http(
+        self: &Arc<Self>,
+        request: ::http::Request<RequestBody>,
+    ) -> Result<::http::Response<ResponseBody>, CallError> {
+        let pre = self.proxy_pre().cloned().ok_or_else(|| {
+            CallError::new(
+                CallErrorKind::NoSuchFunction,
+                format!("component {} does not export {INCOMING_HANDLER}", self.id()),
+            )
+        })?;
+        let permit = self.acquire().await?;
+        let mut store = self.new_store();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let scheme = match request.uri().scheme_str() {
+            Some("https") => Scheme::Https,
+            _ => Scheme::Http,
+        };
+        let setup = store
+            .data_mut()
+            .http()
+            .new_incoming_request(scheme, request)
+            .and_then(|req| Ok((req, store.data_mut().http().new_response_outparam(tx)?)));
+        let (req, out) = setup.map_err(|e| {
+            CallError::new(CallErrorKind::BadArguments, format!("bad request: {e:#}"))
+        })?;
+        let pool = self.clone();
+        let limit = self.policy().limits.max_execution_time;
+        let task = tokio::spawn(async move {
+            let run = async {
+                let proxy = pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map_err(|e| (e, CallErrorKind::Instantiate))?;
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, req, out)
+                    .await
+                    .map_err(|e| (e, CallErrorKind::Trapped))
+            };
+            let result = match tokio::time::timeout(limit, run).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err((e, kind))) => Err(pool.classify(&store, e, kind)),
+                Err(_) => Err(CallError::deadline(limit)),
+            };
+            pool.finish(permit, result.as_ref().err());
+            result
+        });
+        match rx.await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(code)) => Err(CallError::new(
+                CallErrorKind::Trapped,
+                format!("component {} answered with error {code:?}", self.id()),
+            )),
+            // The guest dropped its response-outparam unset: the task says why.
+            Err(_) => match task.await {
+                Ok(Err(e)) => Err(e),
+                Ok(Ok(())) => Err(CallError::new(
+                    CallErrorKind::Trapped,
+                    format!(
+                        "component {} returned without setting a response",
+                        self.id()
+                    ),
+                )),
+                Err(e) => Err(CallError::new(CallErrorKind::Trapped, e.to_string())),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OutgoingPolicy;
+
+    #[test]
+    fn outgoing_policy_matches_hosts() {
+        let p = OutgoingPolicy::new(&["example.com".into(), "*.svc.local".into()]);
+        assert!(p.allows("example.com"));
+        assert!(p.allows("example.com:8080"));
+        assert!(p.allows("EXAMPLE.com"));
+        assert!(p.allows("a.svc.local:80"));
+        assert!(!p.allows("svc.local"));
+        assert!(!p.allows("evilsvc.local"));
+        assert!(!p.allows("example.org"));
+        assert!(!OutgoingPolicy::default().allows("example.com"));
+        assert!(OutgoingPolicy::new(&["*".into()]).allows("anything:1"));
+        let port = OutgoingPolicy::new(&["127.0.0.1:9000".into()]);
+        assert!(port.allows("127.0.0.1:9000"));
+        assert!(!port.allows("127.0.0.1:9001"));
+    }
+}

@@ -1,0 +1,206 @@
+//! HTTP requests and responses as wRPC values: how one host hands a request it received to
+//! a component running on another.
+//!
+//! The function is `lattice:http/incoming-handler@0.1.0.handle`, served like any export (in
+//! the component's queue group). Its values use the component-model encoding of
+//!
+//! ```wit
+//! record request { method: string, path-with-query: string, scheme: option<string>,
+//!                  authority: option<string>, headers: list<tuple<string, list<u8>>>,
+//!                  body: list<u8> }
+//! record response { status: u16, headers: list<tuple<string, list<u8>>>, body: list<u8> }
+//! handle: func(request: request) -> response;
+//! ```
+//!
+//! Bodies travel whole (the transport chunks them past `max_payload`). wasmCloud's
+//! `wrpc:http/incoming-handler@0.1.0` carries bodies as `stream<u8>` on nested paths, which
+//! this transport does not implement yet; that is why this is a function of our own.
+
+use crate::codec::DecodeError;
+use crate::leb;
+
+/// The instance of [`FUNC`].
+pub const INSTANCE: &str = "lattice:http/incoming-handler@0.1.0";
+/// The function that serves a forwarded request.
+pub const FUNC: &str = "handle";
+
+/// Header fields, in order, repeated names allowed.
+pub type Headers = Vec<(String, Vec<u8>)>;
+
+/// An HTTP request, body included.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Request {
+    pub method: String,
+    pub path_with_query: String,
+    pub scheme: Option<String>,
+    pub authority: Option<String>,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+/// An HTTP response, body included.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    leb::write_unsigned(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+fn put_option(out: &mut Vec<u8>, s: &Option<String>) {
+    match s {
+        None => out.push(0),
+        Some(s) => {
+            out.push(1);
+            put_bytes(out, s.as_bytes());
+        }
+    }
+}
+
+fn put_headers(out: &mut Vec<u8>, h: &Headers) {
+    leb::write_unsigned(out, h.len() as u64);
+    for (name, value) in h {
+        put_bytes(out, name.as_bytes());
+        put_bytes(out, value);
+    }
+}
+
+fn bytes<'a>(input: &mut &'a [u8]) -> Result<&'a [u8], DecodeError> {
+    let n = leb::read_unsigned(input, 32)? as usize;
+    if input.len() < n {
+        return Err(DecodeError::Incomplete);
+    }
+    let (b, rest) = input.split_at(n);
+    *input = rest;
+    Ok(b)
+}
+
+fn string(input: &mut &[u8]) -> Result<String, DecodeError> {
+    let b = bytes(input)?;
+    String::from_utf8(b.to_vec()).map_err(|_| DecodeError::invalid("string is not UTF-8"))
+}
+
+fn option(input: &mut &[u8]) -> Result<Option<String>, DecodeError> {
+    let (&tag, rest) = input.split_first().ok_or(DecodeError::Incomplete)?;
+    *input = rest;
+    match tag {
+        0 => Ok(None),
+        1 => string(input).map(Some),
+        t => Err(DecodeError::invalid(format!("option discriminant {t}"))),
+    }
+}
+
+fn headers(input: &mut &[u8]) -> Result<Headers, DecodeError> {
+    let n = leb::read_unsigned(input, 32)?;
+    // Each field takes at least two bytes: a length prefix alone cannot allocate much.
+    if n > input.len() as u64 / 2 {
+        return Err(DecodeError::Incomplete);
+    }
+    let mut out = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let name = string(input)?;
+        out.push((name, bytes(input)?.to_vec()));
+    }
+    Ok(out)
+}
+
+impl Request {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        put_bytes(out, self.method.as_bytes());
+        put_bytes(out, self.path_with_query.as_bytes());
+        put_option(out, &self.scheme);
+        put_option(out, &self.authority);
+        put_headers(out, &self.headers);
+        put_bytes(out, &self.body);
+    }
+
+    /// Decodes a whole request; [`DecodeError::Incomplete`] if more bytes are needed.
+    pub fn decode(mut input: &[u8]) -> Result<Self, DecodeError> {
+        let r = Request {
+            method: string(&mut input)?,
+            path_with_query: string(&mut input)?,
+            scheme: option(&mut input)?,
+            authority: option(&mut input)?,
+            headers: headers(&mut input)?,
+            body: bytes(&mut input)?.to_vec(),
+        };
+        trailing(input)?;
+        Ok(r)
+    }
+}
+
+impl Response {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.status.to_le_bytes());
+        put_headers(out, &self.headers);
+        put_bytes(out, &self.body);
+    }
+
+    /// Decodes a whole response; [`DecodeError::Incomplete`] if more bytes are needed.
+    pub fn decode(mut input: &[u8]) -> Result<Self, DecodeError> {
+        if input.len() < 2 {
+            return Err(DecodeError::Incomplete);
+        }
+        let status = u16::from_le_bytes([input[0], input[1]]);
+        input = &input[2..];
+        let r = Response {
+            status,
+            headers: headers(&mut input)?,
+            body: bytes(&mut input)?.to_vec(),
+        };
+        trailing(input)?;
+        Ok(r)
+    }
+}
+
+fn trailing(rest: &[u8]) -> Result<(), DecodeError> {
+    if rest.is_empty() {
+        Ok(())
+    } else {
+        Err(DecodeError::invalid(format!(
+            "{} bytes after the value",
+            rest.len()
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_reports_truncation() {
+        let req = Request {
+            method: "POST".into(),
+            path_with_query: "/a?b=c".into(),
+            scheme: Some("http".into()),
+            authority: None,
+            headers: vec![("x".into(), b"1".to_vec()), ("x".into(), vec![0xff])],
+            body: vec![7; 300],
+        };
+        let mut b = Vec::new();
+        req.encode(&mut b);
+        assert_eq!(Request::decode(&b), Ok(req));
+        for cut in 0..b.len() {
+            assert_eq!(
+                Request::decode(&b[..cut]),
+                Err(DecodeError::Incomplete),
+                "{cut}"
+            );
+        }
+        let resp = Response {
+            status: 404,
+            headers: vec![],
+            body: b"no".to_vec(),
+        };
+        let mut b = Vec::new();
+        resp.encode(&mut b);
+        assert_eq!(Response::decode(&b), Ok(resp));
+        b.push(0);
+        assert!(matches!(Response::decode(&b), Err(DecodeError::Invalid(_))));
+    }
+}
