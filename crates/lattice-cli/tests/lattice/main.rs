@@ -7,6 +7,7 @@ mod auth;
 mod chaos;
 mod common;
 mod components;
+mod demo;
 mod discovery;
 mod fuzz;
 mod http;
