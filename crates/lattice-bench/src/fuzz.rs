@@ -1,6 +1,6 @@
 //! A stable-toolchain fuzz run of the network-facing decoders: mutated valid encodings and
-//! random bytes through the wRPC value decoder, the invocation-subject parser and the
-//! control-request decoders. Not coverage-guided (that is `fuzz/`, with cargo-fuzz on
+//! random bytes through the wRPC value decoder, the forwarded-HTTP decoders, the
+//! invocation-subject parser and the control-request decoders. Not coverage-guided (that is `fuzz/`, with cargo-fuzz on
 //! nightly); it shows that many millions of hostile inputs cause no panic.
 
 use std::time::Instant;
@@ -40,6 +40,18 @@ pub fn run(execs: u64) -> anyhow::Result<()> {
         out
     })
     .collect();
+    let mut seeds = seeds;
+    let mut http = Vec::new();
+    lattice_wrpc::http::Request {
+        method: "POST".into(),
+        path_with_query: "/a?b".into(),
+        scheme: Some("http".into()),
+        authority: Some("localhost".into()),
+        headers: vec![("x".into(), b"y".to_vec())],
+        body: b"body".to_vec(),
+    }
+    .encode(&mut http);
+    seeds.push(http);
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
     let started = Instant::now();
     let mut decoded = 0u64;
@@ -53,6 +65,8 @@ pub fn run(execs: u64) -> anyhow::Result<()> {
         if let Ok(s) = std::str::from_utf8(&input) {
             let _ = lattice_wrpc::subject::parse_invocation("default.calc", s);
         }
+        let _ = lattice_wrpc::http::Request::decode(&input);
+        let _ = lattice_wrpc::http::Response::decode(&input);
         let _ = lattice_proto::decode_request::<ScaleComponentCommand>(&input, "");
         let _ = lattice_proto::decode_request::<HostLabel>(&input, "");
         let _ = lattice_proto::decode_request::<StopHostCommand>(&input, "");
@@ -60,7 +74,7 @@ pub fn run(execs: u64) -> anyhow::Result<()> {
     }
     println!(
         "# lattice-bench fuzz\n\n{execs} inputs x {} decoders in {:.1?}: no panic ({decoded} inputs decoded as valid values)",
-        types.len() + 5,
+        types.len() + 7,
         started.elapsed()
     );
     Ok(())

@@ -7,12 +7,15 @@
 //!   forced-remote linked calls.
 //! - `load [CALLS]`: correctness under load, CALLS (default 200,000) linked calls across two
 //!   hosts sequentially and again 32 at a time; fails if any call fails.
+//! - `http`: HTTP ingress req/s and latency against `wasmtime serve`, same component, same
+//!   load generator, interleaved rounds (needs `wasmtime`: scripts/install-wasmtime).
 //! - `fuzz [EXECS]`: EXECS (default 1,000,000) mutated and random inputs through every
 //!   network-facing decoder, on the stable toolchain.
 //!
 //! Everything runs against a real nats-server on loopback and real guest components.
 
 mod fuzz;
+mod http;
 mod runtime;
 mod stats;
 mod wrpc;
@@ -36,6 +39,7 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or(200_000);
             rt.block_on(wrpc::load(calls))
         }
+        "http" => rt.block_on(http::run()),
         "fuzz" => fuzz::run(
             std::env::args()
                 .nth(2)
@@ -43,7 +47,7 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or(1_000_000),
         ),
         other => anyhow::bail!(
-            "unknown benchmark {other:?} (known: runtime, wrpc [CALLS], load [CALLS], fuzz [EXECS])"
+            "unknown benchmark {other:?} (known: runtime, wrpc [CALLS], load [CALLS], http, fuzz [EXECS])"
         ),
     }
 }

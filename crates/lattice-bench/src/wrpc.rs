@@ -229,13 +229,25 @@ async fn scale_as(
     name: &str,
     id: &str,
 ) -> anyhow::Result<()> {
+    scale_with(ctl, host, name, id, 8).await
+}
+
+/// Scales guest `name` as component `id` on `host`, up to `count` instances at once, and
+/// waits for the outcome.
+pub(crate) async fn scale_with(
+    ctl: &lattice_ctl::Client,
+    host: &str,
+    name: &str,
+    id: &str,
+    count: u32,
+) -> anyhow::Result<()> {
     let mut events = ctl.events().await?;
     ctl.scale_component(
         host,
         &ScaleComponentCommand {
             component_ref: format!("file://{}", component_path(name).display()),
             component_id: id.into(),
-            count: 8,
+            count,
             host_id: None,
             annotations: Default::default(),
             config: vec![],

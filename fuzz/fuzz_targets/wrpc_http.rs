@@ -1,0 +1,20 @@
+//! Forwarded HTTP requests and responses (`lattice:http/incoming-handler`) on arbitrary
+//! bytes: what one host accepts from another. A value that decodes must re-encode to the
+//! same bytes.
+#![no_main]
+
+use lattice_wrpc::http::{Request, Response};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(r) = Request::decode(data) {
+        let mut out = Vec::new();
+        r.encode(&mut out);
+        assert_eq!(out, data);
+    }
+    if let Ok(r) = Response::decode(data) {
+        let mut out = Vec::new();
+        r.encode(&mut out);
+        assert_eq!(out, data);
+    }
+});
