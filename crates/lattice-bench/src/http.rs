@@ -1,6 +1,7 @@
 //! HTTP ingress against the anchor: the same `wasi:http` hello component (`http-hello`)
-//! served by a Lattice host process and by `wasmtime serve`, driven by the same load
-//! generator in this process, alternately, in one run.
+//! served by a Lattice host process and by `wasmtime serve` (with its defaults, and with its
+//! pooling allocator, as Lattice runs), driven by the same load generator in this process,
+//! alternately, in one run.
 //!
 //! The load generator keeps `CONNECTIONS` keep-alive HTTP/1.1 connections busy for
 //! `ROUND` per turn; each server gets `ROUNDS` turns, interleaved, so drift on a noisy
@@ -44,57 +45,68 @@ pub async fn run() -> anyhow::Result<()> {
     link.source_config = vec!["hello-http".into()];
     ctl.put_link(&link).await?;
 
-    // The anchor: wasmtime's own server, same component.
-    let wasmtime_port = free_port();
+    // The anchor: wasmtime's own server, same component, with its defaults and with the
+    // pooling allocator (what Lattice uses).
     let dir = tempfile::tempdir()?;
-    let mut cmd = std::process::Command::new(&wasmtime);
-    cmd.args(["serve", "-Scli", "--addr"])
-        .arg(format!("127.0.0.1:{wasmtime_port}"))
-        .arg(&wasm);
-    let _serve = ChildProcess::spawn("wasmtime serve", cmd, &dir.path().join("serve.log"))
-        .map_err(|e| anyhow::anyhow!("{e} (install it with scripts/install-wasmtime)"))?;
+    let mut anchors = Vec::new();
+    for (name, extra) in [("defaults", None), ("pooling", Some("pooling-allocator=y"))] {
+        let port = free_port();
+        let mut cmd = std::process::Command::new(&wasmtime);
+        cmd.args(["serve", "-Scli", "--addr"])
+            .arg(format!("127.0.0.1:{port}"));
+        if let Some(opt) = extra {
+            cmd.args(["-O", opt]);
+        }
+        cmd.arg(&wasm);
+        let log = dir.path().join(format!("serve-{name}.log"));
+        let child = ChildProcess::spawn("wasmtime serve", cmd, &log)
+            .map_err(|e| anyhow::anyhow!("{e} (install it with scripts/install-wasmtime)"))?;
+        anchors.push((name, format!("127.0.0.1:{port}"), child));
+    }
 
     let lattice_addr = format!("127.0.0.1:{lattice_port}");
-    let wasmtime_addr = format!("127.0.0.1:{wasmtime_port}");
-    for addr in [&lattice_addr, &wasmtime_addr] {
-        wait_ready(addr).await?;
-        // Warm up: compile caches, connection setup, instance pools.
-        drive(addr, Duration::from_secs(1)).await?;
-    }
+    let mut targets = vec![("lattice ingress".to_string(), lattice_addr)];
     let version = std::process::Command::new(&wasmtime)
         .arg("--version")
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
+    for (name, addr, _) in &anchors {
+        targets.push((format!("{version} serve, {name}"), addr.clone()));
+    }
+    for (_, addr) in &targets {
+        wait_ready(addr).await?;
+        // Warm up: compile caches, connection setup, instance pools.
+        drive(addr, Duration::from_secs(1)).await?;
+    }
     println!(
         "GET / of http-hello, {CONNECTIONS} keep-alive connections, {ROUNDS} interleaved rounds of {ROUND:?} each"
     );
-    let (mut ours, mut theirs) = (Load::default(), Load::default());
+    let mut loads: Vec<Load> = targets.iter().map(|_| Load::default()).collect();
     for _ in 0..ROUNDS {
-        ours.add(drive(&lattice_addr, ROUND).await?);
-        theirs.add(drive(&wasmtime_addr, ROUND).await?);
+        for ((_, addr), load) in targets.iter().zip(&mut loads) {
+            load.add(drive(addr, ROUND).await?);
+        }
     }
-    let (ours_rps, theirs_rps) = (ours.rps(), theirs.rps());
-    let (o, t) = (summarize(ours.latencies), summarize(theirs.latencies));
-    println!("{:<28} {:>10} {:>10} {:>10}", "", "req/s", "p50", "p99");
+    let rps: Vec<f64> = loads.iter().map(Load::rps).collect();
+    let sums: Vec<_> = loads.into_iter().map(|l| summarize(l.latencies)).collect();
     println!(
-        "{:<28} {:>10.0} {:>10} {:>10}",
-        "lattice ingress",
-        ours_rps,
-        ms(o.p50),
-        ms(o.p99)
+        "{:<40} {:>10} {:>10} {:>10} {:>14} {:>12}",
+        "", "req/s", "p50", "p99", "req/s ratio", "p99 ratio"
     );
+    for (i, (name, _)) in targets.iter().enumerate() {
+        println!(
+            "{:<40} {:>10.0} {:>10} {:>10} {:>13.2}x {:>11.2}x",
+            name,
+            rps[i],
+            ms(sums[i].p50),
+            ms(sums[i].p99),
+            rps[0] / rps[i],
+            sums[0].p99.as_secs_f64() / sums[i].p99.as_secs_f64()
+        );
+    }
     println!(
-        "{:<28} {:>10.0} {:>10} {:>10}",
-        version,
-        theirs_rps,
-        ms(t.p50),
-        ms(t.p99)
-    );
-    println!(
-        "ratio (lattice / wasmtime serve): req/s {:.2}x, p99 {:.2}x",
-        ours_rps / theirs_rps,
-        o.p99.as_secs_f64() / t.p99.as_secs_f64()
+        "(ratios: lattice over that row; req/s above 1.00x and p99 below 1.00x favour lattice)"
     );
     drop(host);
     Ok(())
