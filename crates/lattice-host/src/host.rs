@@ -238,11 +238,13 @@ impl Host {
         router_runtime.set_router(Arc::new(crate::router::HostRouter {
             shared: Arc::downgrade(&shared),
         }));
-        router_runtime.set_keyvalue(Arc::new(crate::keyvalue::JetStreamKv::new(
+        let kv = crate::keyvalue::JetStreamKv::new(
             js_for_apps.clone(),
             &shared.lattice,
             config.kv_replicas,
-        )));
+        );
+        kv.follow_links(Arc::downgrade(&shared));
+        router_runtime.set_keyvalue(Arc::new(kv));
         router_runtime.set_messaging(Arc::new(crate::messaging::NatsMessaging {
             nats: shared.nats.clone(),
         }));

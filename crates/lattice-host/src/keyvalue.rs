@@ -1,6 +1,9 @@
 //! The storage behind components' `wasi:keyvalue`: JetStream KV, so values are shared by every
 //! host of the lattice and outlive them all. A component's bucket `NAME` is KV bucket
-//! `KV_{lattice}_{NAME}` (`default` when the guest opens ""), created on first use.
+//! `KV_{lattice}_{NAME}` (`default` when the guest opens ""), created on first use, unless a
+//! link chooses it: a link from the component for `wasi:keyvalue` whose target config has
+//! `bucket=B` sends every `open` of that component to bucket `B` (the wasmCloud way: where a
+//! component's data lives is the operator's choice, not the code's).
 //!
 //! Keys must be valid JetStream KV keys (letters, digits and `-/_=.`); numbers for
 //! `increment` are stored as decimal text, updated with compare-and-set so concurrent
@@ -21,6 +24,29 @@ const CAS_ATTEMPTS: usize = 1000;
 
 pub(crate) struct JetStreamKv {
     inner: Arc<Inner>,
+    /// Where links and configs are read, to find a bucket chosen by a link.
+    shared: std::sync::OnceLock<std::sync::Weak<crate::host::HostShared>>,
+}
+
+/// Config key of a keyvalue link's target config naming the bucket.
+const BUCKET_KEY: &str = "bucket";
+
+/// The bucket a link of `component` chooses, if any.
+async fn linked_bucket(shared: &crate::host::HostShared, component: &str) -> Option<String> {
+    let link = shared
+        .links
+        .of_source(component)
+        .into_iter()
+        .find(|l| l.wit_namespace == "wasi" && l.wit_package == "keyvalue")?;
+    let mut bucket = None;
+    for name in &link.target_config {
+        if let Ok(Some(config)) = shared.config.get(name).await {
+            if let Some(b) = config.get(BUCKET_KEY) {
+                bucket = Some(b.clone());
+            }
+        }
+    }
+    bucket
 }
 
 struct Inner {
@@ -123,16 +149,32 @@ impl JetStreamKv {
                 replicas,
                 buckets: Default::default(),
             }),
+            shared: Default::default(),
         }
+    }
+
+    /// Lets bucket-choosing links be found (once; set after the host's state exists).
+    pub fn follow_links(&self, shared: std::sync::Weak<crate::host::HostShared>) {
+        let _ = self.shared.set(shared);
     }
 }
 
 impl KeyValue for JetStreamKv {
-    fn open(&self, component: Arc<str>, name: String) -> BoxFuture<'static, Result<(), KvError>> {
+    fn open(
+        &self,
+        component: Arc<str>,
+        name: String,
+    ) -> BoxFuture<'static, Result<String, KvError>> {
         let inner = self.inner.clone();
+        let shared = self.shared.get().and_then(|w| w.upgrade());
         Box::pin(async move {
+            let chosen = match shared {
+                Some(s) => linked_bucket(&s, &component).await,
+                None => None,
+            };
+            let name = chosen.unwrap_or(name);
             tracing::debug!(component_id = %component, bucket = %name, "opening key-value bucket");
-            inner.bucket(&name).await.map(drop)
+            inner.bucket(&name).await.map(|_| name)
         })
     }
 

@@ -23,8 +23,14 @@ pub type KeyPage = (Vec<String>, Option<u64>);
 
 /// Storage behind `wasi:keyvalue`, supplied by the host.
 pub trait KeyValue: Send + Sync + 'static {
-    /// Makes bucket `name` usable by component `component` (creating it when missing).
-    fn open(&self, component: Arc<str>, name: String) -> BoxFuture<'static, Result<(), KvError>>;
+    /// Makes the bucket component `component` asked for by `name` usable (creating it when
+    /// missing), and returns the bucket's name as later calls give it (the host may map
+    /// `name` to another bucket, e.g. one chosen by a link).
+    fn open(
+        &self,
+        component: Arc<str>,
+        name: String,
+    ) -> BoxFuture<'static, Result<String, KvError>>;
     fn get(
         &self,
         bucket: String,
@@ -87,10 +93,11 @@ impl store::Host for Ctx {
             Ok(kv) => kv,
             Err(e) => return Ok(Err(e)),
         };
-        if let Err(e) = kv.open(self.component_id.clone(), identifier.clone()).await {
-            return Ok(Err(e.into()));
-        }
-        Ok(Ok(self.table.push(KvBucket { name: identifier })?))
+        let name = match kv.open(self.component_id.clone(), identifier).await {
+            Ok(name) => name,
+            Err(e) => return Ok(Err(e.into())),
+        };
+        Ok(Ok(self.table.push(KvBucket { name })?))
     }
 }
 

@@ -104,3 +104,63 @@ async fn concurrent_increments_from_three_hosts_all_count_and_outlive_the_hosts(
     let total = ok_u64(&counter_call(&client, "get", "home").await);
     assert_eq!(total, Some(300), "values outlive the hosts");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_chooses_the_bucket() {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let _hosts = counter_hosts(&url, 1).await;
+    let ctl = ctl(&url, "default").await;
+    let client = lattice_wrpc::transport::Client::new(ctl.nats().clone());
+    // Without a link, the guest's own name ("visits") is the bucket.
+    assert_eq!(
+        ok_u64(&counter_call(&client, "increment", "k").await),
+        Some(1)
+    );
+
+    // With one, the operator's choice wins, for every name the guest opens.
+    ctl.put_config(
+        "kv-choice",
+        &[("bucket".to_string(), "chosen".to_string())].into(),
+    )
+    .await
+    .unwrap();
+    let mut link = lattice_proto::ctl::Link::new(
+        "counter",
+        "keyvalue",
+        "wasi",
+        "keyvalue",
+        &["store", "atomics"],
+    );
+    link.target_config = vec!["kv-choice".into()];
+    ctl.put_link(&link).await.unwrap();
+    let js = async_nats::jetstream::new(ctl.nats().clone());
+    let chosen = lattice_testkit::wait::until_async(
+        "an increment in the chosen bucket",
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || async {
+            ok_u64(&counter_call(&client, "increment", "k").await)?;
+            let kv = js.get_key_value("KV_default_chosen").await.ok()?;
+            kv.get("k").await.ok().flatten()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(&chosen[..], b"1");
+    // The unlinked bucket kept its count (and got nothing after the link took effect).
+    let visits = js.get_key_value("KV_default_visits").await.unwrap();
+    let before: u64 = String::from_utf8(visits.get("k").await.unwrap().unwrap().to_vec())
+        .unwrap()
+        .parse()
+        .unwrap();
+    ok_u64(&counter_call(&client, "increment", "k").await).unwrap();
+    let after: u64 = String::from_utf8(visits.get("k").await.unwrap().unwrap().to_vec())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        before, after,
+        "an increment still went to the guest's own bucket"
+    );
+}
