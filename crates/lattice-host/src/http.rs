@@ -337,6 +337,13 @@ async fn serve(
     })
 }
 
+/// Header fields as they travel between hosts.
+fn wire_headers(h: &http::HeaderMap) -> lattice_wrpc::http::Headers {
+    h.iter()
+        .map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec()))
+        .collect()
+}
+
 /// Serves a request with an instance of `target` elsewhere in the lattice.
 async fn forward(
     shared: &HostShared,
@@ -365,11 +372,7 @@ async fn forward(
             .get(http::header::HOST)
             .and_then(|h| h.to_str().ok())
             .map(str::to_string),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec()))
-            .collect(),
+        headers: wire_headers(&parts.headers),
         body: body.to_vec(),
     };
     let mut bytes = Vec::with_capacity(request.body.len() + 256);
@@ -411,12 +414,7 @@ async fn forward(
         )
     })
     .await;
-    if attempts.made > 1 {
-        shared
-            .routing
-            .retried
-            .fetch_add(u64::from(attempts.made - 1), Ordering::Relaxed);
-    }
+    shared.routing.count_retries(&attempts);
     let response = result?;
     shared.answered(target);
     let mut out = Response::new(full_body(response.body));
@@ -486,11 +484,7 @@ pub(crate) async fn serve_forwarded(
             .to_bytes();
         Ok(lattice_wrpc::http::Response {
             status: parts.status.as_u16(),
-            headers: parts
-                .headers
-                .iter()
-                .map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec()))
-                .collect(),
+            headers: wire_headers(&parts.headers),
             body: body.to_vec(),
         })
     };

@@ -42,6 +42,14 @@ pub struct RoutingStats {
 }
 
 impl RoutingStats {
+    /// Counts the extra attempts of one retried call.
+    pub(crate) fn count_retries(&self, attempts: &lattice_wrpc::retry::Attempts) {
+        if attempts.made > 1 {
+            self.retried
+                .fetch_add(u64::from(attempts.made - 1), Ordering::Relaxed);
+        }
+    }
+
     pub fn counts(&self) -> RoutingCounts {
         RoutingCounts {
             local: self.local.load(Ordering::Relaxed),
@@ -191,12 +199,7 @@ pub(crate) async fn route(
         )
     })
     .await;
-    if attempts.made > 1 {
-        shared
-            .routing
-            .retried
-            .fetch_add(u64::from(attempts.made - 1), Ordering::Relaxed);
-    }
+    shared.routing.count_retries(&attempts);
     if result.is_ok() {
         shared.answered(&target);
     }

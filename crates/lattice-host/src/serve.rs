@@ -157,17 +157,8 @@ async fn handle(shared: &HostShared, id: &str, inv: &mut Invocation) -> Result<(
     let call =
         crate::router::CURRENT_TRACE.scope(trace, running.pool.call(interface, &func, &params));
     let call = tokio::time::timeout_at(inv.deadline, call);
-    tokio::pin!(call);
-    // A short call answers the handshake together with its results; a longer one tells the
-    // caller early that its call arrived.
-    let finished = tokio::select! {
-        r = &mut call => r,
-        _ = tokio::time::sleep(ACK_AFTER) => {
-            inv.acknowledge().await?;
-            call.await
-        }
-    };
-    let results = finished
+    let results = acknowledging(inv, call)
+        .await?
         .map_err(|_| {
             CallError::new(
                 CallErrorKind::DeadlineExceeded,
@@ -188,15 +179,24 @@ async fn serve_http(
 ) -> Result<(), CallError> {
     let request = inv.read_params(lattice_wrpc::http::Request::decode).await?;
     let call = crate::http::serve_forwarded(pool, request, inv.deadline);
+    let response = acknowledging(inv, call).await??;
+    let mut bytes = Vec::new();
+    response.encode(&mut bytes);
+    inv.respond(Bytes::from(bytes)).await
+}
+
+/// Runs `call`; a short one answers the handshake together with its results, a longer one
+/// tells the caller after [`ACK_AFTER`] that its call arrived.
+async fn acknowledging<T>(
+    inv: &mut Invocation,
+    call: impl std::future::Future<Output = T>,
+) -> Result<T, CallError> {
     tokio::pin!(call);
-    let finished = tokio::select! {
-        r = &mut call => r,
+    tokio::select! {
+        r = &mut call => Ok(r),
         _ = tokio::time::sleep(ACK_AFTER) => {
             inv.acknowledge().await?;
-            call.await
+            Ok(call.await)
         }
-    };
-    let mut bytes = Vec::new();
-    finished?.encode(&mut bytes);
-    inv.respond(Bytes::from(bytes)).await
+    }
 }
