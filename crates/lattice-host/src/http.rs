@@ -128,7 +128,7 @@ pub(crate) fn routes_of(
             host: config.get("host").cloned(),
             path: config.get("path").cloned(),
         };
-        // Without an address, host or path, a link would claim the whole shared listener.
+        // A link with neither host nor path matches every request on its listener.
         let list = routes.entry(addr).or_default();
         if !list.contains(&route) {
             list.push(route);

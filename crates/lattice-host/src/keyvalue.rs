@@ -26,18 +26,43 @@ pub(crate) struct JetStreamKv {
     inner: Arc<Inner>,
     /// Where links and configs are read, to find a bucket chosen by a link.
     shared: std::sync::OnceLock<std::sync::Weak<crate::host::HostShared>>,
+    /// Bucket choices by component (see [`linked_bucket`]).
+    choices: Arc<std::sync::Mutex<HashMap<String, Choice>>>,
 }
 
 /// Config key of a keyvalue link's target config naming the bucket.
 const BUCKET_KEY: &str = "bucket";
 
-/// The bucket a link of `component` chooses, if any.
-async fn linked_bucket(shared: &crate::host::HostShared, component: &str) -> Option<String> {
+/// What a bucket-choosing link resolved to, and what that depended on: the configs the link
+/// names and the config bucket's generation. Saves a KV read on every `open`.
+#[derive(Clone, PartialEq)]
+struct Choice {
+    config_names: Vec<String>,
+    generation: u64,
+    bucket: Option<String>,
+}
+
+/// The bucket a link of `component` chooses, if any; configs are read again only when the
+/// link or the config bucket changed since the last answer in `cache`.
+async fn linked_bucket(
+    shared: &crate::host::HostShared,
+    cache: &std::sync::Mutex<HashMap<String, Choice>>,
+    component: &str,
+) -> Option<String> {
     let link = shared
         .links
         .of_source(component)
         .into_iter()
         .find(|l| l.wit_namespace == "wasi" && l.wit_package == "keyvalue")?;
+    let generation = shared
+        .config_generation
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let cached = cache.lock().ok().and_then(|c| c.get(component).cloned());
+    if let Some(c) =
+        cached.filter(|c| c.config_names == link.target_config && c.generation == generation)
+    {
+        return c.bucket;
+    }
     let mut bucket = None;
     for name in &link.target_config {
         if let Ok(Some(config)) = shared.config.get(name).await {
@@ -45,6 +70,16 @@ async fn linked_bucket(shared: &crate::host::HostShared, component: &str) -> Opt
                 bucket = Some(b.clone());
             }
         }
+    }
+    if let Ok(mut c) = cache.lock() {
+        c.insert(
+            component.to_string(),
+            Choice {
+                config_names: link.target_config,
+                generation,
+                bucket: bucket.clone(),
+            },
+        );
     }
     bucket
 }
@@ -150,6 +185,7 @@ impl JetStreamKv {
                 buckets: Default::default(),
             }),
             shared: Default::default(),
+            choices: Default::default(),
         }
     }
 
@@ -167,9 +203,10 @@ impl KeyValue for JetStreamKv {
     ) -> BoxFuture<'static, Result<String, KvError>> {
         let inner = self.inner.clone();
         let shared = self.shared.get().and_then(|w| w.upgrade());
+        let choices = self.choices.clone();
         Box::pin(async move {
             let chosen = match shared {
-                Some(s) => linked_bucket(&s, &component).await,
+                Some(s) => linked_bucket(&s, &choices, &component).await,
                 None => None,
             };
             let name = chosen.unwrap_or(name);

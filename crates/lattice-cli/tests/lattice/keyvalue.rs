@@ -19,6 +19,28 @@ async fn counter_hosts(url: &str, n: usize) -> Vec<HostProcess> {
     hosts
 }
 
+/// A NATS server, `n` hosts running `counter`, a control client and a wRPC client.
+async fn counter_lattice(
+    n: usize,
+) -> (
+    NatsServer,
+    Vec<HostProcess>,
+    lattice_ctl::Client,
+    lattice_wrpc::transport::Client,
+) {
+    let nats = NatsServer::start().unwrap();
+    let hosts = counter_hosts(&nats.url(), n).await;
+    let ctl = ctl(&nats.url(), "default").await;
+    let client = lattice_wrpc::transport::Client::new(ctl.nats().clone());
+    (nats, hosts, ctl, client)
+}
+
+/// The count stored at `key` in KV bucket `kv`.
+async fn stored(kv: &async_nats::jetstream::kv::Store, key: &str) -> u64 {
+    let raw = kv.get(key).await.unwrap().expect("a stored count");
+    String::from_utf8(raw.to_vec()).unwrap().parse().unwrap()
+}
+
 /// `counter.{func}("visits", key)` over wRPC, on whichever host NATS picks.
 async fn counter_call(client: &lattice_wrpc::transport::Client, func: &str, key: &str) -> Value {
     let params = [
@@ -66,11 +88,8 @@ fn ok_u64(v: &Value) -> Option<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_increments_from_three_hosts_all_count_and_outlive_the_hosts() {
-    let nats = NatsServer::start().unwrap();
+    let (nats, hosts, ctl, client) = counter_lattice(3).await;
     let url = nats.url();
-    let hosts = counter_hosts(&url, 3).await;
-    let ctl = ctl(&url, "default").await;
-    let client = lattice_wrpc::transport::Client::new(ctl.nats().clone());
 
     // 3 callers x 100 increments, each call served by any of the 3 hosts.
     let tasks: Vec<_> = (0..3)
@@ -107,11 +126,7 @@ async fn concurrent_increments_from_three_hosts_all_count_and_outlive_the_hosts(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_chooses_the_bucket() {
-    let nats = NatsServer::start().unwrap();
-    let url = nats.url();
-    let _hosts = counter_hosts(&url, 1).await;
-    let ctl = ctl(&url, "default").await;
-    let client = lattice_wrpc::transport::Client::new(ctl.nats().clone());
+    let (_nats, _hosts, ctl, client) = counter_lattice(1).await;
     // Without a link, the guest's own name ("visits") is the bucket.
     assert_eq!(
         ok_u64(&counter_call(&client, "increment", "k").await),
@@ -150,17 +165,31 @@ async fn a_link_chooses_the_bucket() {
     assert_eq!(&chosen[..], b"1");
     // The unlinked bucket kept its count (and got nothing after the link took effect).
     let visits = js.get_key_value("KV_default_visits").await.unwrap();
-    let before: u64 = String::from_utf8(visits.get("k").await.unwrap().unwrap().to_vec())
-        .unwrap()
-        .parse()
-        .unwrap();
+    let before = stored(&visits, "k").await;
     ok_u64(&counter_call(&client, "increment", "k").await).unwrap();
-    let after: u64 = String::from_utf8(visits.get("k").await.unwrap().unwrap().to_vec())
-        .unwrap()
-        .parse()
-        .unwrap();
     assert_eq!(
-        before, after,
+        stored(&visits, "k").await,
+        before,
         "an increment still went to the guest's own bucket"
     );
+
+    // A changed config moves the next opens (the host's cached choice follows the config).
+    ctl.put_config(
+        "kv-choice",
+        &[("bucket".to_string(), "moved".to_string())].into(),
+    )
+    .await
+    .unwrap();
+    lattice_testkit::wait::until_async(
+        "an increment in the bucket the config moved to",
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || async {
+            ok_u64(&counter_call(&client, "increment", "k").await)?;
+            let kv = js.get_key_value("KV_default_moved").await.ok()?;
+            kv.get("k").await.ok().flatten()
+        },
+    )
+    .await
+    .unwrap();
 }
