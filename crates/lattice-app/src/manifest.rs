@@ -11,6 +11,13 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// Capabilities built into every host, by the image wasmCloud names them with, and the link
+/// source id each one is.
+pub const BUILTINS: [(&str, &str); 2] = [
+    ("wasmcloud+builtin://http-server", "http"),
+    ("wasmcloud+builtin://messaging-nats", "messaging"),
+];
+
 /// The only `apiVersion` and `kind` accepted (wadm's).
 pub const API_VERSION: &str = "core.oam.dev/v1beta1";
 pub const KIND: &str = "Application";
@@ -181,6 +188,9 @@ impl Manifest {
 
     /// The id component `c` runs under.
     pub fn component_id(&self, c: &Component) -> String {
+        if let Some(source) = Self::builtin_source(c) {
+            return source.to_string();
+        }
         c.properties
             .id
             .clone()
@@ -214,11 +224,21 @@ impl Manifest {
             if !seen.insert(c.name.as_str()) {
                 p.add(format!("{at}.name"), format!("{:?} appears twice", c.name));
             }
-            if c.kind != "component" {
-                p.add(
+            match c.kind.as_str() {
+                "component" => {}
+                "capability" if Self::builtin_source(c).is_some() => {}
+                "capability" => p.add(
+                    format!("{at}.properties.image"),
+                    format!(
+                        "capability {:?} is not supported: capabilities are built into every host; use image {}",
+                        c.properties.image,
+                        BUILTINS.map(|(image, _)| image).join(" or ")
+                    ),
+                ),
+                other => p.add(
                     format!("{at}.type"),
-                    format!("{:?} is not supported (only \"component\": capabilities are built into every host)", c.kind),
-                );
+                    format!("{other:?} is not supported (component, or capability for a built-in)"),
+                ),
             }
             if c.properties.image.trim().is_empty() {
                 p.add(format!("{at}.properties.image"), "must be given");
@@ -268,6 +288,19 @@ impl Manifest {
                 _ => None,
             }
         })
+    }
+
+    /// The source id of a built-in capability (`type: capability` with a
+    /// `wasmcloud+builtin://` image): every host has it, so it is never placed, and its link
+    /// traits are links from that source (e.g. `http` for HTTP ingress).
+    pub fn builtin_source(c: &Component) -> Option<&'static str> {
+        if c.kind != "capability" {
+            return None;
+        }
+        BUILTINS
+            .iter()
+            .find(|(image, _)| *image == c.properties.image)
+            .map(|(_, source)| *source)
     }
 
     /// The link traits of component `c`.
@@ -465,5 +498,42 @@ spec:
         ));
         let e = Manifest::parse(&GOOD.replace("name: shop", "name: 'my shop'")).unwrap_err();
         assert!(e.to_string().contains("metadata.name"), "{e}");
+    }
+
+    #[test]
+    fn built_in_capabilities_are_link_sources_and_others_are_refused() {
+        let with = |image: &str| {
+            format!(
+                r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: {{ name: web }}
+spec:
+  components:
+    - name: httpserver
+      type: capability
+      properties: {{ image: "{image}" }}
+      traits:
+        - type: link
+          properties: {{ target: site, namespace: wasi, package: http, interfaces: [incoming-handler] }}
+    - name: site
+      type: component
+      properties: {{ image: file:///site.wasm }}
+"#
+            )
+        };
+        let m = Manifest::parse(&with("wasmcloud+builtin://http-server")).unwrap();
+        let server = &m.spec.components[0];
+        assert_eq!(Manifest::builtin_source(server), Some("http"));
+        assert_eq!(m.component_id(server), "http");
+        assert_eq!(Manifest::builtin_source(&m.spec.components[1]), None);
+        let Err(ManifestError::Invalid(problems)) =
+            Manifest::parse(&with("ghcr.io/wasmcloud/http-server:0.23.0"))
+        else {
+            panic!("an OCI provider was accepted");
+        };
+        assert_eq!(problems[0].path, "spec.components[0].properties.image");
+        assert!(problems[0]
+            .message
+            .contains("wasmcloud+builtin://http-server"));
     }
 }

@@ -307,69 +307,75 @@ async fn apply(
         .collect();
     for c in &m.spec.components {
         let id = m.component_id(c);
-        // Configs with properties are written before anything uses them.
-        for cfg in &c.properties.config {
-            if let Some(props) = &cfg.properties {
-                if state.configs.get(&cfg.name) != Some(props)
-                    && ctl.put_config(&cfg.name, props).await.is_ok()
-                {
-                    state.configs.insert(cfg.name.clone(), props.clone());
-                }
+        // A built-in capability runs in every host: nothing to place, only its links.
+        if Manifest::builtin_source(c).is_none() {
+            // Configs with properties are written before anything uses them.
+            for cfg in &c.properties.config {
+                write_config(ctl, state, cfg).await;
             }
-        }
-        let placement = match Manifest::scaler(c) {
-            Some(s) => place(&s, &id, &views),
-            None => Default::default(),
-        };
-        for inv in inventories {
-            let want = placement.per_host.get(&inv.host_id).copied().unwrap_or(0);
-            let have = inv.components.iter().find(|d| d.id == id);
-            let key = (inv.host_id.clone(), id.clone());
-            match have {
-                Some(d) if d.image_ref != c.properties.image && want > 0 => {
-                    busy = true;
-                    // A new version: swapped in place on this host, calls keep flowing.
-                    if state.may_send(key, format!("update {}", c.properties.image)) {
-                        let cmd = UpdateComponentCommand {
-                            component_id: id.clone(),
-                            new_component_ref: c.properties.image.clone(),
-                            host_id: Some(inv.host_id.clone()),
-                            annotations: None,
-                        };
-                        if let Err(e) = ctl.update_component(&inv.host_id, &cmd).await {
-                            tracing::warn!(error = %e, component_id = %id, "update failed");
+            let placement = match Manifest::scaler(c) {
+                Some(s) => place(&s, &id, &views),
+                None => Default::default(),
+            };
+            for inv in inventories {
+                let want = placement.per_host.get(&inv.host_id).copied().unwrap_or(0);
+                let have = inv.components.iter().find(|d| d.id == id);
+                let key = (inv.host_id.clone(), id.clone());
+                match have {
+                    Some(d) if d.image_ref != c.properties.image && want > 0 => {
+                        busy = true;
+                        // A new version: swapped in place on this host, calls keep flowing.
+                        if state.may_send(key, format!("update {}", c.properties.image)) {
+                            let cmd = UpdateComponentCommand {
+                                component_id: id.clone(),
+                                new_component_ref: c.properties.image.clone(),
+                                host_id: Some(inv.host_id.clone()),
+                                annotations: None,
+                            };
+                            if let Err(e) = ctl.update_component(&inv.host_id, &cmd).await {
+                                tracing::warn!(error = %e, component_id = %id, "update failed");
+                            }
+                        }
+                    }
+                    Some(d) if d.max_instances == want => state.settled(&key),
+                    None if want == 0 => state.settled(&key),
+                    // Ours to change only if this app started it.
+                    Some(d)
+                        if want == 0
+                            && d.annotations.get(APP_ANNOTATION).map(String::as_str)
+                                != Some(app) => {}
+                    _ => {
+                        busy = true;
+                        if state.may_send(key, format!("scale {want}")) {
+                            scale(ctl, app, &inv.host_id, &id, c, want).await;
                         }
                     }
                 }
-                Some(d) if d.max_instances == want => state.settled(&key),
-                None if want == 0 => state.settled(&key),
-                // Ours to change only if this app started it.
-                Some(d)
-                    if want == 0
-                        && d.annotations.get(APP_ANNOTATION).map(String::as_str) != Some(app) => {}
-                _ => {
-                    busy = true;
-                    if state.may_send(key, format!("scale {want}")) {
-                        scale(ctl, app, &inv.host_id, &id, c, want).await;
-                    }
+            }
+            let status = if !placement.unplaced.is_empty() {
+                ScalerStatus {
+                    component: c.name.clone(),
+                    status: "failed".into(),
+                    message: placement.unplaced.join("; "),
                 }
-            }
+            } else {
+                ScalerStatus {
+                    component: c.name.clone(),
+                    status: "ok".into(),
+                    message: String::new(),
+                }
+            };
+            scalers.push(status);
         }
-        let status = if !placement.unplaced.is_empty() {
-            ScalerStatus {
-                component: c.name.clone(),
-                status: "failed".into(),
-                message: placement.unplaced.join("; "),
-            }
-        } else {
-            ScalerStatus {
-                component: c.name.clone(),
-                status: "ok".into(),
-                message: String::new(),
-            }
-        };
-        scalers.push(status);
         for l in Manifest::links(c) {
+            let source_configs = l.source.iter().flat_map(|s| &s.config);
+            let target_configs = match &l.target {
+                crate::manifest::LinkTarget::Full { config, .. } => config.as_slice(),
+                _ => &[],
+            };
+            for cfg in source_configs.chain(target_configs) {
+                write_config(ctl, state, cfg).await;
+            }
             let target = m
                 .spec
                 .components
@@ -377,10 +383,17 @@ async fn apply(
                 .find(|t| t.name == l.target.name())
                 .map(|t| m.component_id(t))
                 .unwrap_or_default();
+            // Links are unique per source, package and name; every app shares a built-in
+            // source, so its links are named after their target unless named.
+            let name = match (&l.name, Manifest::builtin_source(c)) {
+                (Some(n), _) => n.clone(),
+                (None, Some(_)) => target.clone(),
+                (None, None) => "default".into(),
+            };
             let link = Link {
                 source_id: id.clone(),
                 target,
-                name: l.name.clone().unwrap_or_else(|| "default".into()),
+                name,
                 wit_namespace: l.namespace.clone(),
                 wit_package: l.package.clone(),
                 interfaces: l.interfaces.clone(),
@@ -439,6 +452,21 @@ async fn apply(
     }
 }
 
+/// Writes config `cfg` when it comes with properties that were not written yet.
+async fn write_config(
+    ctl: &lattice_ctl::Client,
+    state: &mut State,
+    cfg: &crate::manifest::ConfigProperty,
+) {
+    if let Some(props) = &cfg.properties {
+        if state.configs.get(&cfg.name) != Some(props)
+            && ctl.put_config(&cfg.name, props).await.is_ok()
+        {
+            state.configs.insert(cfg.name.clone(), props.clone());
+        }
+    }
+}
+
 /// Stops an undeployed application's components and removes its links.
 async fn remove(
     ctl: &lattice_ctl::Client,
@@ -457,7 +485,11 @@ async fn remove(
             }
         }
     }
-    for l in links.iter().filter(|l| ours.contains(&l.source_id)) {
+    // The app's links: from its components, and from built-in sources to them.
+    let builtin = |source: &str| crate::manifest::BUILTINS.iter().any(|(_, s)| *s == source);
+    for l in links.iter().filter(|l| {
+        ours.contains(&l.source_id) || (builtin(&l.source_id) && ours.contains(&l.target))
+    }) {
         let req = DeleteLinkRequest {
             source_id: l.source_id.clone(),
             name: l.name.clone(),

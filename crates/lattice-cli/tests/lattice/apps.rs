@@ -272,7 +272,11 @@ async fn invalid_manifests_are_refused_with_their_paths_and_nothing_is_stored() 
     let out = app_cli(&url, &dir, &["put"], Some(&bad));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("spec.components[0].type"), "{err}");
+    // A capability other than a built-in one is refused at its image.
+    assert!(
+        err.contains("spec.components[0].properties.image: capability"),
+        "{err}"
+    );
     assert!(
         err.contains(
             "spec.components[0].traits[0].properties.spread[0].weight: must be at least 1"
@@ -646,4 +650,94 @@ spec:
     .await
     .unwrap();
     assert!(status.contains("duo"), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_serves_http_through_the_built_in_http_server() {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let ctl = ctl(&url, "default").await;
+    let port = lattice_testkit::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let _h = host(&url, "default")
+        .arg("--allow-file-load")
+        .arg("--http-address")
+        .arg(&addr)
+        .start()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // wadm's shape for HTTP ingress: a capability linked to the component, here the
+    // built-in server (as wasmCloud names it), with the route in the link's source config.
+    let text = format!(
+        r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: web
+spec:
+  components:
+    - name: httpserver
+      type: capability
+      properties:
+        image: wasmcloud+builtin://http-server
+      traits:
+        - type: link
+          properties:
+            target: site
+            namespace: wasi
+            package: http
+            interfaces: [incoming-handler]
+            source:
+              config:
+                - name: web-route
+                  properties: {{ path: /site }}
+    - name: site
+      type: component
+      properties:
+        image: {hello}
+      traits:
+        - type: daemonscaler
+          properties: {{ instances: 4 }}
+"#,
+        hello = component_ref("http_hello"),
+    );
+    let out = app_cli(&url, &dir, &["put"], Some(&text));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    cli_ok(&url, "default", &["app", "deploy", "web"]);
+    let body = lattice_testkit::wait::until_async(
+        "the app's page",
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || async {
+            let r = lattice_testkit::http::get(&addr, "/site").await.ok()?;
+            (r.status == 200).then(|| r.text())
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(body, "Hello from Lattice!\n");
+    let links = ctl.get_links().await.unwrap();
+    assert!(
+        links
+            .iter()
+            .any(|l| l.source_id == "http" && l.target == "web-site" && l.name == "web-site"),
+        "{links:?}"
+    );
+
+    // Undeployed: the route goes with the app.
+    cli_ok(&url, "default", &["app", "undeploy", "web"]);
+    lattice_testkit::wait::until_async(
+        "the route removed",
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || async {
+            let links = ctl.get_links().await.ok()?;
+            (!links.iter().any(|l| l.source_id == "http")).then_some(())
+        },
+    )
+    .await
+    .unwrap();
 }
