@@ -202,5 +202,12 @@ mod tests {
         assert_eq!(Response::decode(&b), Ok(resp));
         b.push(0);
         assert!(matches!(Response::decode(&b), Err(DecodeError::Invalid(_))));
+        // A length need not be minimal LEB128 (the fuzzer's first find): the value is the
+        // same, and it re-encodes minimally.
+        let r = Response::decode(&[32, 5, 0x80, 0, 0]).unwrap();
+        assert_eq!((r.status, r.headers.len(), r.body.len()), (0x0520, 0, 0));
+        let mut again = Vec::new();
+        r.encode(&mut again);
+        assert_eq!(again, [32, 5, 0, 0]);
     }
 }
