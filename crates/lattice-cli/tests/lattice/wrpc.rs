@@ -425,3 +425,60 @@ async fn a_guest_picks_its_link_by_name() {
         vec![Val::S32(5)]
     );
 }
+
+/// The first reply to `add(1, 2)` sent as a bare NATS request, with `headers`.
+async fn first_reply(
+    nats: &async_nats::Client,
+    headers: async_nats::HeaderMap,
+) -> async_nats::Message {
+    use wasm_wave::value::{Type, Value};
+    use wasm_wave::wasm::WasmValue;
+    let mut params = Vec::new();
+    lattice_wrpc::encode_values(
+        &[Type::S32, Type::S32],
+        &[Value::make_s32(1), Value::make_s32(2)],
+        &mut params,
+    )
+    .unwrap();
+    let subject = "default.calc.wrpc.0.0.1.lattice:examples/calc@0.1.0.add";
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        nats.request_with_headers(subject, headers, params.into()),
+    )
+    .await
+    .expect("a reply within 10 s")
+    .expect("a reply")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lattice_client_gets_its_results_in_one_message_and_others_get_the_handshake() {
+    use lattice_wrpc::transport::{COMPACT_HEADER, SERVER_HEADER};
+    use wasm_wave::value::{Type, Value};
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let h = host_running(&url, &[("calc", "calc", 2)]).await;
+    let ctl = ctl(&url, "default").await;
+
+    // Asking for compact replies: one message, the results, naming the host.
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(COMPACT_HEADER, "1");
+    let m = first_reply(ctl.nats(), headers).await;
+    let hs = m.headers.expect("headers");
+    assert_eq!(hs.get(COMPACT_HEADER).map(|v| v.as_str()), Some("results"));
+    assert_eq!(
+        hs.get(SERVER_HEADER).map(|v| v.as_str()),
+        Some(h.id.as_str())
+    );
+    let sum = lattice_wrpc::decode_values::<Value>(&[Type::S32], &m.payload).unwrap();
+    assert_eq!(sum, [wasm_wave::wasm::WasmValue::make_s32(3)]);
+
+    // Not asking (any other wRPC peer): the wRPC 0.0.1 handshake comes first.
+    let m = first_reply(ctl.nats(), async_nats::HeaderMap::new()).await;
+    assert!(m.payload.is_empty(), "the handshake carries no payload");
+    assert!(m.reply.is_some(), "the handshake names the server's inbox");
+    assert!(m
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(COMPACT_HEADER))
+        .is_none());
+}
