@@ -53,6 +53,8 @@ pub struct ComponentPool {
     pre: InstancePre<Ctx>,
     /// The `wasi:http` view of `pre`, if the component serves HTTP.
     proxy_pre: Option<wasmtime_wasi_http::p2::bindings::ProxyPre<Ctx>>,
+    /// The policy's outgoing-HTTP grant, built once (each call's store shares it).
+    outgoing: crate::http::OutgoingPolicy,
     policy: Policy,
     engine: Engine,
     permits: Arc<Semaphore>,
@@ -85,6 +87,7 @@ impl ComponentPool {
             digest,
             component,
             proxy_pre: crate::http::proxy_pre(&pre),
+            outgoing: crate::http::OutgoingPolicy::new(&policy.grants.http_hosts),
             pre,
             policy,
             engine,
@@ -301,7 +304,13 @@ impl ComponentPool {
     pub(crate) fn new_store(&self) -> Store<Ctx> {
         let mut store = Store::new(
             &self.engine,
-            Ctx::new(&self.policy, self.id.clone(), self.config(), &self.services),
+            Ctx::new(
+                &self.policy,
+                self.id.clone(),
+                self.config(),
+                &self.services,
+                self.outgoing.clone(),
+            ),
         );
         store.limiter(|ctx| &mut ctx.limiter);
         let deadline = Instant::now() + self.policy.limits.max_execution_time;

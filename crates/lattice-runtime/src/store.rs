@@ -33,6 +33,7 @@ impl Ctx {
         component_id: Arc<str>,
         config: Arc<ConfigValues>,
         services: &crate::engine::Services,
+        outgoing: crate::http::OutgoingPolicy,
     ) -> Self {
         Self {
             wasi: wasi_ctx(policy),
@@ -47,7 +48,7 @@ impl Ctx {
             keyvalue: services.keyvalue.get().cloned(),
             messaging: services.messaging.get().cloned(),
             http: wasmtime_wasi_http::WasiHttpCtx::new(),
-            outgoing: crate::http::OutgoingPolicy::new(&policy.grants.http_hosts),
+            outgoing,
         }
     }
 }
