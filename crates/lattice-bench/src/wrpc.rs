@@ -63,14 +63,13 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
     let protocol_only = spawn_echo_server(&nats).await?;
     let echo_client = transport::Client::new(client.clone());
 
-    let raw = measure(calls, || async {
+    let raw = || async {
         client
             .request("bench.echo", params.clone())
             .await
             .map(drop)
             .map_err(anyhow::Error::from)
-    })
-    .await?;
+    };
     let add = |client: transport::Client, prefix: &'static str| {
         let params = params.clone();
         move || {
@@ -94,12 +93,7 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
             }
         }
     };
-    let protocol = measure(calls, add(echo_client, protocol_only)).await?;
-    let wrpc = measure(
-        calls,
-        add(transport::Client::new(client.clone()), "default.calc"),
-    )
-    .await?;
+
     // A call of `func` on component `id` of `host`, for `measure`.
     let on = |host: &std::sync::Arc<Host>, id: &'static str, iface, func: &'static str| {
         let (host, args) = (host.clone(), args.clone());
@@ -113,16 +107,28 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
             }
         }
     };
-    let direct = measure(calls, on(&local, "calc", Some(CALC), "add")).await?;
-    let via_local = measure(calls, on(&local, "relay", RELAY, "add-via-calc")).await?;
-    let via_remote = measure(calls, on(&remote, "relay-remote", RELAY, "add-via-calc")).await?;
+    // Every path takes its turn in each of the rounds, so drift on a noisy machine hits all.
+    let summaries = measure_interleaved(
+        calls,
+        vec![
+            boxed(raw),
+            boxed(add(echo_client, protocol_only)),
+            boxed(add(transport::Client::new(client.clone()), "default.calc")),
+            boxed(on(&local, "calc", Some(CALC), "add")),
+            boxed(on(&local, "relay", RELAY, "add-via-calc")),
+            boxed(on(&remote, "relay-remote", RELAY, "add-via-calc")),
+        ],
+    )
+    .await?;
+    let [raw, protocol, wrpc, direct, via_local, via_remote] =
+        <[Summary; 6]>::try_from(summaries).map_err(|_| anyhow::anyhow!("six paths"))?;
     anyhow::ensure!(
         local.routing_stats().remote == 0,
         "local calls went over the network"
     );
 
     println!(
-        "# lattice-bench wrpc ({calls} sequential calls each, add(1, 2), loopback nats-server; \
+        "# lattice-bench wrpc ({calls} sequential calls each in 10 interleaved rounds, add(1, 2), loopback nats-server; \
          every responder on its own connection)\n"
     );
     println!("| path | p50 | p99 | p50 / raw NATS |");
@@ -191,21 +197,38 @@ async fn spawn_echo_server(nats: &NatsServer) -> anyhow::Result<&'static str> {
     Ok(PREFIX)
 }
 
-async fn measure<F, Fut>(n: usize, mut f: F) -> anyhow::Result<Summary>
+/// One benchmarked path: each call yields one operation.
+type Path<'a> = Box<dyn FnMut() -> futures::future::LocalBoxFuture<'a, anyhow::Result<()>> + 'a>;
+
+fn boxed<'a, F, Fut>(mut f: F) -> Path<'a>
 where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
+    F: FnMut() -> Fut + 'a,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + 'a,
 {
-    for _ in 0..n / 10 {
-        f().await?;
+    Box::new(move || Box::pin(f()))
+}
+
+/// `n` timed operations of each path (after `n / 10` untimed ones), in 10 rounds where every
+/// path takes its turn.
+async fn measure_interleaved(n: usize, mut paths: Vec<Path<'_>>) -> anyhow::Result<Vec<Summary>> {
+    const ROUNDS: usize = 10;
+    for p in &mut paths {
+        for _ in 0..n / 10 {
+            p().await?;
+        }
     }
-    let mut samples = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        f().await?;
-        samples.push(t.elapsed());
+    let mut samples: Vec<Vec<std::time::Duration>> =
+        paths.iter().map(|_| Vec::with_capacity(n)).collect();
+    for _ in 0..ROUNDS {
+        for (p, s) in paths.iter_mut().zip(&mut samples) {
+            for _ in 0..n / ROUNDS {
+                let t = Instant::now();
+                p().await?;
+                s.push(t.elapsed());
+            }
+        }
     }
-    Ok(summarize(samples))
+    Ok(samples.into_iter().map(summarize).collect())
 }
 
 async fn start_host(nats: &NatsServer, force_remote: bool) -> anyhow::Result<Host> {

@@ -11,15 +11,6 @@
 //!    produce results sends only the empty message; Lattice adds a `lattice-error` header
 //!    saying why (other peers ignore it).
 //!
-//! **Compact replies** (a Lattice extension; other peers never see it): a Lattice client
-//! marks its invocation `lattice-compact: 1`. A Lattice server whose call finishes before it
-//! had to answer the handshake (all parameters were in the first message, and the call took
-//! under its acknowledgement delay) then sends one message on `Rc`, the whole results with
-//! `lattice-compact: results`, instead of the handshake, the results and the end of the
-//! stream. And a Lattice client does not end a parameter stream that had nothing after the
-//! first message when the handshake names a Lattice host (a Lattice server never waits for
-//! it). A call then costs the messages of a plain NATS request-reply.
-//!
 //! Headers carry `source-id`, `link-name`, W3C `traceparent`, and `lattice-timeout-ms`, the
 //! caller's remaining time budget (relative, so clock skew between hosts does not matter).
 //! No NATS status other than "no responders" is expected; a missing handshake within the
@@ -54,9 +45,6 @@ pub const LINK_HEADER: &str = "link-name";
 pub const TRACEPARENT_HEADER: &str = "traceparent";
 /// Header of the handshake with the id of the host that accepted the call.
 pub const SERVER_HEADER: &str = "lattice-host-id";
-/// Header of the compact-reply extension (see the module docs): `1` on an invocation from a
-/// client that takes compact replies, `results` on a compact reply.
-pub const COMPACT_HEADER: &str = "lattice-compact";
 /// Largest parameters or results a peer accumulates for one call.
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
@@ -280,7 +268,6 @@ impl Client {
 
         let budget = deadline.saturating_duration_since(Instant::now());
         headers.insert(TIMEOUT_HEADER, budget.as_millis().to_string().as_str());
-        headers.insert(COMPACT_HEADER, "1");
         let max = nats.server_info().max_payload.max(1024);
         let first_len = max
             .saturating_sub(rc.len() + header_len(&headers) + 64)
@@ -397,26 +384,9 @@ impl Client {
                         r.observe(started.elapsed());
                     }
                 }
-                let compact = msg.headers.as_ref().and_then(|h| h.get(COMPACT_HEADER));
-                if compact.map(|v| v.as_str()) == Some("results") {
-                    // Handshake, results and end of stream in one message.
-                    results.push(&msg.payload)?;
-                    results.push(&[])?;
-                    return match results.decode(&decode)? {
-                        Progress::Done(v) => Ok(v),
-                        Progress::More => Err(CallError::new(
-                            CallErrorKind::Decode,
-                            format!("{target} sent incomplete results"),
-                        )),
-                    };
-                }
                 let rs = msg.reply.ok_or_else(|| {
                     transport("handshake", "peer did not specify a reply subject")
                 })?;
-                if rest.is_empty() && accepted_by.is_some() {
-                    // A Lattice server had every parameter in the first message.
-                    continue;
-                }
                 let param_subject = subject::params(&rs);
                 while !rest.is_empty() {
                     let chunk = rest.split_to(max.min(rest.len()));
@@ -465,8 +435,6 @@ pub struct Invocation {
     handshaken: bool,
     params_sub: Option<async_nats::Subscriber>,
     server_id: Option<String>,
-    /// The caller takes a compact reply (see the module docs).
-    compact: bool,
 }
 
 /// Takes `msg` (received on `{prefix}.wrpc.0.0.1.>`) as an invocation. The deadline is the
@@ -493,7 +461,6 @@ pub fn accept(
         )
     })?;
     let headers = msg.headers.unwrap_or_default();
-    let headers_compact = headers.get(COMPACT_HEADER).map(|v| v.as_str()) == Some("1");
     let budget = headers
         .get(TIMEOUT_HEADER)
         .and_then(|v| v.as_str().parse::<u64>().ok())
@@ -512,7 +479,6 @@ pub fn accept(
         handshaken: false,
         params_sub: None,
         server_id: None,
-        compact: headers_compact,
     })
 }
 
@@ -596,21 +562,8 @@ impl Invocation {
     /// Sends the encoded results (after the handshake, if it is still due), then ends the
     /// stream.
     pub async fn respond(&mut self, results: Bytes) -> Result<(), CallError> {
-        let max = self.nats.server_info().max_payload.max(1024);
-        if !self.handshaken && self.compact && results.len() + 256 <= max {
-            let mut headers = HeaderMap::new();
-            headers.insert(COMPACT_HEADER, "results");
-            if let Some(id) = &self.server_id {
-                headers.insert(SERVER_HEADER, id.as_str());
-            }
-            self.handshaken = true;
-            return self
-                .nats
-                .publish_with_headers(self.reply.clone(), headers, results)
-                .await
-                .map_err(|e| transport("cannot send results", e));
-        }
         self.handshake(false).await?;
+        let max = self.nats.server_info().max_payload.max(1024);
         let mut rest = results;
         while !rest.is_empty() {
             let chunk = rest.split_to(max.min(rest.len()));
