@@ -309,63 +309,9 @@ async fn apply(
         let id = m.component_id(c);
         // A built-in capability runs in every host: nothing to place, only its links.
         if Manifest::builtin_source(c).is_none() {
-            // Configs with properties are written before anything uses them.
-            for cfg in &c.properties.config {
-                write_config(ctl, state, cfg).await;
-            }
-            let placement = match Manifest::scaler(c) {
-                Some(s) => place(&s, &id, &views),
-                None => Default::default(),
-            };
-            for inv in inventories {
-                let want = placement.per_host.get(&inv.host_id).copied().unwrap_or(0);
-                let have = inv.components.iter().find(|d| d.id == id);
-                let key = (inv.host_id.clone(), id.clone());
-                match have {
-                    Some(d) if d.image_ref != c.properties.image && want > 0 => {
-                        busy = true;
-                        // A new version: swapped in place on this host, calls keep flowing.
-                        if state.may_send(key, format!("update {}", c.properties.image)) {
-                            let cmd = UpdateComponentCommand {
-                                component_id: id.clone(),
-                                new_component_ref: c.properties.image.clone(),
-                                host_id: Some(inv.host_id.clone()),
-                                annotations: None,
-                            };
-                            if let Err(e) = ctl.update_component(&inv.host_id, &cmd).await {
-                                tracing::warn!(error = %e, component_id = %id, "update failed");
-                            }
-                        }
-                    }
-                    Some(d) if d.max_instances == want => state.settled(&key),
-                    None if want == 0 => state.settled(&key),
-                    // Ours to change only if this app started it.
-                    Some(d)
-                        if want == 0
-                            && d.annotations.get(APP_ANNOTATION).map(String::as_str)
-                                != Some(app) => {}
-                    _ => {
-                        busy = true;
-                        if state.may_send(key, format!("scale {want}")) {
-                            scale(ctl, app, &inv.host_id, &id, c, want).await;
-                        }
-                    }
-                }
-            }
-            let status = if !placement.unplaced.is_empty() {
-                ScalerStatus {
-                    component: c.name.clone(),
-                    status: "failed".into(),
-                    message: placement.unplaced.join("; "),
-                }
-            } else {
-                ScalerStatus {
-                    component: c.name.clone(),
-                    status: "ok".into(),
-                    message: String::new(),
-                }
-            };
-            scalers.push(status);
+            scalers.push(
+                place_component(ctl, app, c, &id, &views, inventories, state, &mut busy).await,
+            );
         }
         for l in Manifest::links(c) {
             let source_configs = l.source.iter().flat_map(|s| &s.config);
@@ -449,6 +395,76 @@ async fn apply(
         .into(),
         version: None,
         scalers,
+    }
+}
+
+/// Places component `c` (id `id`) of app `app`: scales or updates it on each host as its
+/// scaler says, and reports the scaler's status. Sets `busy` when it sent anything.
+#[allow(clippy::too_many_arguments)]
+async fn place_component(
+    ctl: &lattice_ctl::Client,
+    app: &str,
+    c: &crate::manifest::Component,
+    id: &str,
+    views: &[HostView],
+    inventories: &[HostInventory],
+    state: &mut State,
+    busy: &mut bool,
+) -> ScalerStatus {
+    // Configs with properties are written before anything uses them.
+    for cfg in &c.properties.config {
+        write_config(ctl, state, cfg).await;
+    }
+    let placement = match Manifest::scaler(c) {
+        Some(s) => place(&s, id, views),
+        None => Default::default(),
+    };
+    for inv in inventories {
+        let want = placement.per_host.get(&inv.host_id).copied().unwrap_or(0);
+        let have = inv.components.iter().find(|d| d.id == id);
+        let key = (inv.host_id.clone(), id.to_string());
+        match have {
+            Some(d) if d.image_ref != c.properties.image && want > 0 => {
+                *busy = true;
+                // A new version: swapped in place on this host, calls keep flowing.
+                if state.may_send(key, format!("update {}", c.properties.image)) {
+                    let cmd = UpdateComponentCommand {
+                        component_id: id.to_string(),
+                        new_component_ref: c.properties.image.clone(),
+                        host_id: Some(inv.host_id.clone()),
+                        annotations: None,
+                    };
+                    if let Err(e) = ctl.update_component(&inv.host_id, &cmd).await {
+                        tracing::warn!(error = %e, component_id = %id, "update failed");
+                    }
+                }
+            }
+            Some(d) if d.max_instances == want => state.settled(&key),
+            None if want == 0 => state.settled(&key),
+            // Ours to change only if this app started it.
+            Some(d)
+                if want == 0
+                    && d.annotations.get(APP_ANNOTATION).map(String::as_str) != Some(app) => {}
+            _ => {
+                *busy = true;
+                if state.may_send(key, format!("scale {want}")) {
+                    scale(ctl, app, &inv.host_id, id, c, want).await;
+                }
+            }
+        }
+    }
+    if !placement.unplaced.is_empty() {
+        ScalerStatus {
+            component: c.name.clone(),
+            status: "failed".into(),
+            message: placement.unplaced.join("; "),
+        }
+    } else {
+        ScalerStatus {
+            component: c.name.clone(),
+            status: "ok".into(),
+            message: String::new(),
+        }
     }
 }
 
