@@ -175,14 +175,20 @@ async fn call_once(caller: &Host, i: i32, wait_ms: u32) -> Result<Duration, Stri
 
 /// Waits until calls through the link succeed.
 async fn wait_calls(caller: &Host) {
+    let last = std::sync::Mutex::new(String::new());
     lattice_testkit::wait::until_async(
         "calls through the link",
         Duration::from_secs(20),
         Duration::from_millis(50),
-        || async { call_once(caller, 0, 0).await.ok() },
+        || async {
+            call_once(caller, 0, 0)
+                .await
+                .map_err(|e| *last.lock().unwrap() = e)
+                .ok()
+        },
     )
     .await
-    .unwrap();
+    .unwrap_or_else(|e| panic!("{e}; last error: {}", last.lock().unwrap()));
 }
 
 /// The kind a failure message starts with ("outcome unknown", "deadline exceeded", ...).
