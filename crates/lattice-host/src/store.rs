@@ -165,21 +165,34 @@ pub(crate) async fn follow_bucket<'s, Open, OpenFut, Change, ChangeFut>(
     let mut backoff = Duration::from_millis(100);
     loop {
         let watch = match open().await {
-            Ok(kv) => kv.watch_all().await.map_err(|e| e.to_string()),
+            // With history: the watch first replays the last value of every key (deletes
+            // included), so a host that starts, or rewatches, after a change still sees it.
+            // (`watch_all` delivers only changes made after it started.)
+            Ok(kv) => kv.watch_with_history(">").await.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         match watch {
             Ok(mut changes) => {
+                tracing::debug!(bucket = what, "watching");
                 backoff = Duration::from_millis(100);
                 while let Some(change) = changes.next().await {
                     match change {
-                        Ok(entry) => on_change(entry).await,
+                        Ok(entry) => {
+                            tracing::trace!(
+                                bucket = what,
+                                key = entry.key,
+                                revision = entry.revision,
+                                "changed"
+                            );
+                            on_change(entry).await
+                        }
                         Err(e) => {
                             tracing::warn!(bucket = what, error = %e, "watch failed");
                             break;
                         }
                     }
                 }
+                tracing::debug!(bucket = what, "watch ended");
             }
             Err(e) => tracing::debug!(bucket = what, error = %e, "bucket not reachable yet"),
         }

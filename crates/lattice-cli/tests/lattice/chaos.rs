@@ -119,7 +119,13 @@ async fn caller(url: &str, lattice: &str, idempotent: bool, kv_replicas: usize) 
         "the link to be stored",
         Duration::from_secs(20),
         Duration::from_millis(200),
-        || async { ctl.put_link(&link).await.ok() },
+        || async {
+            ctl.put_link(&link)
+                .await
+                // Shown if the test fails: why a put was refused while the lattice formed.
+                .map_err(|e| eprintln!("link put failed: {e}"))
+                .ok()
+        },
     )
     .await
     .unwrap();

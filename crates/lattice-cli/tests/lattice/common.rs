@@ -119,9 +119,24 @@ pub async fn in_process_host_with(
         ..Default::default()
     };
     change(&mut config);
+    log_to_test_output();
     lattice_host::Host::start(config)
         .await
         .expect("in-process host")
+}
+
+/// With `LATTICE_TEST_LOG` set (an `EnvFilter`, e.g. `lattice_host=debug`), in-process hosts
+/// log into the test's captured output, which a failing test prints.
+fn log_to_test_output() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        if let Ok(filter) = std::env::var("LATTICE_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
+    });
 }
 
 /// `file://` reference of a guest component built by scripts/build-components.

@@ -425,3 +425,32 @@ async fn a_guest_picks_its_link_by_name() {
         vec![Val::S32(5)]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_joins_later_knows_the_links_already_stored() {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let ctl = ctl(&url, "default").await;
+    let first = in_process_host(&url, "default").await;
+    scale(
+        &ctl,
+        first.id(),
+        &scale_cmd(&component_ref("calc"), "calc", 1),
+    )
+    .await;
+    ctl.put_link(&link("relay", "calc")).await.unwrap();
+
+    // Joins after the link was stored: it must learn it from what is stored, not only from
+    // changes made while it watches.
+    let late = in_process_host(&url, "default").await;
+    scale(
+        &ctl,
+        late.id(),
+        &scale_cmd(&component_ref("relay"), "relay", 1),
+    )
+    .await;
+    assert_eq!(
+        wait_linked(&late, "relay", &[Val::S32(40), Val::S32(2)]).await,
+        vec![Val::S32(42)]
+    );
+}
