@@ -387,6 +387,12 @@ impl Client {
                 let rs = msg.reply.ok_or_else(|| {
                     transport("handshake", "peer did not specify a reply subject")
                 })?;
+                // A Lattice host that had every parameter in the first message listens for
+                // no more (see `Invocation::handshake`): the end of the stream would only be
+                // one more message on the wire. Upstream peers get it.
+                if rest.is_empty() && accepted_by.is_some() {
+                    continue;
+                }
                 let param_subject = subject::params(&rs);
                 while !rest.is_empty() {
                     let chunk = rest.split_to(max.min(rest.len()));

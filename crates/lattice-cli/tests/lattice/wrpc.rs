@@ -342,6 +342,9 @@ async fn calls_carry_their_trace_context_and_deadline_across_hosts() {
 
     // A spy sees every invocation of calc (a plain subscription next to the queue group).
     let mut spy = ctl.nats().subscribe("default.calc.wrpc.>").await.unwrap();
+    // And every parameter message after the first: calls whose parameters fit in their first
+    // message need none between Lattice hosts, not even the end of the stream.
+    let mut params_spy = ctl.nats().subscribe("_INBOX.*.params").await.unwrap();
     ctl.nats().flush().await.unwrap();
     let trace = TraceParent::root();
     let mut headers = async_nats::HeaderMap::new();
@@ -376,6 +379,17 @@ async fn calls_carry_their_trace_context_and_deadline_across_hosts() {
     assert_eq!(h.get("source-id").unwrap().as_str(), "relay");
     let budget: u64 = h.get(TIMEOUT_HEADER).unwrap().as_str().parse().unwrap();
     assert!(budget > 0 && budget <= 10_000, "{budget}");
+    // The relay host would have sent its parameter message to calc's host before it sent
+    // relay's results, so on the spy's connection it came before them; this client's own is
+    // routed once the server answers a round trip after it.
+    lattice_host::nats::sync_with_server(ctl.nats())
+        .await
+        .unwrap();
+    use futures::FutureExt as _;
+    assert!(
+        params_spy.next().now_or_never().is_none(),
+        "a parameter message was sent"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
