@@ -1,9 +1,9 @@
-//! Forwarded HTTP requests and responses (`lattice:http/incoming-handler`) on arbitrary
+//! Forwarded HTTP requests and response heads (`lattice:http/incoming-handler`) on arbitrary
 //! bytes: what one host accepts from another. A value that decodes must survive encoding
 //! and decoding again (the bytes may differ: LEB128 lengths need not be minimal).
 #![no_main]
 
-use lattice_wrpc::http::{Request, Response};
+use lattice_wrpc::http::{Request, ResponseHead};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -12,9 +12,9 @@ fuzz_target!(|data: &[u8]| {
         r.encode(&mut out);
         assert_eq!(Request::decode(&out), Ok(r));
     }
-    if let Ok(r) = Response::decode(data) {
+    if let Ok(r) = ResponseHead::decode(data) {
         let mut out = Vec::new();
         r.encode(&mut out);
-        assert_eq!(Response::decode(&out), Ok(r));
+        assert_eq!(ResponseHead::decode(&out), Ok(r));
     }
 });

@@ -6,6 +6,8 @@
 //! - `…/sleep/MS`: waits MS milliseconds, then answers;
 //! - `…/fetch/AUTHORITY/PATH`: a GET of `http://AUTHORITY/PATH` (outgoing HTTP), answering its
 //!   status and body, or 502 with the error the host gave;
+//! - `…/stream/N/MS`: N lines (`line I of N`), each flushed, MS milliseconds apart;
+//! - `…/bytes/N`: N bytes, byte I being `I % 251`, written in 64 KiB pieces;
 //! - anything else: `Hello from Lattice!`.
 
 use std::io::{Read as _, Write as _};
@@ -51,6 +53,47 @@ fn echo(req: IncomingRequest, out: ResponseOutparam) {
     drop(w);
     drop(r);
     OutgoingBody::finish(outgoing, None).expect("finish body");
+}
+
+/// A 200 whose body `write` produces, flushing as it likes.
+fn streamed(out: ResponseOutparam, write: impl FnOnce(&mut dyn std::io::Write)) {
+    let resp = OutgoingResponse::new(Fields::new());
+    let outgoing = resp.body().expect("response body");
+    ResponseOutparam::set(out, Ok(resp));
+    let mut w = outgoing.write().expect("body stream");
+    write(&mut w);
+    w.flush().expect("flush body");
+    drop(w);
+    OutgoingBody::finish(outgoing, None).expect("finish body");
+}
+
+fn lines(spec: &str, out: ResponseOutparam) {
+    let (n, ms) = spec.split_once('/').unwrap_or((spec, "0"));
+    let (n, ms): (u32, u64) = (n.parse().unwrap_or(1), ms.parse().unwrap_or(0));
+    streamed(out, |w| {
+        for i in 1..=n {
+            if i > 1 {
+                wasip2::clocks::monotonic_clock::subscribe_duration(ms * 1_000_000).block();
+            }
+            w.write_all(format!("line {i} of {n}\n").as_bytes())
+                .expect("write body");
+            w.flush().expect("flush body");
+        }
+    });
+}
+
+fn bytes(n: &str, out: ResponseOutparam) {
+    let n: usize = n.parse().unwrap_or(0);
+    streamed(out, |w| {
+        let mut buf = Vec::with_capacity(64 * 1024);
+        let mut i = 0;
+        while i < n {
+            buf.clear();
+            buf.extend((i..n.min(i + 64 * 1024)).map(|j| (j % 251) as u8));
+            w.write_all(&buf).expect("write body");
+            i += buf.len();
+        }
+    });
 }
 
 fn fetch(target: &str, out: ResponseOutparam) {
@@ -100,6 +143,10 @@ impl wasip2::exports::http::incoming_handler::Guest for Hello {
             let ms: u64 = ms.parse().unwrap_or(0);
             wasip2::clocks::monotonic_clock::subscribe_duration(ms * 1_000_000).block();
             respond(out, 200, format!("slept {ms} ms\n").as_bytes());
+        } else if let Some((_, spec)) = path.split_once("/stream/") {
+            lines(spec, out);
+        } else if let Some((_, n)) = path.split_once("/bytes/") {
+            bytes(n, out);
         } else if let Some((_, target)) = path.split_once("/fetch/") {
             fetch(target, out);
         } else {

@@ -66,7 +66,7 @@ pub fn run(execs: u64) -> anyhow::Result<()> {
             let _ = lattice_wrpc::subject::parse_invocation("default.calc", s);
         }
         let _ = lattice_wrpc::http::Request::decode(&input);
-        let _ = lattice_wrpc::http::Response::decode(&input);
+        let _ = lattice_wrpc::http::ResponseHead::decode(&input);
         let _ = lattice_proto::decode_request::<ScaleComponentCommand>(&input, "");
         let _ = lattice_proto::decode_request::<HostLabel>(&input, "");
         let _ = lattice_proto::decode_request::<StopHostCommand>(&input, "");

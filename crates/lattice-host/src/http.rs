@@ -14,7 +14,8 @@
 //! `http` has a link name of its own.
 //!
 //! A request is served by the component in this process when it runs here, else forwarded
-//! over wRPC to an instance anywhere in the lattice (`lattice_wrpc::http`). Failures have
+//! over wRPC to an instance anywhere in the lattice (`lattice_wrpc::http`), whose response
+//! body streams back as the guest writes it. Failures have
 //! their status: 502 when no instance answers, 504 past the deadline, 500 when it trapped.
 //!
 //! Listeners set `SO_REUSEPORT`, so several hosts on one machine can share one address and
@@ -40,8 +41,8 @@ use crate::host::HostShared;
 
 /// The source id of links that route HTTP requests to a component.
 pub const HTTP_SOURCE: &str = "http";
-/// Largest request or response body forwarded to another host (bodies served in-process
-/// stream and have no such bound).
+/// Largest request body forwarded to another host: it travels whole. (Bodies served
+/// in-process, and response bodies from another host, stream and have no such bound.)
 pub const MAX_FORWARDED_BODY: usize = 16 << 20;
 /// How often listeners and routes are brought in line with the links.
 const FOLLOW_EVERY: Duration = Duration::from_millis(250);
@@ -403,28 +404,28 @@ async fn forward(
         policy.no_responders_for = crate::router::MOVING_GRACE;
     }
     let (result, attempts) = retry(&policy, deadline, || {
-        shared.wrpc.invoke(
+        shared.wrpc.invoke_streaming(
             &prefix,
             lattice_wrpc::http::INSTANCE,
             lattice_wrpc::http::FUNC,
             bytes.clone(),
             headers.clone(),
             deadline,
-            lattice_wrpc::http::Response::decode,
+            lattice_wrpc::http::ResponseHead::decode,
         )
     })
     .await;
     shared.routing.count_retries(&attempts);
-    let response = result?;
+    let (head, body) = result?;
     shared.answered(target);
-    let mut out = Response::new(full_body(response.body));
-    *out.status_mut() = StatusCode::from_u16(response.status).map_err(|_| {
+    let mut out = Response::new(streamed_body(body));
+    *out.status_mut() = StatusCode::from_u16(head.status).map_err(|_| {
         CallError::new(
             CallErrorKind::Decode,
-            format!("component answered with status {}", response.status),
+            format!("component answered with status {}", head.status),
         )
     })?;
-    for (name, value) in response.headers {
+    for (name, value) in head.headers {
         match (
             http::HeaderName::from_bytes(name.as_bytes()),
             http::HeaderValue::from_bytes(&value),
@@ -438,13 +439,46 @@ async fn forward(
     Ok(out)
 }
 
+/// A response body read chunk by chunk from the host serving the request, as the client
+/// takes it (each read returns the credit of the chunk before).
+fn streamed_body(rest: lattice_wrpc::transport::ResultStream) -> ResponseBody {
+    let chunks = futures::stream::unfold(Some(rest), |rest| async move {
+        let mut rest = rest?;
+        match rest.next_chunk().await {
+            Ok(Some(b)) => Some((Ok(hyper::body::Frame::data(b)), Some(rest))),
+            Ok(None) => None,
+            // The client sees the response cut short, as from a local guest that failed.
+            Err(e) => Some((
+                Err(lattice_runtime::http::BodyError::InternalError(Some(
+                    e.to_string(),
+                ))),
+                None,
+            )),
+        }
+    });
+    http_body_util::StreamBody::new(chunks).boxed_unsync()
+}
+
+/// The data of a response body as a stream of chunks (trailers are not forwarded).
+pub(crate) fn body_chunks(
+    body: ResponseBody,
+) -> impl futures::Stream<Item = Result<Bytes, String>> + Send {
+    use futures::StreamExt as _;
+    http_body_util::BodyStream::new(body).filter_map(|frame| async move {
+        match frame {
+            Ok(f) => f.into_data().ok().map(Ok),
+            Err(e) => Some(Err(e.to_string())),
+        }
+    })
+}
+
 /// Serves a request forwarded by another host (see [`forward`]): runs it in a local
-/// instance and sends back the whole response.
+/// instance and returns the response head once the guest set it; the body streams on.
 pub(crate) async fn serve_forwarded(
     pool: &Arc<lattice_runtime::ComponentPool>,
     request: lattice_wrpc::http::Request,
     deadline: tokio::time::Instant,
-) -> Result<lattice_wrpc::http::Response, CallError> {
+) -> Result<(lattice_wrpc::http::ResponseHead, ResponseBody), CallError> {
     let mut builder = Request::builder()
         .method(request.method.as_str())
         .uri(request.path_with_query.as_str());
@@ -472,21 +506,11 @@ pub(crate) async fn serve_forwarded(
             .await
             .map_err(crate::router::from_runtime)?;
         let (parts, body) = response.into_parts();
-        let body = http_body_util::Limited::new(body, MAX_FORWARDED_BODY)
-            .collect()
-            .await
-            .map_err(|e| {
-                CallError::new(
-                    CallErrorKind::Trapped,
-                    format!("response body not forwarded: {e}"),
-                )
-            })?
-            .to_bytes();
-        Ok(lattice_wrpc::http::Response {
+        let head = lattice_wrpc::http::ResponseHead {
             status: parts.status.as_u16(),
             headers: wire_headers(&parts.headers),
-            body: body.to_vec(),
-        })
+        };
+        Ok((head, body))
     };
     tokio::time::timeout_at(deadline, run).await.map_err(|_| {
         CallError::new(

@@ -179,10 +179,11 @@ async fn serve_http(
 ) -> Result<(), CallError> {
     let request = inv.read_params(lattice_wrpc::http::Request::decode).await?;
     let call = crate::http::serve_forwarded(pool, request, inv.deadline);
-    let response = acknowledging(inv, call).await??;
+    let (head, body) = acknowledging(inv, call).await??;
     let mut bytes = Vec::new();
-    response.encode(&mut bytes);
-    inv.respond(Bytes::from(bytes)).await
+    head.encode(&mut bytes);
+    inv.respond_streaming(Bytes::from(bytes), crate::http::body_chunks(body))
+        .await
 }
 
 /// Runs `call`; a short one answers the handshake together with its results, a longer one

@@ -21,6 +21,8 @@ use crate::store::Ctx;
 pub type RequestBody = WasiBody;
 /// The body of a component's response, streamed while its instance runs.
 pub type ResponseBody = wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+/// Why a body stopped short.
+pub use wasmtime_wasi_http::Error as BodyError;
 
 /// The WIT name of the export that serves HTTP.
 pub const INCOMING_HANDLER: &str = "wasi:http/incoming-handler";

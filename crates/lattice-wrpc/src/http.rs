@@ -1,26 +1,30 @@
-//! HTTP requests and responses as wRPC values: how one host hands a request it received to
-//! a component running on another.
+//! HTTP requests and responses between hosts: how one host hands a request it received to a
+//! component running on another, and streams the response back.
 //!
-//! The function is `lattice:http/incoming-handler@0.1.0.handle`, served like any export (in
-//! the component's queue group). Its values use the component-model encoding of
+//! The function is `lattice:http/incoming-handler@0.2.0.handle`, served like any export (in
+//! the component's queue group). Its parameter and its first result use the component-model
+//! encoding of
 //!
 //! ```wit
 //! record request { method: string, path-with-query: string, scheme: option<string>,
 //!                  authority: option<string>, headers: list<tuple<string, list<u8>>>,
 //!                  body: list<u8> }
-//! record response { status: u16, headers: list<tuple<string, list<u8>>>, body: list<u8> }
-//! handle: func(request: request) -> response;
+//! record response-head { status: u16, headers: list<tuple<string, list<u8>>> }
+//! handle: func(request: request) -> response-head;
 //! ```
 //!
-//! Bodies travel whole (the transport chunks them past `max_payload`). wasmCloud's
-//! `wrpc:http/incoming-handler@0.1.0` carries bodies as `stream<u8>` on nested paths, which
-//! this transport does not implement yet; that is why this is a function of our own.
+//! The response body follows the head as a stream of chunks with flow control (see
+//! [`crate::transport::Client::invoke_streaming`]), so a long or endless response (a download,
+//! server-sent events) reaches the client as the guest writes it. The request body travels
+//! whole. wasmCloud's `wrpc:http/incoming-handler@0.1.0` carries bodies as `stream<u8>` on
+//! nested paths, which this transport does not implement; that is why this is a function of
+//! our own.
 
 use crate::codec::DecodeError;
 use crate::leb;
 
 /// The instance of [`FUNC`].
-pub const INSTANCE: &str = "lattice:http/incoming-handler@0.1.0";
+pub const INSTANCE: &str = "lattice:http/incoming-handler@0.2.0";
 /// The function that serves a forwarded request.
 pub const FUNC: &str = "handle";
 
@@ -38,12 +42,11 @@ pub struct Request {
     pub body: Vec<u8>,
 }
 
-/// An HTTP response, body included.
+/// The status and headers of an HTTP response; its body follows as a stream.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Response {
+pub struct ResponseHead {
     pub status: u16,
     pub headers: Headers,
-    pub body: Vec<u8>,
 }
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
@@ -133,24 +136,22 @@ impl Request {
     }
 }
 
-impl Response {
+impl ResponseHead {
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.status.to_le_bytes());
         put_headers(out, &self.headers);
-        put_bytes(out, &self.body);
     }
 
-    /// Decodes a whole response; [`DecodeError::Incomplete`] if more bytes are needed.
+    /// Decodes a whole head; [`DecodeError::Incomplete`] if more bytes are needed.
     pub fn decode(mut input: &[u8]) -> Result<Self, DecodeError> {
         if input.len() < 2 {
             return Err(DecodeError::Incomplete);
         }
         let status = u16::from_le_bytes([input[0], input[1]]);
         input = &input[2..];
-        let r = Response {
+        let r = ResponseHead {
             status,
             headers: headers(&mut input)?,
-            body: bytes(&mut input)?.to_vec(),
         };
         trailing(input)?;
         Ok(r)
@@ -192,22 +193,24 @@ mod tests {
                 "{cut}"
             );
         }
-        let resp = Response {
+        let resp = ResponseHead {
             status: 404,
-            headers: vec![],
-            body: b"no".to_vec(),
+            headers: vec![("content-type".into(), b"text/plain".to_vec())],
         };
         let mut b = Vec::new();
         resp.encode(&mut b);
-        assert_eq!(Response::decode(&b), Ok(resp));
+        assert_eq!(ResponseHead::decode(&b), Ok(resp));
         b.push(0);
-        assert!(matches!(Response::decode(&b), Err(DecodeError::Invalid(_))));
+        assert!(matches!(
+            ResponseHead::decode(&b),
+            Err(DecodeError::Invalid(_))
+        ));
         // A length need not be minimal LEB128 (the fuzzer's first find): the value is the
         // same, and it re-encodes minimally.
-        let r = Response::decode(&[32, 5, 0x80, 0, 0]).unwrap();
-        assert_eq!((r.status, r.headers.len(), r.body.len()), (0x0520, 0, 0));
+        let r = ResponseHead::decode(&[32, 5, 0x80, 0]).unwrap();
+        assert_eq!((r.status, r.headers.len()), (0x0520, 0));
         let mut again = Vec::new();
         r.encode(&mut again);
-        assert_eq!(again, [32, 5, 0, 0]);
+        assert_eq!(again, [32, 5, 0]);
     }
 }

@@ -45,6 +45,12 @@ pub fn results(inbox: &str) -> String {
     format!("{inbox}.results")
 }
 
+/// Where a client returns credit for streamed result chunks (a Lattice extension; see
+/// [`crate::transport::Client::invoke_streaming`]).
+pub fn credit(server_inbox: &str) -> String {
+    format!("{server_inbox}.credit")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

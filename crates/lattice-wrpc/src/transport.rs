@@ -165,12 +165,12 @@ impl Drop for ClientInner {
 }
 
 /// Unregisters a call when it ends, however it ends.
-struct CallSlot<'a> {
-    inner: &'a ClientInner,
+struct CallSlot {
+    inner: Arc<ClientInner>,
     id: u64,
 }
 
-impl Drop for CallSlot<'_> {
+impl Drop for CallSlot {
     fn drop(&mut self) {
         if let Ok(mut calls) = self.inner.calls.lock() {
             calls.remove(&self.id);
@@ -249,10 +249,51 @@ impl Client {
         instance: &str,
         func: &str,
         params: Bytes,
-        mut headers: HeaderMap,
+        headers: HeaderMap,
         deadline: Instant,
         decode: impl Fn(&[u8]) -> Result<T, DecodeError>,
     ) -> Result<T, CallError> {
+        let call = self.start(
+            prefix, instance, func, params, headers, deadline, decode, false,
+        );
+        call.await.map(|(v, _)| v)
+    }
+
+    /// Like [`Client::invoke`], for a function whose results are a value followed by a
+    /// stream of byte chunks (Lattice's forwarded HTTP responses): returns the value as soon
+    /// as it arrived, and the chunks to read from [`ResultStream`]. The server sends at most
+    /// [`STREAM_WINDOW`] chunks ahead of what the caller read, so a slow reader holds back a
+    /// fast writer instead of being flooded. Lattice servers only.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn invoke_streaming<T>(
+        &self,
+        prefix: &str,
+        instance: &str,
+        func: &str,
+        params: Bytes,
+        headers: HeaderMap,
+        deadline: Instant,
+        decode: impl Fn(&[u8]) -> Result<T, DecodeError>,
+    ) -> Result<(T, ResultStream), CallError> {
+        self.start(
+            prefix, instance, func, params, headers, deadline, decode, true,
+        )
+        .await
+    }
+
+    /// Makes the call and waits for its (first) value: the exchange both kinds of call share.
+    #[allow(clippy::too_many_arguments)]
+    async fn start<T>(
+        &self,
+        prefix: &str,
+        instance: &str,
+        func: &str,
+        params: Bytes,
+        mut headers: HeaderMap,
+        deadline: Instant,
+        decode: impl Fn(&[u8]) -> Result<T, DecodeError>,
+        streaming: bool,
+    ) -> Result<(T, ResultStream), CallError> {
         self.demux().await?;
         let inner = &self.inner;
         let nats = &inner.nats;
@@ -262,7 +303,10 @@ impl Client {
         if let Ok(mut calls) = inner.calls.lock() {
             calls.insert(id, tx);
         }
-        let _slot = CallSlot { inner, id };
+        let slot = CallSlot {
+            inner: inner.clone(),
+            id,
+        };
         let rc = format!("{}.{id}", inner.inbox);
         let results_subject = subject::results(&rc);
 
@@ -294,6 +338,7 @@ impl Client {
             None => Duration::ZERO,
         };
         let mut results = Frames::new("results", &[], MAX_MESSAGE_BYTES);
+        let mut server_inbox: Option<String> = None;
         loop {
             let wake = match (&self.inner.watchdog, handshaken) {
                 (Some(_), false) => deadline.min(started + patience),
@@ -387,6 +432,7 @@ impl Client {
                 let rs = msg.reply.ok_or_else(|| {
                     transport("handshake", "peer did not specify a reply subject")
                 })?;
+                server_inbox = Some(rs.to_string());
                 // A Lattice host that had every parameter in the first message listens for
                 // no more (see `Invocation::handshake`): the end of the stream would only be
                 // one more message on the wire. Upstream peers get it.
@@ -413,7 +459,22 @@ impl Client {
             }
             results.push(&msg.payload)?;
             match results.decode(&decode) {
-                Ok(Progress::Done(v)) => return Ok(v),
+                Ok(Progress::Done(v)) => {
+                    let rest = ResultStream {
+                        nats: nats.clone(),
+                        rx,
+                        _slot: slot,
+                        results: results_subject,
+                        credit: server_inbox
+                            .as_deref()
+                            .filter(|_| streaming)
+                            .map(subject::credit),
+                        deadline,
+                        ended: results.ended(),
+                        unacknowledged: false,
+                    };
+                    return Ok((v, rest));
+                }
                 Ok(Progress::More) => continue,
                 // A stream ended short: the server gave up mid-call.
                 Err(e) if results.ended() => {
@@ -424,6 +485,80 @@ impl Client {
                 }
                 Err(e) => return Err(e),
             }
+        }
+    }
+}
+
+/// Chunks a server streams after a call's value, at most this many ahead of the reader.
+pub const STREAM_WINDOW: u64 = 16;
+/// Largest chunk of a result stream (capped by the server's `max_payload`).
+pub const STREAM_CHUNK: usize = 64 << 10;
+/// Credit payload by which a reader that lost interest stops the stream.
+const CREDIT_STOP: &[u8] = b"stop";
+
+/// The byte chunks that follow a streamed call's value (see [`Client::invoke_streaming`]).
+/// Dropping it before the end tells the server to stop.
+pub struct ResultStream {
+    nats: async_nats::Client,
+    rx: mpsc::UnboundedReceiver<Message>,
+    _slot: CallSlot,
+    results: String,
+    credit: Option<String>,
+    deadline: Instant,
+    ended: bool,
+    /// A chunk was handed out and its credit not yet returned: returned when the reader asks
+    /// for the next one, i.e. once it is done with this one.
+    unacknowledged: bool,
+}
+
+impl ResultStream {
+    /// The next chunk, `None` at the end. An error when the server failed mid-stream (its
+    /// reason), or at the call's deadline.
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, CallError> {
+        if self.ended {
+            return Ok(None);
+        }
+        if std::mem::take(&mut self.unacknowledged) {
+            if let Some(credit) = &self.credit {
+                self.nats
+                    .publish(credit.clone(), Bytes::new())
+                    .await
+                    .map_err(|e| transport("cannot return stream credit", e))?;
+            }
+        }
+        loop {
+            let msg = match tokio::time::timeout_at(self.deadline, self.rx.recv()).await {
+                Ok(Some(m)) => m,
+                Ok(None) => return Err(transport("reply inbox", "subscription closed")),
+                Err(_) => return Err(deadline_exceeded(&self.results, "rest of the results")),
+            };
+            if msg.subject.as_str() != self.results {
+                continue;
+            }
+            if msg.payload.is_empty() {
+                self.ended = true;
+                return match msg.headers.as_ref().and_then(|h| h.get(ERROR_HEADER)) {
+                    Some(err) => Err(CallError::parse(err.as_str())),
+                    None => Ok(None),
+                };
+            }
+            self.unacknowledged = true;
+            return Ok(Some(msg.payload));
+        }
+    }
+}
+
+impl Drop for ResultStream {
+    fn drop(&mut self) {
+        let (Some(credit), false) = (self.credit.take(), self.ended) else {
+            return;
+        };
+        // Publishing is async; without a runtime (shutdown) the server's deadline ends it.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let nats = self.nats.clone();
+            rt.spawn(async move {
+                let _ = nats.publish(credit, Bytes::from_static(CREDIT_STOP)).await;
+            });
         }
     }
 }
@@ -441,6 +576,8 @@ pub struct Invocation {
     handshaken: bool,
     params_sub: Option<async_nats::Subscriber>,
     server_id: Option<String>,
+    /// This server's inbox, once the handshake named it.
+    inbox: Option<String>,
 }
 
 /// Takes `msg` (received on `{prefix}.wrpc.0.0.1.>`) as an invocation. The deadline is the
@@ -485,6 +622,7 @@ pub fn accept(
         handshaken: false,
         params_sub: None,
         server_id: None,
+        inbox: None,
     })
 }
 
@@ -523,6 +661,7 @@ impl Invocation {
                     .map_err(|e| transport("cannot subscribe the parameter inbox", e))?,
             );
         }
+        self.inbox = Some(rs.clone());
         let sent = match &self.server_id {
             Some(id) => {
                 let mut headers = HeaderMap::new();
@@ -570,7 +709,74 @@ impl Invocation {
     pub async fn respond(&mut self, results: Bytes) -> Result<(), CallError> {
         self.handshake(false).await?;
         let max = self.nats.server_info().max_payload.max(1024);
-        let mut rest = results;
+        self.publish_chunks(results, max).await?;
+        self.nats
+            .publish(self.results.clone(), Bytes::new())
+            .await
+            .map_err(|e| transport("cannot end results", e))
+    }
+
+    /// Sends `value` (the encoded first result), then every chunk of `body` as the caller
+    /// reads them (see [`Client::invoke_streaming`]), then ends the stream. Stops early with
+    /// an error when `body` fails, the caller stops reading, or the deadline passes; the
+    /// caller of this then [`fail`](Self::fail)s the call.
+    pub async fn respond_streaming<S>(&mut self, value: Bytes, body: S) -> Result<(), CallError>
+    where
+        S: futures::Stream<Item = Result<Bytes, String>>,
+    {
+        self.handshake(false).await?;
+        let inbox = self
+            .inbox
+            .clone()
+            .ok_or_else(|| transport("stream", "no handshake"))?;
+        // Before the first chunk goes out, so no credit can be missed.
+        let mut credits = self
+            .nats
+            .subscribe(subject::credit(&inbox))
+            .await
+            .map_err(|e| transport("cannot subscribe for stream credit", e))?;
+        let max = self.nats.server_info().max_payload.max(1024);
+        self.publish_chunks(value, max).await?;
+        let chunk = STREAM_CHUNK.min(max);
+        let (mut sent, mut credited) = (0u64, 0u64);
+        futures::pin_mut!(body);
+        loop {
+            let next = tokio::time::timeout_at(self.deadline, body.next())
+                .await
+                .map_err(|_| deadline_exceeded(&self.func, "the body"))?;
+            let Some(next) = next else { break };
+            let mut rest = next
+                .map_err(|e| CallError::new(CallErrorKind::Trapped, format!("body failed: {e}")))?;
+            while !rest.is_empty() {
+                while sent - credited >= STREAM_WINDOW {
+                    let credit = tokio::time::timeout_at(self.deadline, credits.next())
+                        .await
+                        .map_err(|_| deadline_exceeded(&self.func, "credit from the caller"))?
+                        .ok_or_else(|| transport("stream credit", "subscription closed"))?;
+                    if credit.payload.as_ref() == CREDIT_STOP {
+                        return Err(CallError::new(
+                            CallErrorKind::Transport,
+                            "the caller stopped reading",
+                        ));
+                    }
+                    credited += 1;
+                }
+                let piece = rest.split_to(chunk.min(rest.len()));
+                self.nats
+                    .publish(self.results.clone(), piece)
+                    .await
+                    .map_err(|e| transport("cannot send a chunk", e))?;
+                sent += 1;
+            }
+        }
+        self.nats
+            .publish(self.results.clone(), Bytes::new())
+            .await
+            .map_err(|e| transport("cannot end results", e))
+    }
+
+    /// Publishes `bytes` on the results subject in messages of at most `max` bytes.
+    async fn publish_chunks(&self, mut rest: Bytes, max: usize) -> Result<(), CallError> {
         while !rest.is_empty() {
             let chunk = rest.split_to(max.min(rest.len()));
             self.nats
@@ -578,10 +784,7 @@ impl Invocation {
                 .await
                 .map_err(|e| transport("cannot send results", e))?;
         }
-        self.nats
-            .publish(self.results.clone(), Bytes::new())
-            .await
-            .map_err(|e| transport("cannot end results", e))
+        Ok(())
     }
 
     /// Ends the call without results, saying why. Answers the handshake first if it was not

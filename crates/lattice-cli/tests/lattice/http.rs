@@ -226,3 +226,115 @@ async fn outgoing_http_is_denied_unless_the_host_is_granted() {
         assert!(r.text().contains("HttpRequestDenied"), "{id}: {}", r.text());
     }
 }
+
+/// Sends `GET path` to `addr` and reads the raw response until `seen` is in it, within
+/// `timeout`: Ok((what arrived, how long it took)), with the connection still open.
+async fn read_until(
+    addr: &str,
+    path: &str,
+    seen: &str,
+    timeout: Duration,
+) -> (tokio::net::TcpStream, Vec<u8>, Duration) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let started = Instant::now();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n");
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&raw).contains(seen) {
+        let n = tokio::time::timeout_at((started + timeout).into(), s.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{seen:?} not within {timeout:?}; got {:?}",
+                    String::from_utf8_lossy(&raw)
+                )
+            })
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed before {seen:?}: {:?}",
+            String::from_utf8_lossy(&raw)
+        );
+        raw.extend_from_slice(&buf[..n]);
+    }
+    (s, raw, started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_stream_from_a_component_on_another_host() {
+    use tokio::io::AsyncReadExt as _;
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let ctl = ctl(&url, "default").await;
+    let edge_port = free_port();
+    let edge_addr = format!("127.0.0.1:{edge_port}");
+    // `edge` takes the requests; only `core` runs the component.
+    let _edge = http_host(&url, edge_port);
+    let core = http_host(&url, free_port());
+    run_hello(&ctl, &core.id, "streamer", |_| {}).await;
+    route(&ctl, "streamer", &[("path", "/s")]).await;
+    until_status(&edge_addr, "localhost", "/s", 200).await;
+
+    // The first line reaches the client while the guest still waits to write the second:
+    // nothing holds the body back until the guest is done.
+    let (mut conn, _, took) = read_until(
+        &edge_addr,
+        "/s/stream/2/5000",
+        "line 1 of 2",
+        Duration::from_secs(4),
+    )
+    .await;
+    let mut rest = Vec::new();
+    conn.read_to_end(&mut rest).await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&rest).contains("line 2 of 2"),
+        "{:?}",
+        String::from_utf8_lossy(&rest)
+    );
+    assert!(took < Duration::from_secs(4), "first line after {took:?}");
+
+    // A body far larger than any one message (or the 16 MiB a forwarded request body may
+    // have) arrives whole, in order.
+    let n = 40 << 20;
+    let r = request(
+        &edge_addr,
+        "GET",
+        "localhost",
+        &format!("/s/bytes/{n}"),
+        b"",
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.len(), n);
+    assert!(
+        r.body
+            .iter()
+            .enumerate()
+            .all(|(i, b)| *b == (i % 251) as u8),
+        "the body differs from what the guest wrote"
+    );
+
+    // A client that hangs up mid-body stops the guest's stream: the instance ends long
+    // before it could have written 100 GiB.
+    let before = calls(&ctl, &core.id, "streamer").await;
+    let (conn, _, _) = read_until(
+        &edge_addr,
+        &format!("/s/bytes/{}", 100u64 << 30),
+        "\r\n\r\n",
+        Duration::from_secs(10),
+    )
+    .await;
+    drop(conn);
+    lattice_testkit::wait::until_async(
+        "the abandoned stream's instance to end",
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || async { (calls(&ctl, &core.id, "streamer").await > before).then_some(()) },
+    )
+    .await
+    .unwrap();
+}
