@@ -8,6 +8,7 @@
 //!   status and body, or 502 with the error the host gave;
 //! - `…/stream/N/MS`: N lines (`line I of N`), each flushed, MS milliseconds apart;
 //! - `…/bytes/N`: N bytes, byte I being `I % 251`, written in 64 KiB pieces;
+//! - `…/sum`: reads the whole request body, then answers `N bytes, sum S` (S the bytes' sum);
 //! - anything else: `Hello from Lattice!`.
 
 use std::io::{Read as _, Write as _};
@@ -96,6 +97,24 @@ fn bytes(n: &str, out: ResponseOutparam) {
     });
 }
 
+fn sum(req: IncomingRequest, out: ResponseOutparam) {
+    let incoming = req.consume().expect("request body");
+    let mut r = incoming.stream().expect("request stream");
+    let (mut n, mut total) = (0u64, 0u64);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let got = std::io::Read::read(&mut r, &mut buf).expect("read body");
+        if got == 0 {
+            break;
+        }
+        n += got as u64;
+        total = buf[..got]
+            .iter()
+            .fold(total, |t, b| t.wrapping_add(u64::from(*b)));
+    }
+    respond(out, 200, format!("{n} bytes, sum {total}\n").as_bytes());
+}
+
 fn fetch(target: &str, out: ResponseOutparam) {
     let (authority, path) = target.split_once('/').unwrap_or((target, ""));
     let req = OutgoingRequest::new(Fields::new());
@@ -137,6 +156,8 @@ impl wasip2::exports::http::incoming_handler::Guest for Hello {
         // Matched at the end of the path: a route's prefix (`/app/echo`) stays in it.
         if path.ends_with("/echo") {
             echo(req, out);
+        } else if path.ends_with("/sum") {
+            sum(req, out);
         } else if path.ends_with("/trap") {
             panic!("asked to trap");
         } else if let Some((_, ms)) = path.split_once("/sleep/") {

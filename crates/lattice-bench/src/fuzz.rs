@@ -49,6 +49,7 @@ pub fn run(execs: u64) -> anyhow::Result<()> {
         authority: Some("localhost".into()),
         headers: vec![("x".into(), b"y".to_vec())],
         body: b"body".to_vec(),
+        body_follows: false,
     }
     .encode(&mut http);
     seeds.push(http);

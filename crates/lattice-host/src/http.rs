@@ -34,6 +34,7 @@ use http_body_util::BodyExt;
 use lattice_proto::ctl::Link;
 use lattice_runtime::http::{full_body, ResponseBody};
 use lattice_wrpc::retry::{retry, RetryPolicy};
+use lattice_wrpc::transport::BodySource;
 use lattice_wrpc::transport::{SOURCE_HEADER, TRACEPARENT_HEADER};
 use lattice_wrpc::{CallError, CallErrorKind};
 
@@ -41,9 +42,9 @@ use crate::host::HostShared;
 
 /// The source id of links that route HTTP requests to a component.
 pub const HTTP_SOURCE: &str = "http";
-/// Largest request body forwarded to another host: it travels whole. (Bodies served
-/// in-process, and response bodies from another host, stream and have no such bound.)
-pub const MAX_FORWARDED_BODY: usize = 16 << 20;
+/// Largest request body that goes to another host whole, with the request, when its size
+/// is known; any other streams after it.
+const INLINE_BODY: u64 = 64 << 10;
 /// How often listeners and routes are brought in line with the links.
 const FOLLOW_EVERY: Duration = Duration::from_millis(250);
 
@@ -352,14 +353,21 @@ async fn forward(
     req: Request<hyper::body::Incoming>,
 ) -> Result<Response<ResponseBody>, CallError> {
     let (parts, body) = req.into_parts();
-    let body = match http_body_util::Limited::new(body, MAX_FORWARDED_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) => {
-            return Ok(text(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body not forwarded: {e} (at most {MAX_FORWARDED_BODY} bytes go to another host)"),
-            ))
-        }
+    // A body known to be small goes whole with the request; any other streams after it.
+    let small = hyper::body::Body::is_end_stream(&body)
+        || hyper::body::Body::size_hint(&body)
+            .exact()
+            .is_some_and(|n| n <= INLINE_BODY);
+    let (inline, streamed) = if small {
+        let whole = body.collect().await.map_err(|e| {
+            CallError::new(
+                CallErrorKind::Rejected,
+                format!("cannot read the request body: {e}"),
+            )
+        })?;
+        (whole.to_bytes().to_vec(), None)
+    } else {
+        (Vec::new(), Some(BodySource::new(request_chunks(body))))
     };
     let request = lattice_wrpc::http::Request {
         method: parts.method.as_str().to_string(),
@@ -374,7 +382,8 @@ async fn forward(
             .and_then(|h| h.to_str().ok())
             .map(str::to_string),
         headers: wire_headers(&parts.headers),
-        body: body.to_vec(),
+        body: inline,
+        body_follows: streamed.is_some(),
     };
     let mut bytes = Vec::with_capacity(request.body.len() + 256);
     request.encode(&mut bytes);
@@ -399,7 +408,8 @@ async fn forward(
             | http::Method::PUT
             | http::Method::DELETE
     );
-    let mut policy = RetryPolicy::default().idempotent(idempotent);
+    // A streamed body is sent once: a call a host took is not sent again.
+    let mut policy = RetryPolicy::default().idempotent(idempotent && streamed.is_none());
     if shared.recently_answered(target) {
         policy.no_responders_for = crate::router::MOVING_GRACE;
     }
@@ -412,6 +422,7 @@ async fn forward(
             headers.clone(),
             deadline,
             lattice_wrpc::http::ResponseHead::decode,
+            streamed.clone(),
         )
     })
     .await;
@@ -459,10 +470,12 @@ fn streamed_body(rest: lattice_wrpc::transport::ResultStream) -> ResponseBody {
     http_body_util::StreamBody::new(chunks).boxed_unsync()
 }
 
-/// The data of a response body as a stream of chunks (trailers are not forwarded).
-pub(crate) fn body_chunks(
-    body: ResponseBody,
-) -> impl futures::Stream<Item = Result<Bytes, String>> + Send {
+/// The data of a body as a stream of chunks (trailers are not forwarded).
+fn data_chunks<B>(body: B) -> impl futures::Stream<Item = Result<Bytes, String>> + Send
+where
+    B: hyper::body::Body<Data = Bytes> + Send,
+    B::Error: std::fmt::Display + Send,
+{
     use futures::StreamExt as _;
     http_body_util::BodyStream::new(body).filter_map(|frame| async move {
         match frame {
@@ -472,11 +485,26 @@ pub(crate) fn body_chunks(
     })
 }
 
+/// A response body's chunks, to stream back to the host that forwarded the request.
+pub(crate) fn body_chunks(
+    body: ResponseBody,
+) -> impl futures::Stream<Item = Result<Bytes, String>> + Send {
+    data_chunks(body)
+}
+
+/// A request body's chunks, to stream to the host serving it.
+fn request_chunks(
+    body: hyper::body::Incoming,
+) -> impl futures::Stream<Item = Result<Bytes, String>> + Send + 'static {
+    data_chunks(body)
+}
+
 /// Serves a request forwarded by another host (see [`forward`]): runs it in a local
 /// instance and returns the response head once the guest set it; the body streams on.
 pub(crate) async fn serve_forwarded(
     pool: &Arc<lattice_runtime::ComponentPool>,
     request: lattice_wrpc::http::Request,
+    rest_of_body: Option<impl futures::Stream<Item = Result<Bytes, CallError>> + Send + 'static>,
     deadline: tokio::time::Instant,
 ) -> Result<(lattice_wrpc::http::ResponseHead, ResponseBody), CallError> {
     let mut builder = Request::builder()
@@ -494,7 +522,20 @@ pub(crate) async fn serve_forwarded(
             builder = builder.header(http::header::HOST, a.as_str());
         }
     }
-    let req = builder.body(full_body(request.body)).map_err(|e| {
+    let body = match rest_of_body {
+        None => full_body(request.body),
+        Some(rest) => {
+            use futures::StreamExt as _;
+            let first = (!request.body.is_empty()).then(|| Ok(Bytes::from(request.body)));
+            let chunks = futures::stream::iter(first).chain(rest).map(|chunk| {
+                chunk.map(hyper::body::Frame::data).map_err(|e| {
+                    lattice_runtime::http::BodyError::InternalError(Some(e.to_string()))
+                })
+            });
+            http_body_util::StreamBody::new(chunks).boxed_unsync()
+        }
+    };
+    let req = builder.body(body).map_err(|e| {
         CallError::new(
             CallErrorKind::Rejected,
             format!("bad forwarded request: {e}"),

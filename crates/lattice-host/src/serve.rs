@@ -178,7 +178,11 @@ async fn serve_http(
     inv: &mut Invocation,
 ) -> Result<(), CallError> {
     let request = inv.read_params(lattice_wrpc::http::Request::decode).await?;
-    let call = crate::http::serve_forwarded(pool, request, inv.deadline);
+    let rest_of_body = match request.body_follows {
+        true => Some(inv.body_chunks().await?),
+        false => None,
+    };
+    let call = crate::http::serve_forwarded(pool, request, rest_of_body, inv.deadline);
     let (head, body) = acknowledging(inv, call).await??;
     let mut bytes = Vec::new();
     head.encode(&mut bytes);

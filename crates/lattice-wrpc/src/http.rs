@@ -8,15 +8,16 @@
 //! ```wit
 //! record request { method: string, path-with-query: string, scheme: option<string>,
 //!                  authority: option<string>, headers: list<tuple<string, list<u8>>>,
-//!                  body: list<u8> }
+//!                  body: list<u8>, body-follows: bool }
 //! record response-head { status: u16, headers: list<tuple<string, list<u8>>> }
 //! handle: func(request: request) -> response-head;
 //! ```
 //!
-//! The response body follows the head as a stream of chunks with flow control (see
-//! [`crate::transport::Client::invoke_streaming`]), so a long or endless response (a download,
-//! server-sent events) reaches the client as the guest writes it. The request body travels
-//! whole. wasmCloud's `wrpc:http/incoming-handler@0.1.0` carries bodies as `stream<u8>` on
+//! A request body known to be small travels in `body`; any other follows the request as a
+//! stream of parameter chunks (`body-follows`), and the response body follows the head as a
+//! stream of result chunks, both with flow control (see
+//! [`crate::transport::Client::invoke_streaming`]). So a long or endless body (an upload, a
+//! download, server-sent events) reaches the other side as it is written. wasmCloud's `wrpc:http/incoming-handler@0.1.0` carries bodies as `stream<u8>` on
 //! nested paths, which this transport does not implement; that is why this is a function of
 //! our own.
 
@@ -31,7 +32,7 @@ pub const FUNC: &str = "handle";
 /// Header fields, in order, repeated names allowed.
 pub type Headers = Vec<(String, Vec<u8>)>;
 
-/// An HTTP request, body included.
+/// An HTTP request: its head, and its body or the first part of it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Request {
     pub method: String,
@@ -40,6 +41,8 @@ pub struct Request {
     pub authority: Option<String>,
     pub headers: Headers,
     pub body: Vec<u8>,
+    /// The rest of the body streams after the request.
+    pub body_follows: bool,
 }
 
 /// The status and headers of an HTTP response; its body follows as a stream.
@@ -119,6 +122,7 @@ impl Request {
         put_option(out, &self.authority);
         put_headers(out, &self.headers);
         put_bytes(out, &self.body);
+        out.push(u8::from(self.body_follows));
     }
 
     /// Decodes a whole request; [`DecodeError::Incomplete`] if more bytes are needed.
@@ -130,6 +134,18 @@ impl Request {
             authority: option(&mut input)?,
             headers: headers(&mut input)?,
             body: bytes(&mut input)?.to_vec(),
+            body_follows: match input.split_first() {
+                None => return Err(DecodeError::Incomplete),
+                Some((0, rest)) => {
+                    input = rest;
+                    false
+                }
+                Some((1, rest)) => {
+                    input = rest;
+                    true
+                }
+                Some((b, _)) => return Err(DecodeError::invalid(format!("bool byte {b}"))),
+            },
         };
         trailing(input)?;
         Ok(r)
@@ -182,6 +198,7 @@ mod tests {
             authority: None,
             headers: vec![("x".into(), b"1".to_vec()), ("x".into(), vec![0xff])],
             body: vec![7; 300],
+            body_follows: true,
         };
         let mut b = Vec::new();
         req.encode(&mut b);

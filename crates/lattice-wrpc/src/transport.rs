@@ -24,6 +24,7 @@ use std::time::Duration;
 use async_nats::{HeaderMap, Message, StatusCode};
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -152,7 +153,7 @@ struct ClientInner {
     round_trips: Mutex<RoundTrips>,
     inbox: String,
     next: AtomicU64,
-    calls: Mutex<HashMap<u64, mpsc::UnboundedSender<Message>>>,
+    calls: Mutex<HashMap<u64, CallRoute>>,
     demux: tokio::sync::OnceCell<tokio::task::JoinHandle<()>>,
 }
 
@@ -162,6 +163,16 @@ impl Drop for ClientInner {
             task.abort();
         }
     }
+}
+
+/// Where the demultiplexer sends what arrives for one call.
+#[derive(Clone)]
+struct CallRoute {
+    /// Handshake and results.
+    tx: mpsc::UnboundedSender<Message>,
+    /// Credit for the chunks of the call's body (see [`Client::invoke_streaming`]): counted
+    /// here, so it keeps flowing while nobody reads the call's results.
+    credits: Arc<tokio::sync::Semaphore>,
 }
 
 /// Unregisters a call when it ends, however it ends.
@@ -224,14 +235,21 @@ impl Client {
                 Ok::<_, CallError>(tokio::spawn(async move {
                     while let Some(msg) = sub.next().await {
                         let Some(inner) = weak.upgrade() else { return };
-                        let id = msg
+                        let Some((id, rest)) = msg
                             .subject
                             .get(prefix_len..)
-                            .and_then(|rest| rest.split('.').next())
-                            .and_then(|id| id.parse::<u64>().ok());
-                        let tx = id.and_then(|id| inner.calls.lock().ok()?.get(&id).cloned());
-                        if let Some(tx) = tx {
-                            let _ = tx.send(msg);
+                            .map(|rest| rest.split_once('.').unwrap_or((rest, "")))
+                        else {
+                            continue;
+                        };
+                        let route = id
+                            .parse::<u64>()
+                            .ok()
+                            .and_then(|id| inner.calls.lock().ok()?.get(&id).cloned());
+                        match route {
+                            Some(r) if rest == "credit" => r.credits.add_permits(1),
+                            Some(r) => drop(r.tx.send(msg)),
+                            None => {}
                         }
                     }
                 }))
@@ -254,7 +272,7 @@ impl Client {
         decode: impl Fn(&[u8]) -> Result<T, DecodeError>,
     ) -> Result<T, CallError> {
         let call = self.start(
-            prefix, instance, func, params, headers, deadline, decode, false,
+            prefix, instance, func, params, headers, deadline, decode, false, None,
         );
         call.await.map(|(v, _)| v)
     }
@@ -263,7 +281,9 @@ impl Client {
     /// stream of byte chunks (Lattice's forwarded HTTP responses): returns the value as soon
     /// as it arrived, and the chunks to read from [`ResultStream`]. The server sends at most
     /// [`STREAM_WINDOW`] chunks ahead of what the caller read, so a slow reader holds back a
-    /// fast writer instead of being flooded. Lattice servers only.
+    /// fast writer instead of being flooded. With `body`, the parameters are followed by its
+    /// chunks, sent as the server takes them (the same window the other way), while the
+    /// results come in. Lattice servers only.
     #[allow(clippy::too_many_arguments)]
     pub async fn invoke_streaming<T>(
         &self,
@@ -274,9 +294,10 @@ impl Client {
         headers: HeaderMap,
         deadline: Instant,
         decode: impl Fn(&[u8]) -> Result<T, DecodeError>,
+        body: Option<BodySource>,
     ) -> Result<(T, ResultStream), CallError> {
         self.start(
-            prefix, instance, func, params, headers, deadline, decode, true,
+            prefix, instance, func, params, headers, deadline, decode, true, body,
         )
         .await
     }
@@ -293,6 +314,7 @@ impl Client {
         deadline: Instant,
         decode: impl Fn(&[u8]) -> Result<T, DecodeError>,
         streaming: bool,
+        body: Option<BodySource>,
     ) -> Result<(T, ResultStream), CallError> {
         self.demux().await?;
         let inner = &self.inner;
@@ -300,8 +322,15 @@ impl Client {
         let target = subject::invocation(prefix, instance, func);
         let id = inner.next.fetch_add(1, Ordering::Relaxed);
         let (tx, mut rx) = mpsc::unbounded_channel();
+        let credits = Arc::new(tokio::sync::Semaphore::new(STREAM_WINDOW as usize));
         if let Ok(mut calls) = inner.calls.lock() {
-            calls.insert(id, tx);
+            calls.insert(
+                id,
+                CallRoute {
+                    tx,
+                    credits: credits.clone(),
+                },
+            );
         }
         let slot = CallSlot {
             inner: inner.clone(),
@@ -339,6 +368,8 @@ impl Client {
         };
         let mut results = Frames::new("results", &[], MAX_MESSAGE_BYTES);
         let mut server_inbox: Option<String> = None;
+        // Sends the call's body, if it has one.
+        let mut sender: Option<AbortOnDrop> = None;
         loop {
             let wake = match (&self.inner.watchdog, handshaken) {
                 (Some(_), false) => deadline.min(started + patience),
@@ -436,7 +467,7 @@ impl Client {
                 // A Lattice host that had every parameter in the first message listens for
                 // no more (see `Invocation::handshake`): the end of the stream would only be
                 // one more message on the wire. Upstream peers get it.
-                if rest.is_empty() && accepted_by.is_some() {
+                if rest.is_empty() && accepted_by.is_some() && body.is_none() {
                     continue;
                 }
                 let param_subject = subject::params(&rs);
@@ -445,6 +476,14 @@ impl Client {
                     nats.publish(param_subject.clone(), chunk)
                         .await
                         .map_err(|e| transport("cannot send parameters", e))?;
+                }
+                if let Some(stream) = body.as_ref().and_then(BodySource::take) {
+                    let send = send_body(nats.clone(), param_subject, stream, credits.clone());
+                    let send = tokio::time::timeout_at(deadline, send);
+                    sender = Some(AbortOnDrop(tokio::spawn(async move {
+                        let _ = send.await;
+                    })));
+                    continue;
                 }
                 // End of the parameter stream, as upstream peers expect.
                 nats.publish(param_subject, Bytes::new())
@@ -472,6 +511,7 @@ impl Client {
                         deadline,
                         ended: results.ended(),
                         unacknowledged: false,
+                        _sender: sender,
                     };
                     return Ok((v, rest));
                 }
@@ -496,6 +536,69 @@ pub const STREAM_CHUNK: usize = 64 << 10;
 /// Credit payload by which a reader that lost interest stops the stream.
 const CREDIT_STOP: &[u8] = b"stop";
 
+/// A body to stream after a call's parameters (see [`Client::invoke_streaming`]): shared
+/// by the attempts of one call, the first one the server accepts takes it.
+#[derive(Clone)]
+pub struct BodySource(Arc<Mutex<Option<Chunks>>>);
+
+/// A body as chunks of bytes, or the reason it broke off.
+type Chunks = BoxStream<'static, Result<Bytes, String>>;
+
+impl BodySource {
+    pub fn new(
+        stream: impl futures::Stream<Item = Result<Bytes, String>> + Send + 'static,
+    ) -> Self {
+        Self(Arc::new(Mutex::new(Some(Box::pin(stream)))))
+    }
+
+    fn take(&self) -> Option<Chunks> {
+        self.0.lock().ok()?.take()
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Sends `body` on `subject` in chunks, each when `credits` allows, then ends the stream
+/// (with the reason in [`ERROR_HEADER`] if the body failed).
+async fn send_body(
+    nats: async_nats::Client,
+    subject: String,
+    mut body: Chunks,
+    credits: Arc<tokio::sync::Semaphore>,
+) -> Result<(), CallError> {
+    let chunk = STREAM_CHUNK.min(nats.server_info().max_payload.max(1024));
+    let sent = async {
+        while let Some(next) = body.next().await {
+            let mut rest = next?;
+            while !rest.is_empty() {
+                credits.acquire().await.map_err(|e| e.to_string())?.forget();
+                nats.publish(subject.clone(), rest.split_to(chunk.min(rest.len())))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        Ok::<_, String>(())
+    }
+    .await;
+    let mut headers = HeaderMap::new();
+    if let Err(e) = &sent {
+        headers.insert(
+            ERROR_HEADER,
+            header_value(&format!("body failed: {e}")).as_str(),
+        );
+    }
+    nats.publish_with_headers(subject, headers, Bytes::new())
+        .await
+        .map_err(|e| transport("cannot end the body", e))
+}
+
 /// The byte chunks that follow a streamed call's value (see [`Client::invoke_streaming`]).
 /// Dropping it before the end tells the server to stop.
 pub struct ResultStream {
@@ -509,6 +612,8 @@ pub struct ResultStream {
     /// A chunk was handed out and its credit not yet returned: returned when the reader asks
     /// for the next one, i.e. once it is done with this one.
     unacknowledged: bool,
+    /// Sends the call's body, if it has one, until the exchange ends.
+    _sender: Option<AbortOnDrop>,
 }
 
 impl ResultStream {
@@ -560,6 +665,46 @@ impl Drop for ResultStream {
                 let _ = nats.publish(credit, Bytes::from_static(CREDIT_STOP)).await;
             });
         }
+    }
+}
+
+/// A server's side of a streamed body (see [`Invocation::body_chunks`]).
+struct BodyChunks {
+    sub: async_nats::Subscriber,
+    nats: async_nats::Client,
+    credit: String,
+    deadline: Instant,
+    owe_credit: bool,
+    done: bool,
+}
+
+impl BodyChunks {
+    async fn next(&mut self) -> Result<Option<Bytes>, CallError> {
+        if self.done {
+            return Ok(None);
+        }
+        if std::mem::take(&mut self.owe_credit) {
+            self.nats
+                .publish(self.credit.clone(), Bytes::new())
+                .await
+                .map_err(|e| transport("cannot return body credit", e))?;
+        }
+        let msg = tokio::time::timeout_at(self.deadline, self.sub.next()).await;
+        let msg = msg
+            .map_err(|_| {
+                self.done = true;
+                deadline_exceeded("the caller", "body")
+            })?
+            .ok_or_else(|| transport("body", "subscription closed"))?;
+        if msg.payload.is_empty() {
+            self.done = true;
+            return match msg.headers.as_ref().and_then(|h| h.get(ERROR_HEADER)) {
+                Some(e) => Err(CallError::new(CallErrorKind::Transport, e.as_str())),
+                None => Ok(None),
+            };
+        }
+        self.owe_credit = true;
+        Ok(Some(msg.payload))
     }
 }
 
@@ -714,6 +859,35 @@ impl Invocation {
             .publish(self.results.clone(), Bytes::new())
             .await
             .map_err(|e| transport("cannot end results", e))
+    }
+
+    /// The body the caller streams after the parameters (see
+    /// [`Client::invoke_streaming`]), chunk by chunk; each read returns the credit of the
+    /// chunk before. Call it after [`Invocation::read_params`] and before anything else.
+    pub async fn body_chunks(
+        &mut self,
+    ) -> Result<impl futures::Stream<Item = Result<Bytes, CallError>> + Send + 'static, CallError>
+    {
+        // Subscribes first when the handshake is still due, so no chunk can be missed.
+        self.handshake(true).await?;
+        let sub = self.params_sub.take().ok_or_else(|| {
+            transport(
+                "body",
+                "the handshake was answered before the body was asked for",
+            )
+        })?;
+        let state = BodyChunks {
+            sub,
+            nats: self.nats.clone(),
+            credit: subject::credit(self.reply.as_str()),
+            deadline: self.deadline,
+            owe_credit: false,
+            done: false,
+        };
+        Ok(futures::stream::unfold(state, |mut s| async move {
+            let next = s.next().await.transpose()?;
+            Some((next, s))
+        }))
     }
 
     /// Sends `value` (the encoded first result), then every chunk of `body` as the caller

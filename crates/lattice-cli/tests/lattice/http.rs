@@ -263,7 +263,7 @@ async fn read_until(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn responses_stream_from_a_component_on_another_host() {
+async fn bodies_stream_both_ways_to_and_from_a_component_on_another_host() {
     use tokio::io::AsyncReadExt as _;
     let nats = NatsServer::start().unwrap();
     let url = nats.url();
@@ -295,8 +295,7 @@ async fn responses_stream_from_a_component_on_another_host() {
     );
     assert!(took < Duration::from_secs(4), "first line after {took:?}");
 
-    // A body far larger than any one message (or the 16 MiB a forwarded request body may
-    // have) arrives whole, in order.
+    // A body far larger than any one message arrives whole, in order.
     let n = 40 << 20;
     let r = request(
         &edge_addr,
@@ -317,6 +316,50 @@ async fn responses_stream_from_a_component_on_another_host() {
             .all(|(i, b)| *b == (i % 251) as u8),
         "the body differs from what the guest wrote"
     );
+
+    // A request body far larger than one message streams to the guest, which reads it all.
+    let body: Vec<u8> = (0..40 << 20).map(|i: u32| (i % 251) as u8).collect();
+    let r = request(
+        &edge_addr,
+        "POST",
+        "localhost",
+        "/s/sum",
+        &body,
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    let sum = body.iter().map(|b| u64::from(*b)).sum::<u64>();
+    assert_eq!(r.text(), format!("{} bytes, sum {sum}\n", body.len()));
+
+    // Both at once: the guest echoes the first chunk of a request body before the client
+    // sends the second.
+    {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let mut s = tokio::net::TcpStream::connect(&edge_addr).await.unwrap();
+        s.write_all(
+            b"POST /s/echo HTTP/1.1\r\nhost: localhost\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n6\r\nping-1\r\n",
+        )
+        .await
+        .unwrap();
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&raw).contains("ping-1") {
+            let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+                .await
+                .expect("the first chunk's echo before the body ended")
+                .unwrap();
+            assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&raw));
+            raw.extend_from_slice(&buf[..n]);
+        }
+        s.write_all(b"6\r\nping-2\r\n0\r\n\r\n").await.unwrap();
+        s.read_to_end(&mut raw).await.unwrap();
+        assert!(
+            String::from_utf8_lossy(&raw).contains("ping-2"),
+            "{:?}",
+            String::from_utf8_lossy(&raw)
+        );
+    }
 
     // A client that hangs up mid-body stops the guest's stream: the instance ends long
     // before it could have written 100 GiB.
