@@ -45,6 +45,10 @@ pub const HTTP_SOURCE: &str = "http";
 /// Largest request body that goes to another host whole, with the request, when its size
 /// is known; any other streams after it.
 const INLINE_BODY: u64 = 64 << 10;
+/// The budget a forwarded request is sent with. The serving host holds the component to its
+/// own execution limit, as it would here, and a host that dies is noticed by the watchdog;
+/// so this is only a backstop, long enough for a response that streams for minutes.
+const FORWARDED_BUDGET: Duration = Duration::from_secs(3600);
 /// How often listeners and routes are brought in line with the links.
 const FOLLOW_EVERY: Duration = Duration::from_millis(250);
 
@@ -396,7 +400,7 @@ async fn forward(
             .to_string()
             .as_str(),
     );
-    let deadline = tokio::time::Instant::now() + shared.call_timeout;
+    let deadline = tokio::time::Instant::now() + FORWARDED_BUDGET;
     let prefix = format!("{}.{target}", shared.lattice);
     // RFC 9110's idempotent methods may be sent again when their outcome is unknown.
     let idempotent = matches!(

@@ -396,38 +396,19 @@ impl Client {
                     let (Some(w), Some(host)) = (&self.inner.watchdog, &accepted_by) else {
                         continue;
                     };
-                    // Check the host while still taking its results, so results that race
-                    // with the probe are not lost.
-                    let probe = (w.probe)(host.clone(), rc.clone(), patience);
-                    tokio::pin!(probe);
-                    let msg = tokio::select! {
-                        m = rx.recv() => m,
-                        state = &mut probe => {
-                            match state {
-                                CallState::Running => {}
-                                CallState::HostGone => {
-                                    return Err(CallError::new(
-                                        CallErrorKind::OutcomeUnknown,
-                                        format!("host {host} accepted the call to {target}, then went away before answering"),
-                                    ))
-                                }
-                                // Its results are in flight, or were lost (e.g. with the
-                                // server the host was connected to): one more round trip.
-                                CallState::Finished if finished_seen => {
-                                    return Err(CallError::new(
-                                        CallErrorKind::OutcomeUnknown,
-                                        format!("host {host} finished the call to {target}, but its results never arrived"),
-                                    ))
-                                }
-                                CallState::Finished => finished_seen = true,
-                            }
+                    let checked = check_host(w, host, &rc, patience, &mut finished_seen, &mut rx);
+                    match checked.await {
+                        Ok(Some(m)) => m,
+                        Ok(None) => {
                             next_probe = Instant::now() + w.probe_every.min(patience);
                             continue;
                         }
-                    };
-                    match msg {
-                        Some(m) => m,
-                        None => return Err(transport("reply inbox", "subscription closed")),
+                        Err(why) => {
+                            return Err(CallError::new(
+                                CallErrorKind::OutcomeUnknown,
+                                format!("host {host} accepted the call to {target}, then {why}"),
+                            ))
+                        }
                     }
                 }
             };
@@ -512,6 +493,16 @@ impl Client {
                         ended: results.ended(),
                         unacknowledged: false,
                         _sender: sender,
+                        watch: match (&inner.watchdog, accepted_by) {
+                            (Some(w), Some(host)) if streaming => Some(StreamWatch {
+                                watchdog: w.clone(),
+                                host,
+                                rc,
+                                patience,
+                                finished_seen: false,
+                            }),
+                            _ => None,
+                        },
                     };
                     return Ok((v, rest));
                 }
@@ -614,6 +605,17 @@ pub struct ResultStream {
     unacknowledged: bool,
     /// Sends the call's body, if it has one, until the exchange ends.
     _sender: Option<AbortOnDrop>,
+    /// Checks on the host streaming the chunks when none came for a while.
+    watch: Option<StreamWatch>,
+}
+
+/// What a [`ResultStream`] needs to ask whether its host is still there.
+struct StreamWatch {
+    watchdog: Watchdog,
+    host: String,
+    rc: String,
+    patience: Duration,
+    finished_seen: bool,
 }
 
 impl ResultStream {
@@ -632,10 +634,40 @@ impl ResultStream {
             }
         }
         loop {
-            let msg = match tokio::time::timeout_at(self.deadline, self.rx.recv()).await {
+            // A quiet stream (events minutes apart) is fine; a quiet host is checked on, so
+            // one that died mid-stream is noticed in seconds, not at the deadline.
+            let wake = match &self.watch {
+                Some(w) => self.deadline.min(Instant::now() + w.patience),
+                None => self.deadline,
+            };
+            let msg = match tokio::time::timeout_at(wake, self.rx.recv()).await {
                 Ok(Some(m)) => m,
                 Ok(None) => return Err(transport("reply inbox", "subscription closed")),
-                Err(_) => return Err(deadline_exceeded(&self.results, "rest of the results")),
+                Err(_) if Instant::now() >= self.deadline => {
+                    return Err(deadline_exceeded(&self.results, "rest of the results"))
+                }
+                Err(_) => {
+                    let Some(w) = &mut self.watch else { continue };
+                    let checked = check_host(
+                        &w.watchdog,
+                        &w.host,
+                        &w.rc,
+                        w.patience,
+                        &mut w.finished_seen,
+                        &mut self.rx,
+                    );
+                    match checked.await {
+                        Ok(Some(m)) => m,
+                        Ok(None) => continue,
+                        Err(why) => {
+                            self.ended = true;
+                            return Err(CallError::new(
+                                CallErrorKind::OutcomeUnknown,
+                                format!("host {} was streaming results, then {why}", w.host),
+                            ));
+                        }
+                    }
+                }
             };
             if msg.subject.as_str() != self.results {
                 continue;
@@ -705,6 +737,39 @@ impl BodyChunks {
         }
         self.owe_credit = true;
         Ok(Some(msg.payload))
+    }
+}
+
+/// Asks `host`, which accepted call `rc`, whether it still runs it, while still taking what
+/// arrives (so results racing with the question are not lost). `Ok(Some(msg))`: a message
+/// arrived meanwhile; `Ok(None)`: running (or finished once, its results maybe in flight);
+/// `Err(why)`: it is gone, or finished without the results ever arriving.
+async fn check_host(
+    w: &Watchdog,
+    host: &str,
+    rc: &str,
+    patience: Duration,
+    finished_seen: &mut bool,
+    rx: &mut mpsc::UnboundedReceiver<Message>,
+) -> Result<Option<Message>, String> {
+    let probe = (w.probe)(host.to_string(), rc.to_string(), patience);
+    tokio::select! {
+        m = rx.recv() => m
+            .map(Some)
+            .ok_or_else(|| "its reply inbox closed".to_string()),
+        state = probe => match state {
+            CallState::Running => Ok(None),
+            CallState::HostGone => Err("went away before answering".into()),
+            // Its results are in flight, or were lost (e.g. with the server the host was
+            // connected to): one more round trip.
+            CallState::Finished if *finished_seen => {
+                Err("finished it, but its results never arrived".into())
+            }
+            CallState::Finished => {
+                *finished_seen = true;
+                Ok(None)
+            }
+        },
     }
 }
 

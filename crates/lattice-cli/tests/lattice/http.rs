@@ -278,20 +278,21 @@ async fn bodies_stream_both_ways_to_and_from_a_component_on_another_host() {
     until_status(&edge_addr, "localhost", "/s", 200).await;
 
     // The first line reaches the client while the guest still waits to write the second:
-    // nothing holds the body back until the guest is done.
+    // nothing holds the body back until the guest is done. The stream outlasts a call's
+    // 10 s timeout: the serving host's execution limit (30 s) is what bounds it, as locally.
     let (mut conn, _, took) = read_until(
         &edge_addr,
-        "/s/stream/2/5000",
-        "line 1 of 2",
+        "/s/stream/3/5500",
+        "line 1 of 3",
         Duration::from_secs(4),
     )
     .await;
     let mut rest = Vec::new();
     conn.read_to_end(&mut rest).await.unwrap();
+    let rest = String::from_utf8_lossy(&rest);
     assert!(
-        String::from_utf8_lossy(&rest).contains("line 2 of 2"),
-        "{:?}",
-        String::from_utf8_lossy(&rest)
+        rest.contains("line 3 of 3") && rest.ends_with("0\r\n\r\n"),
+        "{rest:?}"
     );
     assert!(took < Duration::from_secs(4), "first line after {took:?}");
 
@@ -380,4 +381,44 @@ async fn bodies_stream_both_ways_to_and_from_a_component_on_another_host() {
     )
     .await
     .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_from_a_host_that_dies_is_cut_within_seconds() {
+    use tokio::io::AsyncReadExt as _;
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let ctl = ctl(&url, "default").await;
+    let edge_port = free_port();
+    let edge_addr = format!("127.0.0.1:{edge_port}");
+    let _edge = http_host(&url, edge_port);
+    let mut core = http_host(&url, free_port());
+    run_hello(&ctl, &core.id, "streamer", |_| {}).await;
+    route(&ctl, "streamer", &[("path", "/s")]).await;
+    until_status(&edge_addr, "localhost", "/s", 200).await;
+
+    // A line a second for 25 s; its host is killed after the first.
+    let (mut conn, _, _) = read_until(
+        &edge_addr,
+        "/s/stream/25/1000",
+        "line 1 of 25",
+        Duration::from_secs(10),
+    )
+    .await;
+    core.process.kill();
+    let killed = Instant::now();
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(15), conn.read_to_end(&mut rest)).await;
+    let took = killed.elapsed();
+    assert!(
+        ended.is_ok(),
+        "the response still open {took:?} after its host died"
+    );
+    let rest = String::from_utf8_lossy(&rest);
+    // Cut short, not ended as if complete.
+    assert!(
+        !rest.contains("line 25 of 25") && !rest.ends_with("0\r\n\r\n"),
+        "{rest:?}"
+    );
+    assert!(took < Duration::from_secs(8), "cut {took:?} after the kill");
 }
