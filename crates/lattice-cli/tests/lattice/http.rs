@@ -227,6 +227,20 @@ async fn outgoing_http_is_denied_unless_the_host_is_granted() {
     }
 }
 
+/// Two hosts: `edge` takes the requests (returned: its address and process), only `core` runs
+/// the component, `streamer`, routed from `/s`.
+async fn edge_and_core(url: &str) -> (lattice_ctl::Client, String, HostProcess, HostProcess) {
+    let ctl = ctl(url, "default").await;
+    let edge_port = free_port();
+    let edge_addr = format!("127.0.0.1:{edge_port}");
+    let edge = http_host(url, edge_port);
+    let core = http_host(url, free_port());
+    run_hello(&ctl, &core.id, "streamer", |_| {}).await;
+    route(&ctl, "streamer", &[("path", "/s")]).await;
+    until_status(&edge_addr, "localhost", "/s", 200).await;
+    (ctl, edge_addr, edge, core)
+}
+
 /// Sends `GET path` to `addr` and reads the raw response until `seen` is in it, within
 /// `timeout`: Ok((what arrived, how long it took)), with the connection still open.
 async fn read_until(
@@ -266,16 +280,7 @@ async fn read_until(
 async fn bodies_stream_both_ways_to_and_from_a_component_on_another_host() {
     use tokio::io::AsyncReadExt as _;
     let nats = NatsServer::start().unwrap();
-    let url = nats.url();
-    let ctl = ctl(&url, "default").await;
-    let edge_port = free_port();
-    let edge_addr = format!("127.0.0.1:{edge_port}");
-    // `edge` takes the requests; only `core` runs the component.
-    let _edge = http_host(&url, edge_port);
-    let core = http_host(&url, free_port());
-    run_hello(&ctl, &core.id, "streamer", |_| {}).await;
-    route(&ctl, "streamer", &[("path", "/s")]).await;
-    until_status(&edge_addr, "localhost", "/s", 200).await;
+    let (ctl, edge_addr, _edge, core) = edge_and_core(&nats.url()).await;
 
     // The first line reaches the client while the guest still waits to write the second:
     // nothing holds the body back until the guest is done. The stream outlasts a call's
@@ -387,15 +392,7 @@ async fn bodies_stream_both_ways_to_and_from_a_component_on_another_host() {
 async fn a_stream_from_a_host_that_dies_is_cut_within_seconds() {
     use tokio::io::AsyncReadExt as _;
     let nats = NatsServer::start().unwrap();
-    let url = nats.url();
-    let ctl = ctl(&url, "default").await;
-    let edge_port = free_port();
-    let edge_addr = format!("127.0.0.1:{edge_port}");
-    let _edge = http_host(&url, edge_port);
-    let mut core = http_host(&url, free_port());
-    run_hello(&ctl, &core.id, "streamer", |_| {}).await;
-    route(&ctl, "streamer", &[("path", "/s")]).await;
-    until_status(&edge_addr, "localhost", "/s", 200).await;
+    let (_ctl, edge_addr, _edge, mut core) = edge_and_core(&nats.url()).await;
 
     // A line a second for 25 s; its host is killed after the first.
     let (mut conn, _, _) = read_until(
