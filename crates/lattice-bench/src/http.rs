@@ -1,7 +1,8 @@
 //! HTTP ingress against the anchor: the same `wasi:http` hello component (`http-hello`)
 //! served by a Lattice host process and by `wasmtime serve` (with its defaults, and with its
 //! pooling allocator, as Lattice runs), driven by the same load generator in this process,
-//! alternately, in one run.
+//! alternately, in one run. A last row shows what forwarding costs: the requests go to a
+//! second host, which does not run the component and hands each to the first over wRPC.
 //!
 //! The load generator keeps `CONNECTIONS` keep-alive HTTP/1.1 connections busy for
 //! `ROUND` per turn; each server gets `ROUNDS` turns, interleaved, so drift on a noisy
@@ -32,6 +33,12 @@ pub async fn run() -> anyhow::Result<()> {
         .arg("--allow-file-load")
         .arg("--http-address")
         .arg(format!("127.0.0.1:{lattice_port}"))
+        .start()?;
+    // A second host that does not run the component: it forwards every request to the first.
+    let edge_port = free_port();
+    let edge = HostSpec::new(&bin, &nats.url(), "default")
+        .arg("--http-address")
+        .arg(format!("127.0.0.1:{edge_port}"))
         .start()?;
     let ctl =
         lattice_ctl::Client::builder(async_nats::connect(nats.url()).await?, "default").build()?;
@@ -74,6 +81,10 @@ pub async fn run() -> anyhow::Result<()> {
     for (name, addr, _) in &anchors {
         targets.push((format!("{version} serve, {name}"), addr.clone()));
     }
+    targets.push((
+        "lattice, forwarded by another host".to_string(),
+        format!("127.0.0.1:{edge_port}"),
+    ));
     for (_, addr) in &targets {
         wait_ready(addr).await?;
         // Warm up: compile caches, connection setup, instance pools.
@@ -108,7 +119,7 @@ pub async fn run() -> anyhow::Result<()> {
     println!(
         "(ratios: lattice over that row; req/s above 1.00x and p99 below 1.00x favour lattice)"
     );
-    drop(host);
+    drop((host, edge));
     Ok(())
 }
 
