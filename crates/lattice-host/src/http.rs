@@ -8,7 +8,10 @@
 //! - `path=/prefix`: requests under that path on the shared listener (`--http-address`);
 //! - `host=name`: requests whose `Host` header names it, on the shared listener.
 //!
-//! `path` and `host` may be combined with each other and with `address`. A request goes to
+//! `path` and `host` may be combined with each other and with `address`. Of wasmCloud's other
+//! link config keys, `timeout_ms` (408 when the component has not answered in time),
+//! `readonly_mode` (405 for anything but GET and HEAD) and `cache_control` (added to responses
+//! without one) apply; the CORS and TLS keys do not (yet). A request goes to
 //! the most specific route (host, then longest path); none matches: 404. As in wasmCloud,
 //! links are unique per source, interface and link name, so each component routed from
 //! `http` has a link name of its own.
@@ -60,6 +63,46 @@ pub(crate) struct Route {
     pub host: Option<String>,
     /// Matches paths equal to this or under it (`/api` matches `/api/x`, not `/apix`).
     pub path: Option<String>,
+    pub options: RouteOptions,
+}
+
+/// How requests on a route are served: the link config keys of wasmCloud's http-server
+/// provider that make sense here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct RouteOptions {
+    /// `timeout_ms`: how long to wait for the component's response (its head); past it, 408.
+    pub timeout: Option<Duration>,
+    /// `readonly_mode=true`: only GET and HEAD; others get 405.
+    pub readonly: bool,
+    /// `cache_control`: a `Cache-Control` header added to responses that have none.
+    pub cache_control: Option<http::HeaderValue>,
+}
+
+impl RouteOptions {
+    /// The options in `config`; a value that does not parse is ignored with a warning.
+    fn from_config(target: &str, config: &BTreeMap<String, String>) -> Self {
+        let mut options = Self::default();
+        if let Some(v) = config.get("timeout_ms") {
+            match v.trim().parse::<u64>() {
+                Ok(ms) => options.timeout = Some(Duration::from_millis(ms)),
+                Err(e) => {
+                    tracing::warn!(component_id = %target, timeout_ms = %v, error = %e, "bad timeout_ms in HTTP link config")
+                }
+            }
+        }
+        if let Some(v) = config.get("readonly_mode") {
+            options.readonly = v.trim().eq_ignore_ascii_case("true");
+        }
+        if let Some(v) = config.get("cache_control") {
+            match http::HeaderValue::from_str(v) {
+                Ok(h) => options.cache_control = Some(h),
+                Err(e) => {
+                    tracing::warn!(component_id = %target, cache_control = %v, error = %e, "bad cache_control in HTTP link config")
+                }
+            }
+        }
+        options
+    }
 }
 
 impl Route {
@@ -133,6 +176,7 @@ pub(crate) fn routes_of(
             target: link.target.clone(),
             host: config.get("host").cloned(),
             path: config.get("path").cloned(),
+            options: RouteOptions::from_config(&link.target, config),
         };
         // A link with neither host nor path matches every request on its listener.
         let list = routes.entry(addr).or_default();
@@ -318,29 +362,62 @@ async fn serve(
         );
     };
     let target = route.target.clone();
+    let options = &route.options;
+    if options.readonly && !matches!(*req.method(), http::Method::GET | http::Method::HEAD) {
+        let mut r = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{target} is read-only here: GET and HEAD only"),
+        );
+        r.headers_mut().insert(
+            http::header::ALLOW,
+            http::HeaderValue::from_static("GET, HEAD"),
+        );
+        return r;
+    }
     let local = (!shared.force_remote_calls)
         .then(|| shared.components.get(&target))
         .flatten()
         .filter(|r| r.pool.serves_http());
-    let result = match local {
-        Some(running) => {
-            shared.routing.http_local.fetch_add(1, Ordering::Relaxed);
-            let req = req.map(lattice_runtime::http::incoming_body);
-            running
-                .pool
-                .handle_http(req)
-                .await
-                .map_err(crate::router::from_runtime)
-        }
-        None => {
-            shared.routing.http_remote.fetch_add(1, Ordering::Relaxed);
-            forward(shared, &target, req).await
+    let answer = async {
+        match local {
+            Some(running) => {
+                shared.routing.http_local.fetch_add(1, Ordering::Relaxed);
+                let req = req.map(lattice_runtime::http::incoming_body);
+                running
+                    .pool
+                    .handle_http(req)
+                    .await
+                    .map_err(crate::router::from_runtime)
+            }
+            None => {
+                shared.routing.http_remote.fetch_add(1, Ordering::Relaxed);
+                forward(shared, &target, req).await
+            }
         }
     };
-    result.unwrap_or_else(|e| {
+    let result = match options.timeout {
+        None => answer.await,
+        Some(t) => match tokio::time::timeout(t, answer).await {
+            Ok(r) => r,
+            Err(_) => {
+                return text(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!("{target} did not answer within {t:?} (timeout_ms)"),
+                )
+            }
+        },
+    };
+    let mut response = result.unwrap_or_else(|e| {
         tracing::debug!(component_id = %target, error = %e, "HTTP request failed");
         text(status_of(&e), format!("{target}: {e}"))
-    })
+    });
+    if let Some(cc) = &options.cache_control {
+        response
+            .headers_mut()
+            .entry(http::header::CACHE_CONTROL)
+            .or_insert_with(|| cc.clone());
+    }
+    response
 }
 
 /// Header fields as they travel between hosts.

@@ -419,3 +419,53 @@ async fn a_stream_from_a_host_that_dies_is_cut_within_seconds() {
     );
     assert!(took < Duration::from_secs(8), "cut {took:?} after the kill");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wasmcloud_link_config_sets_a_timeout_read_only_mode_and_cache_control() {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let ctl = ctl(&url, "default").await;
+    let (edge_port, core_port) = (free_port(), free_port());
+    let _edge = http_host(&url, edge_port);
+    let core = http_host(&url, core_port);
+    run_hello(&ctl, &core.id, "opts", |_| {}).await;
+    route(
+        &ctl,
+        "opts",
+        &[
+            ("path", "/o"),
+            ("timeout_ms", "500"),
+            ("readonly_mode", "true"),
+            ("cache_control", "max-age=60"),
+        ],
+    )
+    .await;
+    // Forwarded (edge) and local (core) alike.
+    for port in [edge_port, core_port] {
+        let addr = format!("127.0.0.1:{port}");
+        let r = until_status(&addr, "localhost", "/o", 200).await;
+        assert_eq!(r.header("cache-control"), Some("max-age=60"), "{addr}");
+
+        let r = request(
+            &addr,
+            "POST",
+            "localhost",
+            "/o/echo",
+            b"x",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status, 405, "{addr}: {}", r.text());
+        assert_eq!(r.header("allow"), Some("GET, HEAD"), "{addr}");
+
+        let asked = Instant::now();
+        let r = get(&addr, "/o/sleep/5000").await.unwrap();
+        assert_eq!(r.status, 408, "{addr}: {}", r.text());
+        assert!(
+            asked.elapsed() < Duration::from_secs(4),
+            "{addr}: 408 after {:?}",
+            asked.elapsed()
+        );
+    }
+}
