@@ -10,8 +10,9 @@
 //!
 //! `path` and `host` may be combined with each other and with `address`. Of wasmCloud's other
 //! link config keys, `timeout_ms` (408 when the component has not answered in time),
-//! `readonly_mode` (405 for anything but GET and HEAD) and `cache_control` (added to responses
-//! without one) apply; the CORS and TLS keys do not (yet). A request goes to
+//! `readonly_mode` (405 for anything but GET and HEAD), `cache_control` (added to responses
+//! without one) and the `cors_*` keys (CORS on for every origin by default, as there) apply;
+//! the TLS keys do not (yet). A request goes to
 //! the most specific route (host, then longest path); none matches: 404. As in wasmCloud,
 //! links are unique per source, interface and link name, so each component routed from
 //! `http` has a link name of its own.
@@ -76,6 +77,124 @@ pub(crate) struct RouteOptions {
     pub readonly: bool,
     /// `cache_control`: a `Cache-Control` header added to responses that have none.
     pub cache_control: Option<http::HeaderValue>,
+    pub cors: Cors,
+}
+
+/// Cross-origin resource sharing, answered by the host as wasmCloud's http-server does: on by
+/// default for every origin. (`cors_allowed_origins`, `cors_allowed_headers`,
+/// `cors_allowed_methods`, `cors_exposed_headers`, `cors_max_age_secs`; lists as JSON arrays
+/// or comma-separated.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Cors {
+    /// Empty: any origin.
+    pub origins: Vec<String>,
+    pub headers: Vec<String>,
+    pub methods: Vec<String>,
+    pub exposed: Vec<String>,
+    pub max_age_secs: u64,
+}
+
+impl Default for Cors {
+    fn default() -> Self {
+        let list = |items: &[&str]| items.iter().map(|s| s.to_string()).collect();
+        Self {
+            origins: Vec::new(),
+            headers: list(&[
+                "accept",
+                "accept-language",
+                "content-type",
+                "content-language",
+            ]),
+            methods: list(&["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS"]),
+            exposed: Vec::new(),
+            max_age_secs: 300,
+        }
+    }
+}
+
+/// A list setting: a JSON array of strings, or comma-separated.
+fn list_setting(v: &str) -> Vec<String> {
+    serde_json::from_str::<Vec<String>>(v).unwrap_or_else(|_| {
+        v.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    })
+}
+
+impl Cors {
+    fn from_config(config: &BTreeMap<String, String>) -> Self {
+        let mut cors = Self::default();
+        for (key, field) in [
+            ("cors_allowed_origins", &mut cors.origins),
+            ("cors_allowed_headers", &mut cors.headers),
+            ("cors_allowed_methods", &mut cors.methods),
+            ("cors_exposed_headers", &mut cors.exposed),
+        ] {
+            if let Some(v) = config.get(key) {
+                *field = list_setting(v);
+            }
+        }
+        if let Some(secs) = config
+            .get("cors_max_age_secs")
+            .and_then(|v| v.trim().parse().ok())
+        {
+            cors.max_age_secs = secs;
+        }
+        cors
+    }
+
+    /// The `Access-Control-Allow-Origin` value for a request from `origin`, if allowed.
+    fn allow_origin(&self, origin: &http::HeaderValue) -> Option<http::HeaderValue> {
+        if self.origins.is_empty() {
+            return Some(http::HeaderValue::from_static("*"));
+        }
+        let o = origin.to_str().ok()?;
+        self.origins
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(o))
+            .then(|| origin.clone())
+    }
+
+    /// The answer to a preflight request from `origin` (the component is not asked).
+    fn preflight(&self, origin: &http::HeaderValue) -> Response<ResponseBody> {
+        let mut r = Response::new(full_body(Bytes::new()));
+        let h = r.headers_mut();
+        h.insert(http::header::VARY, http::HeaderValue::from_static("origin"));
+        let Some(allow) = self.allow_origin(origin) else {
+            return r;
+        };
+        h.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, allow);
+        for (name, items) in [
+            (http::header::ACCESS_CONTROL_ALLOW_METHODS, &self.methods),
+            (http::header::ACCESS_CONTROL_ALLOW_HEADERS, &self.headers),
+        ] {
+            if let Ok(v) = http::HeaderValue::from_str(&items.join(", ")) {
+                h.insert(name, v);
+            }
+        }
+        h.insert(
+            http::header::ACCESS_CONTROL_MAX_AGE,
+            http::HeaderValue::from(self.max_age_secs),
+        );
+        r
+    }
+
+    /// Adds the headers an actual cross-origin request's response needs.
+    fn decorate(&self, origin: &http::HeaderValue, r: &mut Response<ResponseBody>) {
+        let h = r.headers_mut();
+        h.append(http::header::VARY, http::HeaderValue::from_static("origin"));
+        let Some(allow) = self.allow_origin(origin) else {
+            return;
+        };
+        h.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, allow);
+        if !self.exposed.is_empty() {
+            if let Ok(v) = http::HeaderValue::from_str(&self.exposed.join(", ")) {
+                h.insert(http::header::ACCESS_CONTROL_EXPOSE_HEADERS, v);
+            }
+        }
+    }
 }
 
 impl RouteOptions {
@@ -101,6 +220,7 @@ impl RouteOptions {
                 }
             }
         }
+        options.cors = Cors::from_config(config);
         options
     }
 }
@@ -363,6 +483,16 @@ async fn serve(
     };
     let target = route.target.clone();
     let options = &route.options;
+    let origin = req.headers().get(http::header::ORIGIN).cloned();
+    if let Some(origin) = &origin {
+        if req.method() == http::Method::OPTIONS
+            && req
+                .headers()
+                .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
+        {
+            return options.cors.preflight(origin);
+        }
+    }
     if options.readonly && !matches!(*req.method(), http::Method::GET | http::Method::HEAD) {
         let mut r = text(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -416,6 +546,9 @@ async fn serve(
             .headers_mut()
             .entry(http::header::CACHE_CONTROL)
             .or_insert_with(|| cc.clone());
+    }
+    if let Some(origin) = &origin {
+        options.cors.decorate(origin, &mut response);
     }
     response
 }

@@ -36,6 +36,19 @@ pub async fn request(
     body: &[u8],
     timeout: Duration,
 ) -> crate::Result<Response> {
+    request_with(addr, method, host, path, &[], body, timeout).await
+}
+
+/// [`request`] with more header fields.
+pub async fn request_with(
+    addr: &str,
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> crate::Result<Response> {
     let fail = |what: &str, e: &dyn std::fmt::Display| {
         crate::Error::Setup(format!("HTTP {method} {addr}{path}: {what}: {e}"))
     };
@@ -43,8 +56,12 @@ pub async fn request(
         let mut s = tokio::net::TcpStream::connect(addr)
             .await
             .map_err(|e| fail("connect", &e))?;
+        let extra: String = headers
+            .iter()
+            .map(|(n, v)| format!("{n}: {v}\r\n"))
+            .collect();
         let head = format!(
-            "{method} {path} HTTP/1.1\r\nhost: {host}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nhost: {host}\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n",
             body.len()
         );
         s.write_all(head.as_bytes())

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use lattice_proto::ctl::Link;
-use lattice_testkit::http::{get, request, Response};
+use lattice_testkit::http::{get, request, request_with, Response};
 use lattice_testkit::{free_port, HostProcess, NatsServer};
 
 use crate::common::*;
@@ -421,7 +421,7 @@ async fn a_stream_from_a_host_that_dies_is_cut_within_seconds() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wasmcloud_link_config_sets_a_timeout_read_only_mode_and_cache_control() {
+async fn wasmcloud_link_config_sets_timeout_read_only_mode_cache_control_and_cors() {
     let nats = NatsServer::start().unwrap();
     let url = nats.url();
     let ctl = ctl(&url, "default").await;
@@ -437,9 +437,13 @@ async fn wasmcloud_link_config_sets_a_timeout_read_only_mode_and_cache_control()
             ("timeout_ms", "500"),
             ("readonly_mode", "true"),
             ("cache_control", "max-age=60"),
+            ("cors_allowed_origins", r#"["http://app.test"]"#),
         ],
     )
     .await;
+    // Another component with wasmCloud's default CORS: every origin.
+    run_hello(&ctl, &core.id, "open", |_| {}).await;
+    route(&ctl, "open", &[("path", "/p")]).await;
     // Forwarded (edge) and local (core) alike.
     for port in [edge_port, core_port] {
         let addr = format!("127.0.0.1:{port}");
@@ -467,5 +471,53 @@ async fn wasmcloud_link_config_sets_a_timeout_read_only_mode_and_cache_control()
             "{addr}: 408 after {:?}",
             asked.elapsed()
         );
+
+        // CORS: a preflight is answered by the host; responses name the allowed origin.
+        let from = |origin: &'static str, method: &'static str, path: &'static str| {
+            let addr = addr.clone();
+            async move {
+                let mut headers = vec![("origin", origin)];
+                if method == "OPTIONS" {
+                    headers.push(("access-control-request-method", "POST"));
+                }
+                request_with(
+                    &addr,
+                    method,
+                    "localhost",
+                    path,
+                    &headers,
+                    b"",
+                    Duration::from_secs(10),
+                )
+                .await
+                .unwrap()
+            }
+        };
+        let r = from("http://app.test", "OPTIONS", "/o").await;
+        assert_eq!(r.status, 200, "{addr}: {}", r.text());
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("http://app.test")
+        );
+        assert!(r
+            .header("access-control-allow-methods")
+            .is_some_and(|m| m.contains("POST")));
+        assert_eq!(r.header("access-control-max-age"), Some("300"));
+        let r = from("http://app.test", "GET", "/o").await;
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("http://app.test"),
+            "{addr}"
+        );
+        let r = from("http://evil.test", "GET", "/o").await;
+        assert_eq!(r.header("access-control-allow-origin"), None, "{addr}");
+        let r = until_status(&addr, "localhost", "/p", 200).await;
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            None,
+            "no Origin, no CORS"
+        );
+        let r = from("http://evil.test", "GET", "/p").await;
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"), "{addr}");
     }
 }
