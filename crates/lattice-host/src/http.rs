@@ -11,8 +11,8 @@
 //! `path` and `host` may be combined with each other and with `address`. Of wasmCloud's other
 //! link config keys, `timeout_ms` (408 when the component has not answered in time),
 //! `readonly_mode` (405 for anything but GET and HEAD), `cache_control` (added to responses
-//! without one) and the `cors_*` keys (CORS on for every origin by default, as there) apply;
-//! the TLS keys do not (yet). A request goes to
+//! without one), the `cors_*` keys (CORS on for every origin by default, as there) and
+//! `tls_cert_file` / `tls_priv_key_file` (the route's listener speaks HTTPS) apply. A request goes to
 //! the most specific route (host, then longest path); none matches: 404. As in wasmCloud,
 //! links are unique per source, interface and link name, so each component routed from
 //! `http` has a link name of its own.
@@ -78,6 +78,39 @@ pub(crate) struct RouteOptions {
     /// `cache_control`: a `Cache-Control` header added to responses that have none.
     pub cache_control: Option<http::HeaderValue>,
     pub cors: Cors,
+    /// `tls_cert_file` and `tls_priv_key_file` (PEM): the listener of this route speaks
+    /// HTTPS. A listener serves TLS when any of its routes asks for it.
+    pub tls: Option<TlsFiles>,
+}
+
+/// Where a listener's certificate chain and private key are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TlsFiles {
+    pub cert: String,
+    pub key: String,
+}
+
+impl TlsFiles {
+    /// A TLS acceptor from the files (read now: a renewed certificate takes a config change).
+    fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, String> {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_file_iter(&self.cert)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("certificates in {}: {e}", self.cert))?;
+        let key = PrivateKeyDer::from_pem_file(&self.key)
+            .map_err(|e| format!("private key in {}: {e}", self.key))?;
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("{} and {}: {e}", self.cert, self.key))?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    }
 }
 
 /// Cross-origin resource sharing, answered by the host as wasmCloud's http-server does: on by
@@ -221,6 +254,18 @@ impl RouteOptions {
             }
         }
         options.cors = Cors::from_config(config);
+        match (config.get("tls_cert_file"), config.get("tls_priv_key_file")) {
+            (Some(cert), Some(key)) => {
+                options.tls = Some(TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                })
+            }
+            (None, None) => {}
+            _ => {
+                tracing::warn!(component_id = %target, "HTTP link config has only one of tls_cert_file and tls_priv_key_file; serving plain HTTP")
+            }
+        }
         options
     }
 }
@@ -345,7 +390,8 @@ pub(crate) async fn follow(
     shared_address: SocketAddr,
     table: Arc<RwLock<Arc<Routes>>>,
 ) {
-    let mut listeners: HashMap<SocketAddr, tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut listeners: HashMap<SocketAddr, (tokio::task::JoinHandle<()>, Option<TlsFiles>)> =
+        HashMap::new();
     let mut tick = tokio::time::interval(FOLLOW_EVERY);
     let mut seen = None;
     let mut bind_failed: std::collections::HashSet<SocketAddr> = Default::default();
@@ -354,14 +400,19 @@ pub(crate) async fn follow(
         let links = http_links(&shared);
         let generation = shared.config_generation.load(Ordering::Relaxed);
         let now = (links, generation);
-        let broken = listeners.values().any(|t| t.is_finished());
+        let broken = listeners.values().any(|(t, _)| t.is_finished());
         if seen.as_ref() == Some(&now) && !broken && bind_failed.is_empty() {
             continue;
         }
         let routes = routes_of(&with_configs(&shared, now.0.clone()).await, shared_address);
         seen = Some(now);
-        listeners.retain(|addr, task| {
-            let keep = routes.contains_key(addr) && !task.is_finished();
+        let tls_of = |addr: &SocketAddr| {
+            routes
+                .get(addr)
+                .and_then(|list| list.iter().find_map(|r| r.options.tls.clone()))
+        };
+        listeners.retain(|addr, (task, tls)| {
+            let keep = routes.contains_key(addr) && !task.is_finished() && *tls == tls_of(addr);
             if !keep {
                 tracing::info!(%addr, "closing HTTP listener");
                 task.abort();
@@ -372,14 +423,22 @@ pub(crate) async fn follow(
             if listeners.contains_key(addr) {
                 continue;
             }
+            let tls = tls_of(addr);
+            let acceptor = match tls.as_ref().map(TlsFiles::acceptor).transpose() {
+                Ok(a) => a,
+                Err(e) => {
+                    if bind_failed.insert(*addr) {
+                        tracing::warn!(%addr, error = %e, "cannot set up TLS for HTTP listener; retrying");
+                    }
+                    continue;
+                }
+            };
             match bind(*addr) {
                 Ok(l) => {
-                    tracing::info!(%addr, "HTTP listener open");
+                    tracing::info!(%addr, tls = acceptor.is_some(), "HTTP listener open");
                     bind_failed.remove(addr);
-                    listeners.insert(
-                        *addr,
-                        tokio::spawn(accept_loop(shared.clone(), *addr, l, table.clone())),
-                    );
+                    let accepting = accept_loop(shared.clone(), *addr, l, acceptor, table.clone());
+                    listeners.insert(*addr, (tokio::spawn(accepting), tls));
                 }
                 Err(e) => {
                     if bind_failed.insert(*addr) {
@@ -411,6 +470,7 @@ async fn accept_loop(
     shared: Arc<HostShared>,
     addr: SocketAddr,
     listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     table: Arc<RwLock<Arc<Routes>>>,
 ) {
     loop {
@@ -426,17 +486,31 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         let table = table.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let shared = shared.clone();
                 let routes = table.read().map(|t| t.clone()).unwrap_or_default();
                 async move { Ok::<_, Infallible>(serve(&shared, &routes, addr, req).await) }
             });
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await
-            {
+            let http = hyper::server::conn::http1::Builder::new();
+            let served = match tls {
+                None => {
+                    http.serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await
+                }
+                Some(tls) => match tls.accept(stream).await {
+                    Ok(stream) => {
+                        http.serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                            .await
+                    }
+                    Err(e) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                },
+            };
+            if let Err(e) = served {
                 tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
             }
         });

@@ -521,3 +521,72 @@ async fn wasmcloud_link_config_sets_timeout_read_only_mode_cache_control_and_cor
         assert_eq!(r.header("access-control-allow-origin"), Some("*"), "{addr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_with_tls_files_is_served_over_https() {
+    use rcgen::{CertificateParams, KeyPair};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let dir = tempfile::tempdir().unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let ctl = ctl(&url, "default").await;
+    let h = http_host(&url, free_port());
+    run_hello(&ctl, &h.id, "secure", |_| {}).await;
+    let addr = format!("127.0.0.1:{}", free_port());
+    route(
+        &ctl,
+        "secure",
+        &[
+            ("address", addr.as_str()),
+            ("tls_cert_file", cert_file.to_str().unwrap()),
+            ("tls_priv_key_file", key_file.to_str().unwrap()),
+        ],
+    )
+    .await;
+
+    // A client that trusts the certificate gets the component's answer.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let get_https = || async {
+        let tcp = tokio::net::TcpStream::connect(&addr).await.ok()?;
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = connector.connect(name, tcp).await.ok()?;
+        tls.write_all(b"GET / HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+            .await
+            .ok()?;
+        let mut raw = Vec::new();
+        let _ = tls.read_to_end(&mut raw).await;
+        let raw = String::from_utf8_lossy(&raw).into_owned();
+        raw.starts_with("HTTP/1.1 200").then_some(raw)
+    };
+    let raw = lattice_testkit::wait::until_async(
+        "an HTTPS answer",
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        get_https,
+    )
+    .await
+    .unwrap();
+    assert!(raw.contains(HELLO), "{raw:?}");
+
+    // Plain HTTP on that listener gets no HTTP answer.
+    let plain = request(&addr, "GET", "localhost", "/", b"", Duration::from_secs(5)).await;
+    assert!(plain.is_err(), "{plain:?}");
+}
