@@ -124,6 +124,36 @@ impl Components {
         }
         let current = self.get(id);
         if let Some(r) = &current {
+            // Limits and grants given with the request replace the running ones; ones not
+            // given are kept (wasmCloud clients send neither).
+            let old = r.pool.policy();
+            let mut wanted = old.clone();
+            if cmd.component_limits.is_some() {
+                wanted.limits = parse_limits(cmd.component_limits.as_ref(), &self.default_limits)?;
+            }
+            if !cmd.allowed_hosts.is_empty() {
+                wanted.grants.http_hosts = cmd.allowed_hosts.clone();
+            }
+            if r.image_ref == cmd.component_ref && wanted != *old {
+                // Both are built into the pool: a new one, from the compile cache. Calls
+                // running on the old one finish there.
+                let values = merged_config(config, &cmd.config).await?;
+                let pool = self
+                    .load(id, &cmd.component_ref, wanted, cmd.count, values)
+                    .await?;
+                self.insert(
+                    id,
+                    Running {
+                        image_ref: r.image_ref.clone(),
+                        annotations: cmd.annotations.clone(),
+                        revision: r.revision + 1,
+                        config_names: cmd.config.clone(),
+                        pool: Arc::new(pool),
+                    },
+                );
+                tracing::info!(component_id = %id, max_instances = cmd.count, "component limits or grants changed");
+                return Ok(());
+            }
             if r.image_ref == cmd.component_ref {
                 r.pool.set_max_instances(cmd.count);
                 let names_changed = r.config_names != cmd.config;

@@ -364,6 +364,14 @@ async fn misbehaving_guests_are_stopped_and_the_host_keeps_answering() {
     assert_eq!(ctl.ping_hosts().await.unwrap().len(), 1);
     let inv = ctl.host_inventory(host.id()).await.unwrap();
     assert_eq!(inv.components.len(), 3);
+
+    // Scaling the running component again with other limits applies them.
+    runaway.component_limits = limits("max_execution_time", "150");
+    scale(&ctl, host.id(), &runaway).await;
+    let (r, t) = spin(host.clone()).await;
+    let e = r.unwrap_err().to_string();
+    assert!(e.contains("max execution time of 150ms"), "{e}");
+    assert!(t < Duration::from_millis(400), "{t:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -225,6 +225,14 @@ async fn outgoing_http_is_denied_unless_the_host_is_granted() {
         let r = until_status(&addr, "localhost", &fetch(id), 502).await;
         assert!(r.text().contains("HttpRequestDenied"), "{id}: {}", r.text());
     }
+
+    // Scaling a running component again with a grant changes its grant.
+    run_hello(&ctl, &h.id, "denied", |c| {
+        c.allowed_hosts = vec!["127.0.0.1".into()];
+    })
+    .await;
+    let r = get(&addr, &fetch("denied")).await.unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "upstream ok"));
 }
 
 /// Two hosts: `edge` takes the requests (returned: its address and process), only `core` runs
