@@ -39,7 +39,7 @@ use lattice_proto::ctl::Link;
 use lattice_runtime::http::{full_body, ResponseBody};
 use lattice_wrpc::retry::{retry, RetryPolicy};
 use lattice_wrpc::transport::BodySource;
-use lattice_wrpc::transport::{SOURCE_HEADER, TRACEPARENT_HEADER};
+use lattice_wrpc::transport::{CALLER_HEADER, SOURCE_HEADER, TRACEPARENT_HEADER};
 use lattice_wrpc::{CallError, CallErrorKind};
 
 use crate::host::HostShared;
@@ -678,6 +678,7 @@ async fn forward(
     let bytes = Bytes::from(bytes);
     let mut headers = async_nats::HeaderMap::new();
     headers.insert(SOURCE_HEADER, HTTP_SOURCE);
+    headers.insert(CALLER_HEADER, shared.id.as_str());
     headers.insert(
         TRACEPARENT_HEADER,
         lattice_wrpc::trace::TraceParent::root()

@@ -125,7 +125,7 @@ async fn handle(shared: &HostShared, id: &str, inv: &mut Invocation) -> Result<(
         )
     })?;
     if inv.instance == lattice_wrpc::http::INSTANCE && inv.func == lattice_wrpc::http::FUNC {
-        return serve_http(&running.pool, inv).await;
+        return serve_http(shared, &running.pool, inv).await;
     }
     let instance = inv.instance.clone();
     let interface = (!instance.is_empty()).then_some(instance.as_str());
@@ -172,8 +172,43 @@ async fn handle(shared: &HostShared, id: &str, inv: &mut Invocation) -> Result<(
     inv.respond(Bytes::from(bytes)).await
 }
 
-/// Serves an HTTP request another host forwarded (see `crate::http`).
+/// Serves an HTTP request another host forwarded (see `crate::http`). Its bodies stream
+/// for as long as the component runs, so the forwarding host is checked on meanwhile: when
+/// it is gone, the request ends at once rather than at the component's time limit.
 async fn serve_http(
+    shared: &HostShared,
+    pool: &Arc<lattice_runtime::ComponentPool>,
+    inv: &mut Invocation,
+) -> Result<(), CallError> {
+    let caller = inv
+        .headers
+        .get(transport::CALLER_HEADER)
+        .map(|v| v.as_str().to_string());
+    let work = serve_forwarded_http(pool, inv);
+    let (Some(caller), Some(watchdog)) = (caller, shared.wrpc.watchdog()) else {
+        return work.await;
+    };
+    tokio::select! {
+        r = work => r,
+        () = gone(watchdog, &caller) => Err(CallError::new(
+            CallErrorKind::OutcomeUnknown,
+            format!("host {caller}, which forwarded the request, is gone"),
+        )),
+    }
+}
+
+/// Returns once `host` is gone, checking every `min_timeout`.
+async fn gone(watchdog: &transport::Watchdog, host: &str) {
+    loop {
+        tokio::time::sleep(watchdog.min_timeout).await;
+        let state = (watchdog.probe)(host.to_string(), String::new(), watchdog.min_timeout).await;
+        if state == transport::CallState::HostGone {
+            return;
+        }
+    }
+}
+
+async fn serve_forwarded_http(
     pool: &Arc<lattice_runtime::ComponentPool>,
     inv: &mut Invocation,
 ) -> Result<(), CallError> {

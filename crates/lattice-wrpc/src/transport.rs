@@ -46,6 +46,9 @@ pub const LINK_HEADER: &str = "link-name";
 pub const TRACEPARENT_HEADER: &str = "traceparent";
 /// Header of the handshake with the id of the host that accepted the call.
 pub const SERVER_HEADER: &str = "lattice-host-id";
+/// Header of an invocation with the id of the host that made it, for a server that outlives
+/// its caller otherwise (a forwarded HTTP request's streams).
+pub const CALLER_HEADER: &str = "lattice-caller-host";
 /// Largest parameters or results a peer accumulates for one call.
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
@@ -217,6 +220,11 @@ impl Client {
 
     pub fn nats(&self) -> &async_nats::Client {
         &self.inner.nats
+    }
+
+    /// How this client checks on hosts, if it does.
+    pub fn watchdog(&self) -> Option<&Watchdog> {
+        self.inner.watchdog.as_ref()
     }
 
     /// Subscribes the shared inbox once and routes each reply to its call.

@@ -598,3 +598,35 @@ async fn a_route_with_tls_files_is_served_over_https() {
     let plain = request(&addr, "GET", "localhost", "/", b"", Duration::from_secs(5)).await;
     assert!(plain.is_err(), "{plain:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_whose_forwarding_host_dies_ends_on_the_serving_host_within_seconds() {
+    let nats = NatsServer::start().unwrap();
+    let (ctl, edge_addr, mut edge, core) = edge_and_core(&nats.url()).await;
+    let before = calls(&ctl, &core.id, "streamer").await;
+
+    // A line a second for 25 s, forwarded by `edge`, which is killed after the first: the
+    // instance on `core` ends (and is counted) long before its 25 s.
+    let (_conn, _, _) = read_until(
+        &edge_addr,
+        "/s/stream/25/1000",
+        "line 1 of 25",
+        Duration::from_secs(10),
+    )
+    .await;
+    edge.process.kill();
+    let killed = Instant::now();
+    lattice_testkit::wait::until_async(
+        "the instance serving the dead host's request to end",
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || async { (calls(&ctl, &core.id, "streamer").await > before).then_some(()) },
+    )
+    .await
+    .unwrap();
+    let took = killed.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "ended {took:?} after the kill"
+    );
+}
