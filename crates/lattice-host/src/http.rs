@@ -12,7 +12,8 @@
 //! link config keys, `timeout_ms` (408 when the component has not answered in time),
 //! `readonly_mode` (405 for anything but GET and HEAD), `cache_control` (added to responses
 //! without one), the `cors_*` keys (CORS on for every origin by default, as there) and
-//! `tls_cert_file` / `tls_priv_key_file` (the route's listener speaks HTTPS) apply. A request goes to
+//! `tls_cert_file` / `tls_priv_key_file` (the route's listener speaks HTTPS; renewed files are
+//! picked up within a moment) apply. A request goes to
 //! the most specific route (host, then longest path); none matches: 404. As in wasmCloud,
 //! links are unique per source, interface and link name, so each component routed from
 //! `http` has a link name of its own.
@@ -90,8 +91,17 @@ pub(crate) struct TlsFiles {
     pub key: String,
 }
 
+/// When the TLS files were last modified: a listener restarts when this changes, so a
+/// renewed certificate is picked up without a config change.
+type TlsStamp = Option<(std::time::SystemTime, std::time::SystemTime)>;
+
 impl TlsFiles {
-    /// A TLS acceptor from the files (read now: a renewed certificate takes a config change).
+    fn stamp(&self) -> TlsStamp {
+        let modified = |p: &str| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        Some((modified(&self.cert)?, modified(&self.key)?))
+    }
+
+    /// A TLS acceptor from the files as they are now.
     fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, String> {
         use rustls::pki_types::pem::PemObject as _;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -390,8 +400,7 @@ pub(crate) async fn follow(
     shared_address: SocketAddr,
     table: Arc<RwLock<Arc<Routes>>>,
 ) {
-    let mut listeners: HashMap<SocketAddr, (tokio::task::JoinHandle<()>, Option<TlsFiles>)> =
-        HashMap::new();
+    let mut listeners: HashMap<SocketAddr, Listener> = HashMap::new();
     let mut tick = tokio::time::interval(FOLLOW_EVERY);
     let mut seen = None;
     let mut bind_failed: std::collections::HashSet<SocketAddr> = Default::default();
@@ -400,7 +409,9 @@ pub(crate) async fn follow(
         let links = http_links(&shared);
         let generation = shared.config_generation.load(Ordering::Relaxed);
         let now = (links, generation);
-        let broken = listeners.values().any(|(t, _)| t.is_finished());
+        let broken = listeners
+            .values()
+            .any(|l| l.task.is_finished() || l.tls_changed());
         if seen.as_ref() == Some(&now) && !broken && bind_failed.is_empty() {
             continue;
         }
@@ -411,11 +422,14 @@ pub(crate) async fn follow(
                 .get(addr)
                 .and_then(|list| list.iter().find_map(|r| r.options.tls.clone()))
         };
-        listeners.retain(|addr, (task, tls)| {
-            let keep = routes.contains_key(addr) && !task.is_finished() && *tls == tls_of(addr);
+        listeners.retain(|addr, l| {
+            let keep = routes.contains_key(addr)
+                && !l.task.is_finished()
+                && l.tls.as_ref().map(|(f, _)| f) == tls_of(addr).as_ref()
+                && !l.tls_changed();
             if !keep {
                 tracing::info!(%addr, "closing HTTP listener");
-                task.abort();
+                l.task.abort();
             }
             keep
         });
@@ -423,8 +437,11 @@ pub(crate) async fn follow(
             if listeners.contains_key(addr) {
                 continue;
             }
-            let tls = tls_of(addr);
-            let acceptor = match tls.as_ref().map(TlsFiles::acceptor).transpose() {
+            let tls = tls_of(addr).map(|f| {
+                let stamp = f.stamp();
+                (f, stamp)
+            });
+            let acceptor = match tls.as_ref().map(|(f, _)| f.acceptor()).transpose() {
                 Ok(a) => a,
                 Err(e) => {
                     if bind_failed.insert(*addr) {
@@ -438,7 +455,8 @@ pub(crate) async fn follow(
                     tracing::info!(%addr, tls = acceptor.is_some(), "HTTP listener open");
                     bind_failed.remove(addr);
                     let accepting = accept_loop(shared.clone(), *addr, l, acceptor, table.clone());
-                    listeners.insert(*addr, (tokio::spawn(accepting), tls));
+                    let task = tokio::spawn(accepting);
+                    listeners.insert(*addr, Listener { task, tls });
                 }
                 Err(e) => {
                     if bind_failed.insert(*addr) {
@@ -451,6 +469,20 @@ pub(crate) async fn follow(
         if let Ok(mut t) = table.write() {
             *t = Arc::new(routes);
         }
+    }
+}
+
+/// An open listener: its accept loop, and its TLS files as they were when it opened.
+struct Listener {
+    task: tokio::task::JoinHandle<()>,
+    tls: Option<(TlsFiles, TlsStamp)>,
+}
+
+impl Listener {
+    fn tls_changed(&self) -> bool {
+        self.tls
+            .as_ref()
+            .is_some_and(|(files, stamp)| files.stamp() != *stamp)
     }
 }
 

@@ -531,18 +531,10 @@ async fn wasmcloud_link_config_sets_timeout_read_only_mode_cache_control_and_cor
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_route_with_tls_files_is_served_over_https() {
-    use rcgen::{CertificateParams, KeyPair};
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+async fn a_route_with_tls_files_is_served_over_https_and_picks_up_a_renewed_certificate() {
     let dir = tempfile::tempdir().unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
     let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert_file, cert.pem()).unwrap();
-    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    let cert = self_signed(&cert_file, &key_file);
 
     let nats = NatsServer::start().unwrap();
     let url = nats.url();
@@ -562,6 +554,35 @@ async fn a_route_with_tls_files_is_served_over_https() {
     .await;
 
     // A client that trusts the certificate gets the component's answer.
+    let raw = https_get_trusting(&addr, &cert).await;
+    assert!(raw.contains(HELLO), "{raw:?}");
+
+    // Plain HTTP on that listener gets no HTTP answer.
+    let plain = request(&addr, "GET", "localhost", "/", b"", Duration::from_secs(5)).await;
+    assert!(plain.is_err(), "{plain:?}");
+
+    // New files at the same paths (a renewal): served without a config change.
+    let renewed = self_signed(&cert_file, &key_file);
+    let raw = https_get_trusting(&addr, &renewed).await;
+    assert!(raw.contains(HELLO), "{raw:?}");
+}
+
+/// Writes a new self-signed certificate for `localhost` and its key; returns the certificate.
+fn self_signed(cert_file: &std::path::Path, key_file: &std::path::Path) -> rcgen::Certificate {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    std::fs::write(cert_file, cert.pem()).unwrap();
+    std::fs::write(key_file, key.serialize_pem()).unwrap();
+    cert
+}
+
+/// `GET /` over HTTPS from a client that trusts only `cert`, until it answers 200 (within
+/// 20 s); the raw response.
+async fn https_get_trusting(addr: &str, cert: &rcgen::Certificate) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert.der().clone()).unwrap();
     let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
@@ -572,8 +593,8 @@ async fn a_route_with_tls_files_is_served_over_https() {
     .with_root_certificates(roots)
     .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
-    let get_https = || async {
-        let tcp = tokio::net::TcpStream::connect(&addr).await.ok()?;
+    let get = || async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
         let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
         let mut tls = connector.connect(name, tcp).await.ok()?;
         tls.write_all(b"GET / HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
@@ -584,19 +605,14 @@ async fn a_route_with_tls_files_is_served_over_https() {
         let raw = String::from_utf8_lossy(&raw).into_owned();
         raw.starts_with("HTTP/1.1 200").then_some(raw)
     };
-    let raw = lattice_testkit::wait::until_async(
+    lattice_testkit::wait::until_async(
         "an HTTPS answer",
         Duration::from_secs(20),
         Duration::from_millis(100),
-        get_https,
+        get,
     )
     .await
-    .unwrap();
-    assert!(raw.contains(HELLO), "{raw:?}");
-
-    // Plain HTTP on that listener gets no HTTP answer.
-    let plain = request(&addr, "GET", "localhost", "/", b"", Duration::from_secs(5)).await;
-    assert!(plain.is_err(), "{plain:?}");
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
