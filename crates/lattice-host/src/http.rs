@@ -365,14 +365,7 @@ pub(crate) fn routes_of(
 fn http_links(shared: &HostShared) -> Vec<Link> {
     shared
         .links
-        .of_source(HTTP_SOURCE)
-        .into_iter()
-        .filter(|l| {
-            l.wit_namespace == "wasi"
-                && l.wit_package == "http"
-                && l.interfaces.iter().any(|i| i == "incoming-handler")
-        })
-        .collect()
+        .of_source_for(HTTP_SOURCE, "wasi", "http", "incoming-handler")
 }
 
 /// The merged source config of each link (later names win).
@@ -687,7 +680,7 @@ async fn forward(
         })?;
         (whole.to_bytes().to_vec(), None)
     } else {
-        (Vec::new(), Some(BodySource::new(request_chunks(body))))
+        (Vec::new(), Some(BodySource::new(data_chunks(body))))
     };
     let request = lattice_wrpc::http::Request {
         method: parts.method.as_str().to_string(),
@@ -791,8 +784,9 @@ fn streamed_body(rest: lattice_wrpc::transport::ResultStream) -> ResponseBody {
     http_body_util::StreamBody::new(chunks).boxed_unsync()
 }
 
-/// The data of a body as a stream of chunks (trailers are not forwarded).
-fn data_chunks<B>(body: B) -> impl futures::Stream<Item = Result<Bytes, String>> + Send
+/// The data of a body as a stream of chunks, to stream to another host (trailers are not
+/// forwarded).
+pub(crate) fn data_chunks<B>(body: B) -> impl futures::Stream<Item = Result<Bytes, String>> + Send
 where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: std::fmt::Display + Send,
@@ -804,20 +798,6 @@ where
             Err(e) => Some(Err(e.to_string())),
         }
     })
-}
-
-/// A response body's chunks, to stream back to the host that forwarded the request.
-pub(crate) fn body_chunks(
-    body: ResponseBody,
-) -> impl futures::Stream<Item = Result<Bytes, String>> + Send {
-    data_chunks(body)
-}
-
-/// A request body's chunks, to stream to the host serving it.
-fn request_chunks(
-    body: hyper::body::Incoming,
-) -> impl futures::Stream<Item = Result<Bytes, String>> + Send + 'static {
-    data_chunks(body)
 }
 
 /// Serves a request forwarded by another host (see [`forward`]): runs it in a local

@@ -57,6 +57,16 @@ impl Links {
             .unwrap_or_default()
     }
 
+    /// The links from `source` that carry `ns:pkg/iface`, from the live table: how a built-in
+    /// source (`http`, `messaging`) finds the components it serves.
+    pub fn of_source_for(&self, source: &str, ns: &str, pkg: &str, iface: &str) -> Vec<Link> {
+        let mut links = self.of_source(source);
+        links.retain(|l| {
+            l.wit_namespace == ns && l.wit_package == pkg && l.interfaces.iter().any(|i| i == iface)
+        });
+        links
+    }
+
     /// The target of `source`'s calls on `ns:pkg/iface` through link `name`, from the live table.
     pub fn target(
         &self,

@@ -79,17 +79,12 @@ impl Messaging for NatsMessaging {
 /// The messaging links to components running here: all that decides the subscriptions,
 /// besides the configs they name.
 fn local_links(shared: &HostShared) -> Vec<lattice_proto::ctl::Link> {
-    shared
-        .links
-        .of_source(MESSAGING_SOURCE)
-        .into_iter()
-        .filter(|l| {
-            l.wit_namespace == "wasmcloud"
-                && l.wit_package == "messaging"
-                && l.interfaces.iter().any(|i| i == "handler")
-                && shared.components.get(&l.target).is_some()
-        })
-        .collect()
+    let mut links =
+        shared
+            .links
+            .of_source_for(MESSAGING_SOURCE, "wasmcloud", "messaging", "handler");
+    links.retain(|l| shared.components.get(&l.target).is_some());
+    links
 }
 
 /// The subjects each local component should receive, from `links` and their configs.

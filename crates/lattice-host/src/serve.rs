@@ -221,7 +221,7 @@ async fn serve_forwarded_http(
     let (head, body) = acknowledging(inv, call).await??;
     let mut bytes = Vec::new();
     head.encode(&mut bytes);
-    inv.respond_streaming(Bytes::from(bytes), crate::http::body_chunks(body))
+    inv.respond_streaming(Bytes::from(bytes), crate::http::data_chunks(body))
         .await
 }
 

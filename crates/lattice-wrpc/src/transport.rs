@@ -173,9 +173,10 @@ impl Drop for ClientInner {
 struct CallRoute {
     /// Handshake and results.
     tx: mpsc::UnboundedSender<Message>,
-    /// Credit for the chunks of the call's body (see [`Client::invoke_streaming`]): counted
-    /// here, so it keeps flowing while nobody reads the call's results.
-    credits: Arc<tokio::sync::Semaphore>,
+    /// Credit for the chunks of the call's body, if it has one (see
+    /// [`Client::invoke_streaming`]): counted here, so it keeps flowing while nobody reads the
+    /// call's results.
+    credits: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// Unregisters a call when it ends, however it ends.
@@ -255,7 +256,11 @@ impl Client {
                             .ok()
                             .and_then(|id| inner.calls.lock().ok()?.get(&id).cloned());
                         match route {
-                            Some(r) if rest == "credit" => r.credits.add_permits(1),
+                            Some(r) if rest == "credit" => {
+                                if let Some(c) = &r.credits {
+                                    c.add_permits(1)
+                                }
+                            }
                             Some(r) => drop(r.tx.send(msg)),
                             None => {}
                         }
@@ -330,7 +335,10 @@ impl Client {
         let target = subject::invocation(prefix, instance, func);
         let id = inner.next.fetch_add(1, Ordering::Relaxed);
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let credits = Arc::new(tokio::sync::Semaphore::new(STREAM_WINDOW as usize));
+        // Only a call with a body takes credit: plain calls allocate nothing for it.
+        let credits = body
+            .is_some()
+            .then(|| Arc::new(tokio::sync::Semaphore::new(STREAM_WINDOW as usize)));
         if let Ok(mut calls) = inner.calls.lock() {
             calls.insert(
                 id,
@@ -466,7 +474,9 @@ impl Client {
                         .await
                         .map_err(|e| transport("cannot send parameters", e))?;
                 }
-                if let Some(stream) = body.as_ref().and_then(BodySource::take) {
+                if let (Some(stream), Some(credits)) =
+                    (body.as_ref().and_then(BodySource::take), &credits)
+                {
                     let send = send_body(nats.clone(), param_subject, stream, credits.clone());
                     let send = tokio::time::timeout_at(deadline, send);
                     sender = Some(AbortOnDrop(tokio::spawn(async move {

@@ -249,8 +249,21 @@ async fn edge_and_core(url: &str) -> (lattice_ctl::Client, String, HostProcess, 
     (ctl, edge_addr, edge, core)
 }
 
+/// Waits (up to 20 s) until `host` has counted more than `before` calls of `id`: an
+/// instance that was serving a request has ended.
+async fn instance_ended(ctl: &lattice_ctl::Client, host: &str, id: &str, before: u64) {
+    lattice_testkit::wait::until_async(
+        &format!("an instance of {id} to end"),
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || async { (calls(ctl, host, id).await > before).then_some(()) },
+    )
+    .await
+    .unwrap();
+}
+
 /// Sends `GET path` to `addr` and reads the raw response until `seen` is in it, within
-/// `timeout`: Ok((what arrived, how long it took)), with the connection still open.
+/// `timeout` (else panics): the still-open connection, what arrived, and how long it took.
 async fn read_until(
     addr: &str,
     path: &str,
@@ -386,14 +399,7 @@ async fn bodies_stream_both_ways_to_and_from_a_component_on_another_host() {
     )
     .await;
     drop(conn);
-    lattice_testkit::wait::until_async(
-        "the abandoned stream's instance to end",
-        Duration::from_secs(20),
-        Duration::from_millis(100),
-        || async { (calls(&ctl, &core.id, "streamer").await > before).then_some(()) },
-    )
-    .await
-    .unwrap();
+    instance_ended(&ctl, &core.id, "streamer", before).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -632,14 +638,7 @@ async fn a_stream_whose_forwarding_host_dies_ends_on_the_serving_host_within_sec
     .await;
     edge.process.kill();
     let killed = Instant::now();
-    lattice_testkit::wait::until_async(
-        "the instance serving the dead host's request to end",
-        Duration::from_secs(20),
-        Duration::from_millis(100),
-        || async { (calls(&ctl, &core.id, "streamer").await > before).then_some(()) },
-    )
-    .await
-    .unwrap();
+    instance_ended(&ctl, &core.id, "streamer", before).await;
     let took = killed.elapsed();
     assert!(
         took < Duration::from_secs(10),
