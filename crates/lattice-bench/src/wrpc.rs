@@ -168,32 +168,33 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
 async fn spawn_echo_server(nats: &NatsServer) -> anyhow::Result<&'static str> {
     const PREFIX: &str = "bench.wrpc-echo";
     let conn = async_nats::connect(nats.url()).await?;
-    let mut sub = conn
+    let sub = conn
         .subscribe(lattice_wrpc::subject::serve_wildcard(PREFIX))
         .await?;
     conn.flush().await?;
-    tokio::spawn(async move {
-        while let Some(msg) = sub.next().await {
-            let conn = conn.clone();
-            tokio::spawn(async move {
-                let types = [lattice_runtime::Type::S32, lattice_runtime::Type::S32];
-                let Ok(mut inv) = transport::accept(PREFIX, &conn, msg, Duration::from_secs(5))
-                else {
-                    return;
-                };
-                let Ok(params) = inv
-                    .read_params(|b| lattice_wrpc::decode_values::<Val>(&types, b))
-                    .await
-                else {
-                    return;
-                };
-                let mut out = Vec::new();
-                if lattice_wrpc::encode_values(&types[..1], &params[..1], &mut out).is_ok() {
-                    let _ = inv.respond(Bytes::from(out)).await;
-                }
-            });
+    // Served the way a host serves (see `lattice_wrpc::serve`), naming itself in the
+    // handshake like a host.
+    tokio::spawn(lattice_wrpc::serve::each(sub, move |msg| {
+        let conn = conn.clone();
+        async move {
+            let types = [lattice_runtime::Type::S32, lattice_runtime::Type::S32];
+            let Ok(mut inv) = transport::accept(PREFIX, &conn, msg, Duration::from_secs(5))
+                .map(|i| i.with_server_id("echo"))
+            else {
+                return;
+            };
+            let Ok(params) = inv
+                .read_params(|b| lattice_wrpc::decode_values::<Val>(&types, b))
+                .await
+            else {
+                return;
+            };
+            let mut out = Vec::new();
+            if lattice_wrpc::encode_values(&types[..1], &params[..1], &mut out).is_ok() {
+                let _ = inv.respond(Bytes::from(out)).await;
+            }
         }
-    });
+    }));
     Ok(PREFIX)
 }
 

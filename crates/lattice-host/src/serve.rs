@@ -9,7 +9,6 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::StreamExt;
 use lattice_runtime::Val;
 use lattice_wrpc::trace::TraceParent;
 use lattice_wrpc::transport::{self, Invocation};
@@ -63,12 +62,12 @@ async fn serve_loop(
     shared: Arc<HostShared>,
     id: String,
     prefix: String,
-    mut sub: async_nats::Subscriber,
+    sub: async_nats::Subscriber,
 ) {
-    while let Some(msg) = sub.next().await {
+    lattice_wrpc::serve::each(sub, |msg| {
         let shared = shared.clone();
         let (id, prefix) = (id.clone(), prefix.clone());
-        tokio::spawn(async move {
+        async move {
             let limit = shared
                 .components
                 .get(&id)
@@ -86,8 +85,9 @@ async fn serve_loop(
                 tracing::debug!(component_id = %id, func = %inv.func, error = %e, "call failed");
                 inv.fail(&e).await;
             }
-        });
-    }
+        }
+    })
+    .await
 }
 
 /// Marks a call as running on this host (see `host.alive`) until dropped, however the call

@@ -8,6 +8,7 @@
 //! - [`transport`]: the exchange itself: [`transport::invoke`] for clients,
 //!   [`transport::accept`] / [`transport::Invocation`] for servers; chunking past
 //!   `max_payload`, deadlines, and the error header.
+//! - [`serve`]: the serving loop, which runs a call that needs not wait without a task hop.
 //! - [`frames`]: reassembly of a parameter or result stream from its messages (no I/O).
 //! - [`http`]: HTTP requests and responses as values, for forwarding a request to the
 //!   host that runs its component.
@@ -28,6 +29,7 @@ pub mod frames;
 pub mod http;
 mod leb;
 pub mod retry;
+pub mod serve;
 pub mod subject;
 pub mod trace;
 pub mod transport;

@@ -11,6 +11,11 @@
 //!    produce results sends only the empty message; Lattice adds a `lattice-error` header
 //!    saying why (other peers ignore it).
 //!
+//! Between Lattice peers a short call takes one message each way: a client that says
+//! `lattice-whole: 1` with its invocation lets the server put the handshake and all the
+//! results (or the error) in one message, marked the same way, when the call is done before
+//! the handshake was due. Upstream peers never ask, so they always get steps 2-4.
+//!
 //! Headers carry `source-id`, `link-name`, W3C `traceparent`, and `lattice-timeout-ms`, the
 //! caller's remaining time budget (relative, so clock skew between hosts does not matter).
 //! No NATS status other than "no responders" is expected; a missing handshake within the
@@ -49,6 +54,9 @@ pub const SERVER_HEADER: &str = "lattice-host-id";
 /// Header of an invocation with the id of the host that made it, for a server that outlives
 /// its caller otherwise (a forwarded HTTP request's streams).
 pub const CALLER_HEADER: &str = "lattice-caller-host";
+/// Header by which a client accepts, and a server gives, the handshake and the whole result
+/// stream in one message (a Lattice extension; see the module docs).
+pub const WHOLE_HEADER: &str = "lattice-whole";
 /// Largest parameters or results a peer accumulates for one call.
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
@@ -357,6 +365,9 @@ impl Client {
 
         let budget = deadline.saturating_duration_since(Instant::now());
         headers.insert(TIMEOUT_HEADER, budget.as_millis().to_string().as_str());
+        if !streaming {
+            headers.insert(WHOLE_HEADER, "1");
+        }
         let max = nats.server_info().max_payload.max(1024);
         let first_len = max
             .saturating_sub(rc.len() + header_len(&headers) + 64)
@@ -457,45 +468,55 @@ impl Client {
                         r.observe(started.elapsed());
                     }
                 }
-                let rs = msg.reply.ok_or_else(|| {
-                    transport("handshake", "peer did not specify a reply subject")
-                })?;
-                server_inbox = Some(rs.to_string());
-                // A Lattice host that had every parameter in the first message listens for
-                // no more (see `Invocation::handshake`): the end of the stream would only be
-                // one more message on the wire. Upstream peers get it.
-                if rest.is_empty() && accepted_by.is_some() && body.is_none() {
-                    continue;
-                }
-                let param_subject = subject::params(&rs);
-                while !rest.is_empty() {
-                    let chunk = rest.split_to(max.min(rest.len()));
-                    nats.publish(param_subject.clone(), chunk)
+                let whole = msg.headers.as_ref().and_then(|h| h.get(WHOLE_HEADER));
+                if streaming || whole.is_none() {
+                    let rs = msg.reply.ok_or_else(|| {
+                        transport("handshake", "peer did not specify a reply subject")
+                    })?;
+                    server_inbox = Some(rs.to_string());
+                    // A Lattice host that had every parameter in the first message listens for
+                    // no more (see `Invocation::handshake`): the end of the stream would only be
+                    // one more message on the wire. Upstream peers get it.
+                    if rest.is_empty() && accepted_by.is_some() && body.is_none() {
+                        continue;
+                    }
+                    let param_subject = subject::params(&rs);
+                    while !rest.is_empty() {
+                        let chunk = rest.split_to(max.min(rest.len()));
+                        nats.publish(param_subject.clone(), chunk)
+                            .await
+                            .map_err(|e| transport("cannot send parameters", e))?;
+                    }
+                    if let (Some(stream), Some(credits)) =
+                        (body.as_ref().and_then(BodySource::take), &credits)
+                    {
+                        let send = send_body(nats.clone(), param_subject, stream, credits.clone());
+                        let send = tokio::time::timeout_at(deadline, send);
+                        sender = Some(AbortOnDrop(tokio::spawn(async move {
+                            let _ = send.await;
+                        })));
+                        continue;
+                    }
+                    // End of the parameter stream, as upstream peers expect.
+                    nats.publish(param_subject, Bytes::new())
                         .await
-                        .map_err(|e| transport("cannot send parameters", e))?;
-                }
-                if let (Some(stream), Some(credits)) =
-                    (body.as_ref().and_then(BodySource::take), &credits)
-                {
-                    let send = send_body(nats.clone(), param_subject, stream, credits.clone());
-                    let send = tokio::time::timeout_at(deadline, send);
-                    sender = Some(AbortOnDrop(tokio::spawn(async move {
-                        let _ = send.await;
-                    })));
+                        .map_err(|e| transport("cannot end parameters", e))?;
                     continue;
                 }
-                // End of the parameter stream, as upstream peers expect.
-                nats.publish(param_subject, Bytes::new())
-                    .await
-                    .map_err(|e| transport("cannot end parameters", e))?;
-                continue;
-            }
-            if msg.payload.is_empty() {
+                // The whole result stream came with the handshake: nothing follows.
                 if let Some(err) = msg.headers.as_ref().and_then(|h| h.get(ERROR_HEADER)) {
                     return Err(CallError::parse(err.as_str()));
                 }
+                results.push(&msg.payload)?;
+                results.push(&[])?;
+            } else {
+                if msg.payload.is_empty() {
+                    if let Some(err) = msg.headers.as_ref().and_then(|h| h.get(ERROR_HEADER)) {
+                        return Err(CallError::parse(err.as_str()));
+                    }
+                }
+                results.push(&msg.payload)?;
             }
-            results.push(&msg.payload)?;
             match results.decode(&decode) {
                 Ok(Progress::Done(v)) => {
                     let rest = ResultStream {
@@ -806,6 +827,8 @@ pub struct Invocation {
     server_id: Option<String>,
     /// This server's inbox, once the handshake named it.
     inbox: Option<String>,
+    /// The caller takes the handshake and the whole result stream as one message.
+    whole: bool,
 }
 
 /// Takes `msg` (received on `{prefix}.wrpc.0.0.1.>`) as an invocation. The deadline is the
@@ -832,6 +855,7 @@ pub fn accept(
         )
     })?;
     let headers = msg.headers.unwrap_or_default();
+    let whole = headers.get(WHOLE_HEADER).is_some();
     let budget = headers
         .get(TIMEOUT_HEADER)
         .and_then(|v| v.as_str().parse::<u64>().ok())
@@ -851,6 +875,7 @@ pub fn accept(
         params_sub: None,
         server_id: None,
         inbox: None,
+        whole,
     })
 }
 
@@ -935,8 +960,11 @@ impl Invocation {
     /// Sends the encoded results (after the handshake, if it is still due), then ends the
     /// stream.
     pub async fn respond(&mut self, results: Bytes) -> Result<(), CallError> {
-        self.handshake(false).await?;
         let max = self.nats.server_info().max_payload.max(1024);
+        if self.whole && !self.handshaken && results.len() + 256 <= max {
+            return self.answer_whole(HeaderMap::new(), results).await;
+        }
+        self.handshake(false).await?;
         self.publish_chunks(results, max).await?;
         self.nats
             .publish(self.results.clone(), Bytes::new())
@@ -1032,6 +1060,25 @@ impl Invocation {
             .map_err(|e| transport("cannot end results", e))
     }
 
+    /// Answers the handshake with the whole result stream, `results` (or the error in
+    /// `headers`), in one message: for a caller that asked for it (see the module docs).
+    async fn answer_whole(
+        &mut self,
+        mut headers: HeaderMap,
+        results: Bytes,
+    ) -> Result<(), CallError> {
+        headers.insert(WHOLE_HEADER, "1");
+        if let Some(id) = &self.server_id {
+            headers.insert(SERVER_HEADER, id.as_str());
+        }
+        self.nats
+            .publish_with_headers(self.reply.clone(), headers, results)
+            .await
+            .map_err(|e| transport("cannot send results", e))?;
+        self.handshaken = true;
+        Ok(())
+    }
+
     /// Publishes `bytes` on the results subject in messages of at most `max` bytes.
     async fn publish_chunks(&self, mut rest: Bytes, max: usize) -> Result<(), CallError> {
         while !rest.is_empty() {
@@ -1047,11 +1094,17 @@ impl Invocation {
     /// Ends the call without results, saying why. Answers the handshake first if it was not
     /// yet, so a peer waiting for it learns of the failure at once.
     pub async fn fail(&mut self, err: &CallError) {
+        let mut headers = HeaderMap::new();
+        headers.insert(ERROR_HEADER, header_value(&err.to_string()).as_str());
+        if self.whole && !self.handshaken {
+            if let Err(e) = self.answer_whole(headers, Bytes::new()).await {
+                tracing::warn!(error = %e, "cannot report a failed call");
+            }
+            return;
+        }
         if let Err(e) = self.handshake(false).await {
             tracing::debug!(error = %e, "cannot answer the handshake of a failed call");
         }
-        let mut headers = HeaderMap::new();
-        headers.insert(ERROR_HEADER, header_value(&err.to_string()).as_str());
         if let Err(e) = self
             .nats
             .publish_with_headers(self.results.clone(), headers, Bytes::new())

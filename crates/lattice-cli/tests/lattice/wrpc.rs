@@ -468,3 +468,99 @@ async fn a_host_that_joins_later_knows_the_links_already_stored() {
         vec![Val::S32(42)]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_call_between_lattice_peers_takes_one_message_each_way() {
+    use futures::{FutureExt as _, StreamExt};
+    use lattice_wrpc::transport::{self, SERVER_HEADER, WHOLE_HEADER};
+    let nats = NatsServer::start().unwrap();
+    let ctl = ctl(&nats.url(), "default").await;
+    let h = in_process_host(&nats.url(), "default").await;
+    scale(&ctl, h.id(), &scale_cmd(&component_ref("calc"), "calc", 1)).await;
+    // The client's replies come to its own inbox prefix, where a spy sees all of them.
+    let conn = async_nats::ConnectOptions::new()
+        .custom_inbox_prefix("spied")
+        .connect(nats.url())
+        .await
+        .unwrap();
+    let mut spy = ctl.nats().subscribe("spied.>").await.unwrap();
+    ctl.nats().flush().await.unwrap();
+    let client = transport::Client::new(conn);
+    let types = &[wasm_wave::value::Type::S32, wasm_wave::value::Type::S32];
+    let call = |func: &'static str, a: i32| {
+        let client = client.clone();
+        let mut params = Vec::new();
+        let args: Vec<wasm_wave::value::Value> = vec![a.into(), 1i32.into()];
+        lattice_wrpc::encode_values(types, &args, &mut params).unwrap();
+        async move {
+            client
+                .invoke(
+                    "default.calc",
+                    "lattice:examples/calc@0.1.0",
+                    func,
+                    params.into(),
+                    async_nats::HeaderMap::new(),
+                    tokio::time::Instant::now() + Duration::from_secs(5),
+                    |b| lattice_wrpc::decode_values::<wasm_wave::value::Value>(&types[..1], b),
+                )
+                .await
+        }
+    };
+    // What the spy saw of the calls so far (all of it: the server round trip makes sure).
+    let spied = |spy: &mut async_nats::Subscriber| {
+        let mut seen = Vec::new();
+        while let Some(Some(m)) = spy.next().now_or_never() {
+            seen.push(m);
+        }
+        seen
+    };
+    let whole = |m: &async_nats::Message| {
+        let h = m.headers.as_ref();
+        h.and_then(|h| h.get(WHOLE_HEADER)).is_some()
+            && !m.subject.ends_with(".results")
+            && m.reply.is_none()
+    };
+
+    // A call that runs past 2 ms is acknowledged first (then it takes the usual messages):
+    // of ten calls after a warm-up, short ones are answered in one message.
+    call("add", 0).await.unwrap();
+    lattice_host::nats::sync_with_server(ctl.nats())
+        .await
+        .unwrap();
+    spied(&mut spy);
+    let mut in_one = 0;
+    for i in 0..10 {
+        let r = call("add", i).await.unwrap();
+        assert_eq!(wasm_wave::to_string(&r[0]).unwrap(), (i + 1).to_string());
+        lattice_host::nats::sync_with_server(ctl.nats())
+            .await
+            .unwrap();
+        let seen = spied(&mut spy);
+        if let [only] = &seen[..] {
+            assert!(whole(only), "one message, not marked whole: {only:?}");
+            assert_eq!(
+                only.headers
+                    .as_ref()
+                    .unwrap()
+                    .get(SERVER_HEADER)
+                    .unwrap()
+                    .as_str(),
+                h.id()
+            );
+            in_one += 1;
+        } else {
+            assert!(seen.iter().all(|m| !whole(m)), "{seen:?}");
+        }
+    }
+    assert!(in_one > 0, "no call of ten was answered in one message");
+
+    // A failure is one message too, with its reason.
+    let err = call("nope", 0).await.unwrap_err();
+    assert_eq!(err.kind(), lattice_wrpc::CallErrorKind::Rejected, "{err}");
+    assert!(err.to_string().contains("exports no function"), "{err}");
+    lattice_host::nats::sync_with_server(ctl.nats())
+        .await
+        .unwrap();
+    let seen = spied(&mut spy);
+    assert!(matches!(&seen[..], [m] if whole(m)), "{seen:?}");
+}
