@@ -181,18 +181,19 @@ async fn spawn_echo_server(nats: &NatsServer) -> anyhow::Result<&'static str> {
             let Ok(mut inv) = transport::accept(PREFIX, &conn, msg, Duration::from_secs(5))
                 .map(|i| i.with_server_id("echo"))
             else {
-                return;
+                return None;
             };
             let Ok(params) = inv
                 .read_params(|b| lattice_wrpc::decode_values::<Val>(&types, b))
                 .await
             else {
-                return;
+                return None;
             };
             let mut out = Vec::new();
             if lattice_wrpc::encode_values(&types[..1], &params[..1], &mut out).is_ok() {
                 let _ = inv.respond(Bytes::from(out)).await;
             }
+            None
         }
     }));
     Ok(PREFIX)

@@ -65,6 +65,35 @@ pub trait Router: Send + Sync + 'static {
 pub(crate) struct Services {
     pub keyvalue: std::sync::OnceLock<Arc<dyn crate::KeyValue>>,
     pub messaging: std::sync::OnceLock<Arc<dyn crate::Messaging>>,
+    /// Spare instances alive (see `ComponentPool`), host-wide.
+    spares: Arc<std::sync::atomic::AtomicUsize>,
+    /// How many there may be: each holds an instance slot, so at most an eighth of them.
+    max_spares: usize,
+}
+
+/// Most spare instances a host keeps.
+const MAX_SPARES: usize = 16;
+
+/// One spare instance's share of the host's budget, given back on drop.
+pub(crate) struct SpareBudget(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for SpareBudget {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+impl Services {
+    /// Room for one more spare instance, if the host has it.
+    pub fn spare_budget(&self) -> Option<SpareBudget> {
+        use std::sync::atomic::Ordering;
+        self.spares
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max_spares).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| SpareBudget(self.spares.clone()))
+    }
 }
 
 /// One wasmtime engine, linker and compile cache for a whole host.
@@ -105,7 +134,13 @@ impl Runtime {
             linker,
             linked: Default::default(),
             router: Default::default(),
-            services: Default::default(),
+            services: Arc::new(Services {
+                max_spares: match config.pool_instances {
+                    0 => MAX_SPARES,
+                    n => MAX_SPARES.min(n as usize / 8),
+                },
+                ..Services::default()
+            }),
             config,
             ticker_stop,
         }))

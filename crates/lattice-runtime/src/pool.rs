@@ -4,6 +4,13 @@
 //! microseconds (see the runtime bench), isolates calls from each other (no state leaks
 //! between callers, a trap poisons nothing), and makes `max_instances` mean exactly "calls
 //! running at once". Calls beyond `max_instances` wait for a free slot, in order.
+//!
+//! **A spare made ahead.** A served call ([`ComponentPool::call_then_clean_up`]) leaves
+//! freeing its instance, and making the next call's instance, until its results are out
+//! ([`Spent::clean_up`]): the next call then starts in a ready instance (made with the
+//! config it will see; one made before a config change is dropped). A host keeps at most
+//! 16 spares, and never more than an eighth of its instance slots; a spare is not a running
+//! call, so `max_instances` still bounds calls, not instances.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -31,6 +38,8 @@ pub struct PoolStats {
     pub peak: u32,
     /// The current concurrency bound.
     pub max_instances: u32,
+    /// An instance is made ahead for the next call.
+    pub spare: bool,
 }
 
 /// Marker error raised by the epoch callback when a call runs out of time.
@@ -62,6 +71,8 @@ pub struct ComponentPool {
     config: RwLock<Arc<ConfigValues>>,
     exports: RwLock<HashMap<(String, String), ComponentExportIndex>>,
     services: Arc<crate::engine::Services>,
+    /// An instance made ahead for the next call (see [`Spent::clean_up`]).
+    spare: std::sync::Mutex<Option<Spare>>,
     calls: AtomicU64,
     failures: AtomicU64,
     active: AtomicU32,
@@ -95,6 +106,7 @@ impl ComponentPool {
             max_instances: AtomicU32::new(max_instances),
             config: RwLock::new(Arc::new(config)),
             exports: RwLock::new(HashMap::new()),
+            spare: std::sync::Mutex::new(None),
             calls: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             active: AtomicU32::new(0),
@@ -131,6 +143,7 @@ impl ComponentPool {
             active: self.active.load(Ordering::Relaxed),
             peak: self.peak.load(Ordering::Relaxed),
             max_instances: self.max_instances(),
+            spare: self.spare.lock().map(|s| s.is_some()).unwrap_or(false),
         }
     }
 
@@ -197,6 +210,70 @@ impl ComponentPool {
     /// running calls finish.
     pub fn close(&self) {
         self.permits.close();
+        self.spare.lock().map(|mut s| s.take()).ok();
+    }
+
+    /// Like [`ComponentPool::call`], but leaves the instance to free (and the next call's
+    /// instance to make) to [`Spent::clean_up`], for the caller to run once the results are
+    /// on their way.
+    pub async fn call_then_clean_up(
+        self: &Arc<Self>,
+        interface: Option<&str>,
+        func: &str,
+        params: &[Val],
+    ) -> Result<(Vec<Val>, Spent), CallError> {
+        let permit = self.acquire().await?;
+        let limit = self.policy.limits.max_execution_time;
+        let result =
+            match tokio::time::timeout(limit, self.call_in_instance(interface, func, params)).await
+            {
+                Ok(r) => r,
+                Err(_) => Err(CallError::deadline(limit)),
+            };
+        match result {
+            Ok((results, store)) => {
+                self.calls.fetch_add(1, Ordering::Relaxed);
+                Ok((
+                    results,
+                    Spent {
+                        instance: Some((store, permit)),
+                        pool: self.clone(),
+                    },
+                ))
+            }
+            Err(e) => {
+                self.finish(permit, Some(&e));
+                tracing::debug!(component_id = %self.id, func, error = %e, "call failed");
+                Err(e)
+            }
+        }
+    }
+
+    /// Makes the spare instance if there is none and the host has room for one.
+    async fn refill_spare(&self) {
+        if self.permits.is_closed() || self.spare.lock().map(|s| s.is_some()).unwrap_or(true) {
+            return;
+        }
+        let Some(budget) = self.services.spare_budget() else {
+            return;
+        };
+        let mut store = self.new_store();
+        let Ok(instance) = self.pre.instantiate_async(&mut store).await else {
+            return;
+        };
+        let spare = Spare {
+            store,
+            instance,
+            config: self.config(),
+            _budget: budget,
+        };
+        // Stopped meanwhile: no call will take it.
+        if self.permits.is_closed() {
+            return;
+        }
+        if let Ok(mut s) = self.spare.lock() {
+            *s = Some(spare);
+        }
     }
 
     /// Calls `func` of exported interface `interface` (`None` for a root-level function) with
@@ -258,7 +335,38 @@ impl ComponentPool {
         func: &str,
         params: &[Val],
     ) -> Result<Vec<Val>, CallError> {
-        let (mut store, f) = self.instantiate(interface, func).await?;
+        self.call_in_instance(interface, func, params)
+            .await
+            .map(|(r, _)| r)
+    }
+
+    /// Calls `func` in the spare instance if there is a current one, else in a new one;
+    /// returns the results and the instance's store.
+    async fn call_in_instance(
+        &self,
+        interface: Option<&str>,
+        func: &str,
+        params: &[Val],
+    ) -> Result<(Vec<Val>, Store<Ctx>), CallError> {
+        let spare = self.spare.lock().ok().and_then(|mut s| s.take());
+        let (mut store, f) = match spare.filter(|s| Arc::ptr_eq(&s.config, &self.config())) {
+            Some(Spare {
+                mut store,
+                instance,
+                ..
+            }) => {
+                self.arm_deadline(&mut store);
+                let index = self.export_index(interface, func)?;
+                let f = instance.get_func(&mut store, index).ok_or_else(|| {
+                    CallError::new(
+                        CallErrorKind::NoSuchFunction,
+                        format!("{func} is not a function"),
+                    )
+                })?;
+                (store, f)
+            }
+            None => self.instantiate(interface, func).await?,
+        };
         let ty = f.ty(&store);
         if ty.params().len() != params.len() {
             return Err(CallError::new(
@@ -274,7 +382,7 @@ impl ComponentPool {
         f.call_async(&mut store, params, &mut results)
             .await
             .map_err(|e| self.classify(&store, e, CallErrorKind::Trapped))?;
-        Ok(results)
+        Ok((results, store))
     }
 
     /// A fresh instance in its own store, and its export `func` of `interface`.
@@ -313,6 +421,12 @@ impl ComponentPool {
             ),
         );
         store.limiter(|ctx| &mut ctx.limiter);
+        self.arm_deadline(&mut store);
+        store
+    }
+
+    /// Interrupts the guest in `store` once its execution time, counted from now, is up.
+    fn arm_deadline(&self, store: &mut Store<Ctx>) {
         let deadline = Instant::now() + self.policy.limits.max_execution_time;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
@@ -322,7 +436,6 @@ impl ComponentPool {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
-        store
     }
 
     /// For benchmarks: `n` sequential calls in one reused instance, the alternative to an
@@ -412,4 +525,42 @@ impl ComponentPool {
 
 fn is_deadline(e: &wasmtime::Error) -> bool {
     e.chain().any(|c| c.downcast_ref::<DeadlineHit>().is_some())
+}
+
+/// An instance made before its call, with the config it was made with.
+struct Spare {
+    store: Store<Ctx>,
+    instance: wasmtime::component::Instance,
+    config: Arc<ConfigValues>,
+    _budget: crate::engine::SpareBudget,
+}
+
+/// What a call left behind: its instance, still holding its slot (and counted active)
+/// until [`Spent::clean_up`] or drop.
+pub struct Spent {
+    instance: Option<(Store<Ctx>, OwnedSemaphorePermit)>,
+    pool: Arc<ComponentPool>,
+}
+
+impl Spent {
+    /// Frees the instance and makes the next call's instance ahead of it: work that needs
+    /// not stand between a caller and its results.
+    pub async fn clean_up(mut self) {
+        self.free();
+        self.pool.refill_spare().await;
+    }
+
+    fn free(&mut self) {
+        if let Some((store, permit)) = self.instance.take() {
+            drop(store);
+            self.pool.active.fetch_sub(1, Ordering::SeqCst);
+            drop(permit);
+        }
+    }
+}
+
+impl Drop for Spent {
+    fn drop(&mut self) {
+        self.free();
+    }
 }

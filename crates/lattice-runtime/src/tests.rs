@@ -230,6 +230,45 @@ async fn config_reaches_the_next_call_and_logs_are_tagged() {
     assert_eq!(string(&r[0]), "Hola, Ada!");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spare_instance_serves_the_next_call_unless_the_config_changed() {
+    let rt = runtime();
+    let greeter = Arc::new(prepare(&rt, "greeter", Policy::default(), 1));
+    let iface = Some("lattice:examples/greeter@0.1.0");
+    let name = [Val::String("Ada".into())];
+    let (r, spent) = greeter
+        .call_then_clean_up(iface, "greet", &name)
+        .await
+        .unwrap();
+    assert_eq!(string(&r[0]), "Hello, Ada!");
+    assert_eq!(greeter.stats().active, 1, "held until cleaned up");
+    spent.clean_up().await;
+    let stats = greeter.stats();
+    assert_eq!((stats.active, stats.spare), (0, true));
+    // Made with the old config: not used for a call after the change.
+    greeter.set_config([("greeting".to_string(), "Hola".to_string())].into());
+    let (r, spent) = greeter
+        .call_then_clean_up(iface, "greet", &name)
+        .await
+        .unwrap();
+    assert_eq!(string(&r[0]), "Hola, Ada!");
+    assert!(!greeter.stats().spare);
+    spent.clean_up().await;
+    // Made with the new one: used (and so gone) by a plain call too.
+    assert!(greeter.stats().spare);
+    let r = greeter.call(iface, "greet", &name).await.unwrap();
+    assert_eq!(string(&r[0]), "Hola, Ada!");
+    assert!(!greeter.stats().spare);
+    // A stopped component keeps none.
+    let (_, spent) = greeter
+        .call_then_clean_up(iface, "greet", &name)
+        .await
+        .unwrap();
+    greeter.close();
+    spent.clean_up().await;
+    assert!(!greeter.stats().spare);
+}
+
 #[test]
 fn guest_logs_go_to_tracing_with_the_component_id() {
     #[derive(Clone, Default)]
@@ -249,7 +288,14 @@ fn guest_logs_go_to_tracing_with_the_component_id() {
         .with_writer(move || writer.clone())
         .with_ansi(false)
         .finish();
+    // tracing caches whether anyone listens at a callsite, process-wide, when the callsite
+    // is first hit. While at most one subscriber exists, it asks only the hitting thread's
+    // own: another test hitting the guest-log callsite on a thread without one would cache
+    // "nobody" for it. A second subscriber kept alive makes it ask all of them (this test's
+    // included); the rebuild redoes callsites cached before.
+    let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
     tracing::subscriber::with_default(subscriber, || {
+        tracing::callsite::rebuild_interest_cache();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

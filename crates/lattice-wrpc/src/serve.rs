@@ -14,29 +14,48 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use std::task::Poll;
+
+use futures::future::BoxFuture;
 use futures::{Stream, StreamExt};
+
+/// Work a call leaves for after its results went out (freeing its instance, say).
+pub type Then = Option<BoxFuture<'static, ()>>;
 
 /// Runs `handle` on every item of `incoming` until it ends. While no call is running, a
 /// call is first polled inline and goes to a task of its own only if it has to wait; it then
 /// runs inline for at most one poll (a guest runs up to one epoch tick before it yields).
+/// What a call leaves to do after it ([`Then`]) runs once the runtime ran what the call
+/// woke (the task that writes its results to the socket, above all).
 pub async fn each<S, T, F, Fut>(mut incoming: S, mut handle: F)
 where
     S: Stream<Item = T> + Unpin,
     F: FnMut(T) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
+    Fut: Future<Output = Then> + Send + 'static,
 {
     let running = Arc::new(AtomicUsize::new(0));
     while let Some(item) = incoming.next().await {
         let mut call = Box::pin(handle(item));
-        if running.load(Ordering::Acquire) == 0 && futures::poll!(call.as_mut()).is_ready() {
-            continue;
+        if running.load(Ordering::Acquire) == 0 {
+            if let Poll::Ready(then) = futures::poll!(call.as_mut()) {
+                after(then).await;
+                continue;
+            }
         }
         spawn_counted(&running, call);
     }
 }
 
+/// Runs `then` after the tasks woken so far (a yield defers this one behind them).
+async fn after(then: Then) {
+    if let Some(then) = then {
+        tokio::task::yield_now().await;
+        then.await;
+    }
+}
+
 /// Spawns `call`, counted in `running` until it ends (or panics).
-fn spawn_counted(running: &Arc<AtomicUsize>, call: Pin<Box<dyn Future<Output = ()> + Send>>) {
+fn spawn_counted(running: &Arc<AtomicUsize>, call: Pin<Box<dyn Future<Output = Then> + Send>>) {
     struct Counted(Arc<AtomicUsize>);
     impl Drop for Counted {
         fn drop(&mut self) {
@@ -47,7 +66,7 @@ fn spawn_counted(running: &Arc<AtomicUsize>, call: Pin<Box<dyn Future<Output = (
     let counted = Counted(running.clone());
     tokio::spawn(async move {
         let _counted = counted;
-        call.await;
+        after(call.await).await;
     });
 }
 
@@ -86,6 +105,7 @@ mod tests {
                     }
                     // Where the call finished: on the serving task, or on one of its own.
                     let _ = seen_tx.send((n, tokio::task::id() == server_task));
+                    None
                 }
             })
             .await
