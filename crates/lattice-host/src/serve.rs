@@ -167,10 +167,10 @@ async fn handle(
         tracing::debug!(component_id = id, func = %inv.func, trace_id = %t.trace_id_hex(), "serving call");
     }
     let func = inv.func.clone();
-    let pool = running.pool.clone();
-    drop(running);
-    let call = crate::router::CURRENT_TRACE
-        .scope(trace, pool.call_then_clean_up(interface, &func, &params));
+    let call = crate::router::CURRENT_TRACE.scope(
+        trace,
+        running.pool.call_then_clean_up(interface, &func, &params),
+    );
     let call = tokio::time::timeout_at(inv.deadline, call);
     let (results, spent) = acknowledging(inv, call)
         .await?

@@ -222,31 +222,13 @@ impl ComponentPool {
         func: &str,
         params: &[Val],
     ) -> Result<(Vec<Val>, Spent), CallError> {
-        let permit = self.acquire().await?;
-        let limit = self.policy.limits.max_execution_time;
-        let result =
-            match tokio::time::timeout(limit, self.call_in_instance(interface, func, params)).await
-            {
-                Ok(r) => r,
-                Err(_) => Err(CallError::deadline(limit)),
-            };
-        match result {
-            Ok((results, store)) => {
-                self.calls.fetch_add(1, Ordering::Relaxed);
-                Ok((
-                    results,
-                    Spent {
-                        instance: Some((store, permit)),
-                        pool: self.clone(),
-                    },
-                ))
-            }
-            Err(e) => {
-                self.finish(permit, Some(&e));
-                tracing::debug!(component_id = %self.id, func, error = %e, "call failed");
-                Err(e)
-            }
-        }
+        let (results, store, permit) = self.run(interface, func, params).await?;
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let spent = Spent {
+            instance: Some((store, permit)),
+            pool: self.clone(),
+        };
+        Ok((results, spent))
     }
 
     /// Makes the spare instance if there is none and the host has room for one.
@@ -257,9 +239,12 @@ impl ComponentPool {
         let Some(budget) = self.services.spare_budget() else {
             return;
         };
-        let mut store = self.new_store();
-        let Ok(instance) = self.pre.instantiate_async(&mut store).await else {
-            return;
+        let (store, instance) = match self.new_instance().await {
+            Ok(made) => made,
+            Err(e) => {
+                tracing::debug!(component_id = %self.id, error = %e, "no spare instance");
+                return;
+            }
         };
         let spare = Spare {
             store,
@@ -284,22 +269,38 @@ impl ComponentPool {
         func: &str,
         params: &[Val],
     ) -> Result<Vec<Val>, CallError> {
+        let (results, store, permit) = self.run(interface, func, params).await?;
+        drop(store);
+        self.finish(permit, None);
+        Ok(results)
+    }
+
+    /// One call within the component's limits. On success the instance (its store) and its
+    /// slot come back with the results; a failed call is counted and freed here.
+    async fn run(
+        &self,
+        interface: Option<&str>,
+        func: &str,
+        params: &[Val],
+    ) -> Result<(Vec<Val>, Store<Ctx>, OwnedSemaphorePermit), CallError> {
         let permit = self.acquire().await?;
         let limit = self.policy.limits.max_execution_time;
         // The epoch callback interrupts guest code; the timeout also covers time a guest spends
         // waiting in host calls (sleeps, I/O), where no guest code runs.
         let result =
-            match tokio::time::timeout(limit, self.call_in_new_instance(interface, func, params))
-                .await
+            match tokio::time::timeout(limit, self.call_in_instance(interface, func, params)).await
             {
                 Ok(r) => r,
                 Err(_) => Err(CallError::deadline(limit)),
             };
-        self.finish(permit, result.as_ref().err());
-        if let Err(e) = &result {
-            tracing::debug!(component_id = %self.id, func, error = %e, "call failed");
+        match result {
+            Ok((results, store)) => Ok((results, store, permit)),
+            Err(e) => {
+                self.finish(permit, Some(&e));
+                tracing::debug!(component_id = %self.id, func, error = %e, "call failed");
+                Err(e)
+            }
         }
-        result
     }
 
     /// Waits for a free instance slot and counts the instance as active.
@@ -329,17 +330,6 @@ impl ComponentPool {
         self.proxy_pre.as_ref()
     }
 
-    async fn call_in_new_instance(
-        &self,
-        interface: Option<&str>,
-        func: &str,
-        params: &[Val],
-    ) -> Result<Vec<Val>, CallError> {
-        self.call_in_instance(interface, func, params)
-            .await
-            .map(|(r, _)| r)
-    }
-
     /// Calls `func` in the spare instance if there is a current one, else in a new one;
     /// returns the results and the instance's store.
     async fn call_in_instance(
@@ -348,25 +338,21 @@ impl ComponentPool {
         func: &str,
         params: &[Val],
     ) -> Result<(Vec<Val>, Store<Ctx>), CallError> {
+        // An unknown function fails before any instance is made or taken.
+        let index = self.export_index(interface, func)?;
         let spare = self.spare.lock().ok().and_then(|mut s| s.take());
-        let (mut store, f) = match spare.filter(|s| Arc::ptr_eq(&s.config, &self.config())) {
+        let (mut store, instance) = match spare.filter(|s| Arc::ptr_eq(&s.config, &self.config())) {
             Some(Spare {
                 mut store,
                 instance,
                 ..
             }) => {
                 self.arm_deadline(&mut store);
-                let index = self.export_index(interface, func)?;
-                let f = instance.get_func(&mut store, index).ok_or_else(|| {
-                    CallError::new(
-                        CallErrorKind::NoSuchFunction,
-                        format!("{func} is not a function"),
-                    )
-                })?;
-                (store, f)
+                (store, instance)
             }
-            None => self.instantiate(interface, func).await?,
+            None => self.new_instance().await?,
         };
+        let f = self.func_of(&mut store, &instance, index, func)?;
         let ty = f.ty(&store);
         if ty.params().len() != params.len() {
             return Err(CallError::new(
@@ -392,19 +378,36 @@ impl ComponentPool {
         func: &str,
     ) -> Result<(Store<Ctx>, wasmtime::component::Func), CallError> {
         let index = self.export_index(interface, func)?;
+        let (mut store, instance) = self.new_instance().await?;
+        let f = self.func_of(&mut store, &instance, index, func)?;
+        Ok((store, f))
+    }
+
+    /// A fresh instance in its own store.
+    async fn new_instance(&self) -> Result<(Store<Ctx>, wasmtime::component::Instance), CallError> {
         let mut store = self.new_store();
         let instance = self
             .pre
             .instantiate_async(&mut store)
             .await
             .map_err(|e| self.classify(&store, e, CallErrorKind::Instantiate))?;
-        let f = instance.get_func(&mut store, index).ok_or_else(|| {
+        Ok((store, instance))
+    }
+
+    /// The function at export `index` (named `func`) of `instance`.
+    fn func_of(
+        &self,
+        store: &mut Store<Ctx>,
+        instance: &wasmtime::component::Instance,
+        index: ComponentExportIndex,
+        func: &str,
+    ) -> Result<wasmtime::component::Func, CallError> {
+        instance.get_func(store, index).ok_or_else(|| {
             CallError::new(
                 CallErrorKind::NoSuchFunction,
                 format!("{func} is not a function"),
             )
-        })?;
-        Ok((store, f))
+        })
     }
 
     /// A store for one instance: the component's limits, its config snapshot, and an epoch
