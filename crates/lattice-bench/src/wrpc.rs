@@ -128,7 +128,7 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
     );
 
     println!(
-        "# lattice-bench wrpc ({calls} sequential calls each in 10 interleaved rounds, add(1, 2), loopback nats-server; \
+        "# lattice-bench wrpc ({calls} sequential calls each in {ROUNDS} interleaved rounds, add(1, 2), loopback nats-server; \
          every responder on its own connection)\n"
     );
     println!("| path | p50 | p99 | p50 / raw NATS |");
@@ -199,6 +199,9 @@ async fn spawn_echo_server(nats: &NatsServer) -> anyhow::Result<&'static str> {
     Ok(PREFIX)
 }
 
+/// Rounds of [`measure_interleaved`].
+const ROUNDS: usize = 50;
+
 /// One benchmarked path: each call yields one operation.
 type Path<'a> = Box<dyn FnMut() -> futures::future::LocalBoxFuture<'a, anyhow::Result<()>> + 'a>;
 
@@ -210,10 +213,9 @@ where
     Box::new(move || Box::pin(f()))
 }
 
-/// `n` timed operations of each path (after `n / 10` untimed ones), in 10 rounds where every
-/// path takes its turn.
+/// `n` timed operations of each path (after `n / 10` untimed ones), in [`ROUNDS`] rounds
+/// where every path takes its turn: short turns, so drift hits every path alike.
 async fn measure_interleaved(n: usize, mut paths: Vec<Path<'_>>) -> anyhow::Result<Vec<Summary>> {
-    const ROUNDS: usize = 10;
     for p in &mut paths {
         for _ in 0..n / 10 {
             p().await?;
