@@ -45,6 +45,12 @@ pub fn results(inbox: &str) -> String {
     format!("{inbox}.results")
 }
 
+/// Where a Lattice server sends a short call's whole result stream, to a client that asked
+/// for it (see [`crate::transport`]).
+pub fn whole(inbox: &str) -> String {
+    format!("{inbox}.whole")
+}
+
 /// Where a client returns credit for streamed result chunks (a Lattice extension; see
 /// [`crate::transport::Client::invoke_streaming`]).
 pub fn credit(server_inbox: &str) -> String {

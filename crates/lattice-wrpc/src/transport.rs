@@ -12,9 +12,10 @@
 //!    saying why (other peers ignore it).
 //!
 //! Between Lattice peers a short call takes one message each way: a client that says
-//! `lattice-whole: 1` with its invocation lets the server put the handshake and all the
-//! results (or the error) in one message, marked the same way, when the call is done before
-//! the handshake was due. Upstream peers never ask, so they always get steps 2-4.
+//! `lattice-whole: 1` with its invocation lets the server answer a call that is done before
+//! its handshake was due with one message that stands for the handshake, all the results and
+//! their end: the results on `Rc.whole` (no headers), or the error as the handshake marked
+//! `lattice-whole: 1`. Upstream peers never ask, so they always get steps 2-4.
 //!
 //! Headers carry `source-id`, `link-name`, W3C `traceparent`, and `lattice-timeout-ms`, the
 //! caller's remaining time budget (relative, so clock skew between hosts does not matter).
@@ -166,6 +167,17 @@ struct ClientInner {
     next: AtomicU64,
     calls: Mutex<HashMap<u64, CallRoute>>,
     demux: tokio::sync::OnceCell<tokio::task::JoinHandle<()>>,
+}
+
+impl ClientInner {
+    /// Counts a handshake's round trip into the watchdog's patience (see [`Watchdog`]).
+    fn observe_round_trip(&self, rtt: Duration) {
+        if self.watchdog.is_some() {
+            if let Ok(mut r) = self.round_trips.lock() {
+                r.observe(rtt);
+            }
+        }
+    }
 }
 
 impl Drop for ClientInner {
@@ -439,7 +451,12 @@ impl Client {
                     }
                 }
             };
-            if msg.subject.as_str() != results_subject {
+            if msg.subject.ends_with(".whole") && !streaming {
+                // Handshake, results and their end in one message.
+                inner.observe_round_trip(started.elapsed());
+                results.push(&msg.payload)?;
+                results.push(&[])?;
+            } else if msg.subject.as_str() != results_subject {
                 // The handshake (or a NATS status about the invocation).
                 match msg.status {
                     Some(StatusCode::NO_RESPONDERS) => {
@@ -464,10 +481,8 @@ impl Client {
                     .map(|v| v.as_str().to_string());
                 if let Some(w) = &self.inner.watchdog {
                     next_probe = Instant::now() + w.probe_every;
-                    if let Ok(mut r) = self.inner.round_trips.lock() {
-                        r.observe(started.elapsed());
-                    }
                 }
+                inner.observe_round_trip(started.elapsed());
                 let whole = msg.headers.as_ref().and_then(|h| h.get(WHOLE_HEADER));
                 if streaming || whole.is_none() {
                     let rs = msg.reply.ok_or_else(|| {
@@ -503,12 +518,12 @@ impl Client {
                         .map_err(|e| transport("cannot end parameters", e))?;
                     continue;
                 }
-                // The whole result stream came with the handshake: nothing follows.
-                if let Some(err) = msg.headers.as_ref().and_then(|h| h.get(ERROR_HEADER)) {
-                    return Err(CallError::parse(err.as_str()));
-                }
-                results.push(&msg.payload)?;
-                results.push(&[])?;
+                // A failure in place of the handshake: nothing follows.
+                let err = msg.headers.as_ref().and_then(|h| h.get(ERROR_HEADER));
+                return Err(err.map_or_else(
+                    || transport("handshake", "marked whole without an error"),
+                    |e| CallError::parse(e.as_str()),
+                ));
             } else {
                 if msg.payload.is_empty() {
                     if let Some(err) = msg.headers.as_ref().and_then(|h| h.get(ERROR_HEADER)) {
@@ -962,7 +977,12 @@ impl Invocation {
     pub async fn respond(&mut self, results: Bytes) -> Result<(), CallError> {
         let max = self.nats.server_info().max_payload.max(1024);
         if self.whole && !self.handshaken && results.len() + 256 <= max {
-            return self.answer_whole(HeaderMap::new(), results).await;
+            self.handshaken = true;
+            return self
+                .nats
+                .publish(subject::whole(&self.reply), results)
+                .await
+                .map_err(|e| transport("cannot send results", e));
         }
         self.handshake(false).await?;
         self.publish_chunks(results, max).await?;
@@ -1060,25 +1080,6 @@ impl Invocation {
             .map_err(|e| transport("cannot end results", e))
     }
 
-    /// Answers the handshake with the whole result stream, `results` (or the error in
-    /// `headers`), in one message: for a caller that asked for it (see the module docs).
-    async fn answer_whole(
-        &mut self,
-        mut headers: HeaderMap,
-        results: Bytes,
-    ) -> Result<(), CallError> {
-        headers.insert(WHOLE_HEADER, "1");
-        if let Some(id) = &self.server_id {
-            headers.insert(SERVER_HEADER, id.as_str());
-        }
-        self.nats
-            .publish_with_headers(self.reply.clone(), headers, results)
-            .await
-            .map_err(|e| transport("cannot send results", e))?;
-        self.handshaken = true;
-        Ok(())
-    }
-
     /// Publishes `bytes` on the results subject in messages of at most `max` bytes.
     async fn publish_chunks(&self, mut rest: Bytes, max: usize) -> Result<(), CallError> {
         while !rest.is_empty() {
@@ -1097,7 +1098,17 @@ impl Invocation {
         let mut headers = HeaderMap::new();
         headers.insert(ERROR_HEADER, header_value(&err.to_string()).as_str());
         if self.whole && !self.handshaken {
-            if let Err(e) = self.answer_whole(headers, Bytes::new()).await {
+            // The handshake, marked whole, with the reason: nothing follows.
+            headers.insert(WHOLE_HEADER, "1");
+            if let Some(id) = &self.server_id {
+                headers.insert(SERVER_HEADER, id.as_str());
+            }
+            self.handshaken = true;
+            if let Err(e) = self
+                .nats
+                .publish_with_headers(self.reply.clone(), headers, Bytes::new())
+                .await
+            {
                 tracing::warn!(error = %e, "cannot report a failed call");
             }
             return;
