@@ -380,7 +380,7 @@ impl Client {
         if !streaming {
             headers.insert(WHOLE_HEADER, "1");
         }
-        let max = nats.server_info().max_payload.max(1024);
+        let max = nats.max_payload().max(1024);
         let first_len = max
             .saturating_sub(rc.len() + header_len(&headers) + 64)
             .min(params.len());
@@ -618,7 +618,7 @@ async fn send_body(
     mut body: Chunks,
     credits: Arc<tokio::sync::Semaphore>,
 ) -> Result<(), CallError> {
-    let chunk = STREAM_CHUNK.min(nats.server_info().max_payload.max(1024));
+    let chunk = STREAM_CHUNK.min(nats.max_payload().max(1024));
     let sent = async {
         while let Some(next) = body.next().await {
             let mut rest = next?;
@@ -975,7 +975,7 @@ impl Invocation {
     /// Sends the encoded results (after the handshake, if it is still due), then ends the
     /// stream.
     pub async fn respond(&mut self, results: Bytes) -> Result<(), CallError> {
-        let max = self.nats.server_info().max_payload.max(1024);
+        let max = self.nats.max_payload().max(1024);
         if self.whole && !self.handshaken && results.len() + 256 <= max {
             self.handshaken = true;
             return self
@@ -1040,7 +1040,7 @@ impl Invocation {
             .subscribe(subject::credit(&inbox))
             .await
             .map_err(|e| transport("cannot subscribe for stream credit", e))?;
-        let max = self.nats.server_info().max_payload.max(1024);
+        let max = self.nats.max_payload().max(1024);
         self.publish_chunks(value, max).await?;
         let chunk = STREAM_CHUNK.min(max);
         let (mut sent, mut credited) = (0u64, 0u64);
