@@ -5,7 +5,9 @@
 //! the next message, sparing the spawn and, on a multi-threaded runtime, often a wake-up of
 //! another thread (measured with `scripts/bench wrpc`). Anything that has to wait, and
 //! every call that arrives while others run, goes on a task of its own, so calls still
-//! overlap.
+//! overlap. What a call leaves for after its results (freeing a guest instance, making the
+//! next) runs once the tasks the call woke have run, so it stands between no caller and its
+//! results.
 //!
 //! Not here: what a call does ([`crate::transport::Invocation`]).
 
@@ -13,7 +15,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-
 use std::task::Poll;
 
 use futures::future::BoxFuture;
@@ -127,5 +128,40 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn what_a_call_leaves_runs_after_the_tasks_it_woke() {
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        // Stands for the task that writes a call's results to the socket.
+        let (wake_tx, mut wake_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let writer = {
+            let log = log.clone();
+            tokio::spawn(async move {
+                while wake_rx.recv().await.is_some() {
+                    log.lock().unwrap().push("results written");
+                }
+            })
+        };
+        tokio::task::yield_now().await; // the writer now waits for a wake-up
+        let (tx, rx) = futures::channel::mpsc::unbounded::<()>();
+        let server = tokio::spawn({
+            let log = log.clone();
+            each(rx, move |()| {
+                let (log, wake_tx) = (log.clone(), wake_tx.clone());
+                async move {
+                    let _ = wake_tx.send(());
+                    let then: BoxFuture<'static, ()> = Box::pin(async move {
+                        log.lock().unwrap().push("cleaned up");
+                    });
+                    Some(then)
+                }
+            })
+        });
+        tx.unbounded_send(()).unwrap();
+        drop(tx);
+        server.await.unwrap();
+        writer.abort();
+        assert_eq!(*log.lock().unwrap(), ["results written", "cleaned up"]);
     }
 }
