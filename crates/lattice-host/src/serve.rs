@@ -72,9 +72,9 @@ async fn serve_loop(
         let shared = shared.clone();
         let (id, prefix) = (id.clone(), prefix.clone());
         async move {
-            let limit = shared
-                .components
-                .get(&id)
+            let running = shared.components.get(&id);
+            let limit = running
+                .as_ref()
                 .map(|r| r.pool.policy().limits.max_execution_time)
                 .unwrap_or(crate::router::DEFAULT_CALL_TIMEOUT);
             let mut inv = match transport::accept(&prefix, &shared.nats, msg, limit) {
@@ -84,8 +84,8 @@ async fn serve_loop(
                     return None;
                 }
             };
-            let _running = InFlight::new(&shared, inv.reply_subject());
-            match handle(&shared, &id, &mut inv).await {
+            let _in_flight = InFlight::new(&shared, inv.reply_subject());
+            match handle(&shared, &id, running, &mut inv).await {
                 Ok(then) => then,
                 Err(e) => {
                     tracing::debug!(component_id = %id, func = %inv.func, error = %e, "call failed");
@@ -125,13 +125,15 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Serves one call; returns the work it leaves for after its results went out.
+/// Serves one call of `running` (component `id`, if it still runs here); returns the work it
+/// leaves for after its results went out.
 async fn handle(
     shared: &HostShared,
     id: &str,
+    running: Option<Arc<crate::components::Running>>,
     inv: &mut Invocation,
 ) -> Result<lattice_wrpc::serve::Then, CallError> {
-    let running = shared.components.get(id).ok_or_else(|| {
+    let running = running.ok_or_else(|| {
         CallError::new(
             CallErrorKind::NoResponders,
             format!("component {id} stopped on this host"),

@@ -61,38 +61,34 @@ pub trait Router: Send + Sync + 'static {
 }
 
 /// What the host supplies to guests' built-in interfaces, set once after start-up.
-#[derive(Default)]
 pub(crate) struct Services {
     pub keyvalue: std::sync::OnceLock<Arc<dyn crate::KeyValue>>,
     pub messaging: std::sync::OnceLock<Arc<dyn crate::Messaging>>,
-    /// Spare instances alive (see `ComponentPool`), host-wide.
-    spares: Arc<std::sync::atomic::AtomicUsize>,
-    /// How many there may be: each holds an instance slot, so at most an eighth of them.
-    max_spares: usize,
+    /// One permit per spare instance the host may keep (see `ComponentPool`).
+    spares: Arc<tokio::sync::Semaphore>,
 }
 
 /// Most spare instances a host keeps.
 const MAX_SPARES: usize = 16;
 
-/// One spare instance's share of the host's budget, given back on drop.
-pub(crate) struct SpareBudget(Arc<std::sync::atomic::AtomicUsize>);
-
-impl Drop for SpareBudget {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-    }
-}
-
 impl Services {
-    /// Room for one more spare instance, if the host has it.
-    pub fn spare_budget(&self) -> Option<SpareBudget> {
-        use std::sync::atomic::Ordering;
-        self.spares
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.max_spares).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| SpareBudget(self.spares.clone()))
+    /// Each spare holds an instance slot: at most an eighth of `pool_instances` (0: slots
+    /// allocated on demand) are spares.
+    fn new(pool_instances: u32) -> Self {
+        let max_spares = match pool_instances {
+            0 => MAX_SPARES,
+            n => MAX_SPARES.min(n as usize / 8),
+        };
+        Self {
+            keyvalue: Default::default(),
+            messaging: Default::default(),
+            spares: Arc::new(tokio::sync::Semaphore::new(max_spares)),
+        }
+    }
+
+    /// Room for one more spare instance, if the host has it; given back on drop.
+    pub fn spare_budget(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.spares.clone().try_acquire_owned().ok()
     }
 }
 
@@ -134,13 +130,7 @@ impl Runtime {
             linker,
             linked: Default::default(),
             router: Default::default(),
-            services: Arc::new(Services {
-                max_spares: match config.pool_instances {
-                    0 => MAX_SPARES,
-                    n => MAX_SPARES.min(n as usize / 8),
-                },
-                ..Services::default()
-            }),
+            services: Arc::new(Services::new(config.pool_instances)),
             config,
             ticker_stop,
         }))

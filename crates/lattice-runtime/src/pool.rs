@@ -223,7 +223,6 @@ impl ComponentPool {
         params: &[Val],
     ) -> Result<(Vec<Val>, Spent), CallError> {
         let (results, store, permit) = self.run(interface, func, params).await?;
-        self.calls.fetch_add(1, Ordering::Relaxed);
         let spent = Spent {
             instance: Some((store, permit)),
             pool: self.clone(),
@@ -535,11 +534,12 @@ struct Spare {
     store: Store<Ctx>,
     instance: wasmtime::component::Instance,
     config: Arc<ConfigValues>,
-    _budget: crate::engine::SpareBudget,
+    /// Its share of the host's spares, given back when it is used or dropped.
+    _budget: OwnedSemaphorePermit,
 }
 
-/// What a call left behind: its instance, still holding its slot (and counted active)
-/// until [`Spent::clean_up`] or drop.
+/// What a call left behind: its instance, still holding its slot (counted active, the call
+/// not yet counted done) until [`Spent::clean_up`] or drop.
 pub struct Spent {
     instance: Option<(Store<Ctx>, OwnedSemaphorePermit)>,
     pool: Arc<ComponentPool>,
@@ -556,8 +556,7 @@ impl Spent {
     fn free(&mut self) {
         if let Some((store, permit)) = self.instance.take() {
             drop(store);
-            self.pool.active.fetch_sub(1, Ordering::SeqCst);
-            drop(permit);
+            self.pool.finish(permit, None);
         }
     }
 }
