@@ -144,21 +144,12 @@ async fn handle(
     }
     let instance = inv.instance.clone();
     let interface = (!instance.is_empty()).then_some(instance.as_str());
-    let (param_types, result_types) =
-        running
-            .pool
-            .export_types(interface, &inv.func)
-            .ok_or_else(|| {
-                CallError::new(
-                    CallErrorKind::Rejected,
-                    format!(
-                        "component {id} exports no function {}.{}",
-                        inv.instance, inv.func
-                    ),
-                )
-            })?;
+    let export = running
+        .pool
+        .export(interface, &inv.func)
+        .map_err(from_runtime)?;
     let params = inv
-        .read_params(|b| lattice_wrpc::decode_values::<Val>(&param_types, b))
+        .read_params(|b| lattice_wrpc::decode_values::<Val>(&export.params, b))
         .await?;
     // Calls this one makes (through the guest's imports) continue the caller's trace.
     let trace = inv
@@ -184,10 +175,15 @@ async fn handle(
         })?
         .map_err(from_runtime)?;
     let mut bytes = Vec::new();
-    lattice_wrpc::encode_values(&result_types, &results, &mut bytes)
+    lattice_wrpc::encode_values(&export.results, &results, &mut bytes)
         .map_err(|e| CallError::new(CallErrorKind::Decode, e.to_string()))?;
     inv.respond(Bytes::from(bytes)).await?;
-    Ok(Some(Box::pin(spent.clean_up())))
+    // Freed (and the next instance made) once the results are on the socket, not before.
+    let written = inv.written();
+    Ok(Some(Box::pin(async move {
+        written.await;
+        spent.clean_up().await
+    })))
 }
 
 /// Serves an HTTP request another host forwarded (see `crate::http`). Its bodies stream

@@ -36,7 +36,7 @@ pub use error::{CallError, CallErrorKind, LoadError};
 pub use keyvalue::{KeyValue, KvError};
 pub use messaging::{Message, Messaging};
 pub use policy::{Grants, Limits, Policy};
-pub use pool::{ComponentPool, PoolStats};
+pub use pool::{ComponentPool, Export, PoolStats};
 pub use wasmtime::component::{Type, Val};
 
 /// Named config as a component sees it through `wasi:config`.

@@ -69,7 +69,9 @@ pub struct ComponentPool {
     permits: Arc<Semaphore>,
     max_instances: AtomicU32,
     config: RwLock<Arc<ConfigValues>>,
-    exports: RwLock<HashMap<(String, String), ComponentExportIndex>>,
+    /// Exported functions looked up so far, by interface (`""`: the root) and name; only
+    /// found ones, so names off the network cannot grow it.
+    exports: RwLock<HashMap<String, HashMap<String, Arc<Export>>>>,
     services: Arc<crate::engine::Services>,
     /// An instance made ahead for the next call (see [`Spent::clean_up`]).
     spare: std::sync::Mutex<Option<Spare>>,
@@ -179,31 +181,74 @@ impl ComponentPool {
         self.config.read().map(|c| c.clone()).unwrap_or_default()
     }
 
-    /// Parameter and result types of exported function `func` of `interface` (`None`: a
-    /// root-level function), or `None` if the component exports no such function.
-    pub fn export_types(
-        &self,
-        interface: Option<&str>,
-        func: &str,
-    ) -> Option<(
-        Vec<wasmtime::component::Type>,
-        Vec<wasmtime::component::Type>,
-    )> {
-        use wasmtime::component::types::ComponentItem;
-        let ty = self.component.component_type();
-        let item = match interface {
-            Some(i) => match ty.get_export(&self.engine, i)?.ty {
-                ComponentItem::ComponentInstance(inst) => inst.get_export(&self.engine, func)?.ty,
-                _ => return None,
-            },
-            None => ty.get_export(&self.engine, func)?.ty,
-        };
-        match item {
-            ComponentItem::ComponentFunc(f) => {
-                Some((f.params().map(|(_, t)| t).collect(), f.results().collect()))
-            }
-            _ => None,
+    /// Exported function `func` of `interface` (`None`: a root-level function): looked up
+    /// in the component once, then served from a cache without allocating.
+    pub fn export(&self, interface: Option<&str>, func: &str) -> Result<Arc<Export>, CallError> {
+        let iface = interface.unwrap_or("");
+        let cached = self
+            .exports
+            .read()
+            .ok()
+            .and_then(|m| m.get(iface)?.get(func).cloned());
+        if let Some(e) = cached {
+            return Ok(e);
         }
+        let export = Arc::new(self.look_up_export(interface, func)?);
+        if let Ok(mut m) = self.exports.write() {
+            m.entry(iface.to_string())
+                .or_default()
+                .insert(func.to_string(), export.clone());
+        }
+        Ok(export)
+    }
+
+    fn look_up_export(&self, interface: Option<&str>, func: &str) -> Result<Export, CallError> {
+        use wasmtime::component::types::ComponentItem;
+        let missing = |what: String| {
+            CallError::new(
+                CallErrorKind::NoSuchFunction,
+                format!("component {} exports no {what}", self.id),
+            )
+        };
+        let named = || match interface {
+            Some(i) => format!("function {func} in {i}"),
+            None => format!("function {func}"),
+        };
+        let ty = self.component.component_type();
+        let (parent, item) = match interface {
+            Some(name) => {
+                let not_there = || missing(format!("interface {name}"));
+                let parent = self
+                    .component
+                    .get_export_index(None, name)
+                    .ok_or_else(not_there)?;
+                match ty.get_export(&self.engine, name).map(|e| e.ty) {
+                    Some(ComponentItem::ComponentInstance(inst)) => (
+                        Some(parent),
+                        inst.get_export(&self.engine, func)
+                            .ok_or_else(|| missing(named()))?
+                            .ty,
+                    ),
+                    _ => return Err(not_there()),
+                }
+            }
+            None => (
+                None,
+                ty.get_export(&self.engine, func)
+                    .ok_or_else(|| missing(named()))?
+                    .ty,
+            ),
+        };
+        let (ComponentItem::ComponentFunc(f), Some(index)) =
+            (item, self.component.get_export_index(parent.as_ref(), func))
+        else {
+            return Err(missing(named()));
+        };
+        Ok(Export {
+            index,
+            params: f.params().map(|(_, t)| t).collect(),
+            results: f.results().collect(),
+        })
     }
 
     /// Stops serving: calls waiting for an instance fail with [`CallErrorKind::Stopped`];
@@ -338,7 +383,17 @@ impl ComponentPool {
         params: &[Val],
     ) -> Result<(Vec<Val>, Store<Ctx>), CallError> {
         // An unknown function fails before any instance is made or taken.
-        let index = self.export_index(interface, func)?;
+        let export = self.export(interface, func)?;
+        if export.params.len() != params.len() {
+            return Err(CallError::new(
+                CallErrorKind::BadArguments,
+                format!(
+                    "{func} takes {} arguments, {} given",
+                    export.params.len(),
+                    params.len()
+                ),
+            ));
+        }
         let spare = self.spare.lock().ok().and_then(|mut s| s.take());
         let (mut store, instance) = match spare.filter(|s| Arc::ptr_eq(&s.config, &self.config())) {
             Some(Spare {
@@ -351,19 +406,8 @@ impl ComponentPool {
             }
             None => self.new_instance().await?,
         };
-        let f = self.func_of(&mut store, &instance, index, func)?;
-        let ty = f.ty(&store);
-        if ty.params().len() != params.len() {
-            return Err(CallError::new(
-                CallErrorKind::BadArguments,
-                format!(
-                    "{func} takes {} arguments, {} given",
-                    ty.params().len(),
-                    params.len()
-                ),
-            ));
-        }
-        let mut results = vec![Val::Bool(false); ty.results().len()];
+        let f = self.func_of(&mut store, &instance, export.index, func)?;
+        let mut results = vec![Val::Bool(false); export.results.len()];
         f.call_async(&mut store, params, &mut results)
             .await
             .map_err(|e| self.classify(&store, e, CallErrorKind::Trapped))?;
@@ -376,7 +420,7 @@ impl ComponentPool {
         interface: Option<&str>,
         func: &str,
     ) -> Result<(Store<Ctx>, wasmtime::component::Func), CallError> {
-        let index = self.export_index(interface, func)?;
+        let index = self.export(interface, func)?.index;
         let (mut store, instance) = self.new_instance().await?;
         let f = self.func_of(&mut store, &instance, index, func)?;
         Ok((store, f))
@@ -461,42 +505,6 @@ impl ComponentPool {
         Ok(started.elapsed())
     }
 
-    fn export_index(
-        &self,
-        interface: Option<&str>,
-        func: &str,
-    ) -> Result<ComponentExportIndex, CallError> {
-        let key = (interface.unwrap_or("").to_string(), func.to_string());
-        if let Some(i) = self.exports.read().ok().and_then(|m| m.get(&key).copied()) {
-            return Ok(i);
-        }
-        let missing = |what: String| {
-            CallError::new(
-                CallErrorKind::NoSuchFunction,
-                format!("component {} exports no {what}", self.id),
-            )
-        };
-        let parent = match interface {
-            Some(name) => Some(
-                self.component
-                    .get_export_index(None, name)
-                    .ok_or_else(|| missing(format!("interface {name}")))?,
-            ),
-            None => None,
-        };
-        let index = self
-            .component
-            .get_export_index(parent.as_ref(), func)
-            .ok_or_else(|| match interface {
-                Some(i) => missing(format!("function {func} in {i}")),
-                None => missing(format!("function {func}")),
-            })?;
-        if let Ok(mut m) = self.exports.write() {
-            m.insert(key, index);
-        }
-        Ok(index)
-    }
-
     pub(crate) fn classify(
         &self,
         store: &Store<Ctx>,
@@ -527,6 +535,13 @@ impl ComponentPool {
 
 fn is_deadline(e: &wasmtime::Error) -> bool {
     e.chain().any(|c| c.downcast_ref::<DeadlineHit>().is_some())
+}
+
+/// An exported function: where it is in the component, and its parameter and result types.
+pub struct Export {
+    index: ComponentExportIndex,
+    pub params: Vec<wasmtime::component::Type>,
+    pub results: Vec<wasmtime::component::Type>,
 }
 
 /// An instance made before its call, with the config it was made with.

@@ -972,6 +972,17 @@ impl Invocation {
         }
     }
 
+    /// Resolves once what this invocation published so far is written to the connection
+    /// (async-nats writes in order and reports a flush after the write), so work left for
+    /// after a call can wait until its results are on their way. While the client is
+    /// disconnected it waits for the reconnection, as the results do.
+    pub fn written(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let nats = self.nats.clone();
+        async move {
+            let _ = nats.flush().await;
+        }
+    }
+
     /// Sends the encoded results (after the handshake, if it is still due), then ends the
     /// stream.
     pub async fn respond(&mut self, results: Bytes) -> Result<(), CallError> {

@@ -562,3 +562,60 @@ async fn a_short_call_between_lattice_peers_takes_one_message_each_way() {
     let seen = spied(&mut spy);
     assert!(matches!(&seen[..], [m] if whole_failure(m)), "{seen:?}");
 }
+
+/// `Invocation::written` resolves only once the results are on the socket: the server's
+/// runtime stops right after it, and the caller still gets them. Without the wait they would
+/// sit in the client's queue with no task left to write them.
+#[test]
+fn a_served_calls_results_are_on_the_wire_once_written_resolves() {
+    use futures::StreamExt;
+    use lattice_wrpc::transport::{self, WHOLE_HEADER};
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let server_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (server, mut sub) = server_rt.block_on(async {
+        let server = async_nats::connect(&url).await.unwrap();
+        let sub = server
+            .subscribe(lattice_wrpc::subject::serve_wildcard("t"))
+            .await
+            .unwrap();
+        server.flush().await.unwrap();
+        (server, sub)
+    });
+    // The caller lives on a thread and runtime of its own, so it runs while the server's
+    // runtime is stopped.
+    let (got_tx, got_rx) = std::sync::mpsc::channel();
+    let caller = std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let caller = async_nats::connect(&url).await.unwrap();
+            let mut replies = caller.subscribe("reply.>").await.unwrap();
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(WHOLE_HEADER, "1");
+            caller
+                .publish_with_reply_and_headers(
+                    lattice_wrpc::subject::invocation("t", "i", "f"),
+                    "reply.1",
+                    headers,
+                    bytes::Bytes::new(),
+                )
+                .await
+                .unwrap();
+            let reply = tokio::time::timeout(Duration::from_secs(5), replies.next()).await;
+            let _ = got_tx.send(reply.ok().flatten().map(|m| m.payload));
+        })
+    });
+    server_rt.block_on(async {
+        let msg = sub.next().await.unwrap();
+        let mut inv = transport::accept("t", &server, msg, Duration::from_secs(5)).unwrap();
+        inv.respond(bytes::Bytes::from_static(b"ok")).await.unwrap();
+        inv.written().await;
+    });
+    // Nothing drives the server's connection from here on.
+    let got = got_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(got.as_deref(), Some(&b"ok"[..]), "the results never left");
+    caller.join().unwrap();
+}

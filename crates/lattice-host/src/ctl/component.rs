@@ -150,25 +150,17 @@ pub(super) fn signature(shared: &Arc<HostShared>, body: &[u8]) -> Handled {
         ));
     };
     let interface = (!req.instance.is_empty()).then_some(req.instance.as_str());
-    let Some((params, results)) = running.pool.export_types(interface, &req.function) else {
-        return Handled::error(format!(
-            "component {} exports no function {} in {}",
-            req.component_id,
-            req.function,
-            if req.instance.is_empty() {
-                "its root"
-            } else {
-                &req.instance
-            }
-        ));
+    let export = match running.pool.export(interface, &req.function) {
+        Ok(e) => e,
+        Err(e) => return Handled::error(e.to_string()),
     };
-    let describe = |types: Vec<lattice_runtime::Type>| {
+    let describe = |types: &[lattice_runtime::Type]| {
         types
             .iter()
             .map(lattice_wrpc::types::TypeDesc::of)
             .collect::<Result<Vec<_>, _>>()
     };
-    match (describe(params), describe(results)) {
+    match (describe(&export.params), describe(&export.results)) {
         (Ok(params), Ok(results)) => {
             Handled::reply(CtlResponse::ok(lattice_wrpc::types::Signature {
                 params,
