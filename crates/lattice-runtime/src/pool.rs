@@ -210,45 +210,24 @@ impl ComponentPool {
                 format!("component {} exports no {what}", self.id),
             )
         };
-        let named = || match interface {
-            Some(i) => format!("function {func} in {i}"),
-            None => format!("function {func}"),
+        let parent = match interface {
+            Some(name) => match self.component.get_export(None, name) {
+                Some((ComponentItem::ComponentInstance(_), index)) => Some(index),
+                _ => return Err(missing(format!("interface {name}"))),
+            },
+            None => None,
         };
-        let ty = self.component.component_type();
-        let (parent, item) = match interface {
-            Some(name) => {
-                let not_there = || missing(format!("interface {name}"));
-                let parent = self
-                    .component
-                    .get_export_index(None, name)
-                    .ok_or_else(not_there)?;
-                match ty.get_export(&self.engine, name).map(|e| e.ty) {
-                    Some(ComponentItem::ComponentInstance(inst)) => (
-                        Some(parent),
-                        inst.get_export(&self.engine, func)
-                            .ok_or_else(|| missing(named()))?
-                            .ty,
-                    ),
-                    _ => return Err(not_there()),
-                }
-            }
-            None => (
-                None,
-                ty.get_export(&self.engine, func)
-                    .ok_or_else(|| missing(named()))?
-                    .ty,
-            ),
-        };
-        let (ComponentItem::ComponentFunc(f), Some(index)) =
-            (item, self.component.get_export_index(parent.as_ref(), func))
-        else {
-            return Err(missing(named()));
-        };
-        Ok(Export {
-            index,
-            params: f.params().map(|(_, t)| t).collect(),
-            results: f.results().collect(),
-        })
+        match self.component.get_export(parent.as_ref(), func) {
+            Some((ComponentItem::ComponentFunc(f), index)) => Ok(Export {
+                index,
+                params: f.params().map(|(_, t)| t).collect(),
+                results: f.results().collect(),
+            }),
+            _ => Err(missing(match interface {
+                Some(i) => format!("function {func} in {i}"),
+                None => format!("function {func}"),
+            })),
+        }
     }
 
     /// Stops serving: calls waiting for an instance fail with [`CallErrorKind::Stopped`];

@@ -23,7 +23,8 @@ use std::task::Poll;
 use futures::future::BoxFuture;
 use futures::{Stream, StreamExt};
 
-/// Work a call leaves for after its results went out (freeing its instance, say).
+/// Work a call leaves for after it (freeing its instance, say), run by [`each`] right after
+/// the call; work that must wait for the results to be written awaits that itself.
 pub type Then = Option<BoxFuture<'static, ()>>;
 
 /// Runs `handle` on every item of `incoming` until it ends. While no call is running, a
