@@ -569,7 +569,7 @@ async fn a_short_call_between_lattice_peers_takes_one_message_each_way() {
 #[test]
 fn a_served_calls_results_are_on_the_wire_once_written_resolves() {
     use futures::StreamExt;
-    use lattice_wrpc::transport::{self, WHOLE_HEADER};
+    use lattice_wrpc::transport::{self, TIMEOUT_HEADER};
     let nats = NatsServer::start().unwrap();
     let url = nats.url();
     let server_rt = tokio::runtime::Builder::new_current_thread()
@@ -594,7 +594,7 @@ fn a_served_calls_results_are_on_the_wire_once_written_resolves() {
             let caller = async_nats::connect(&url).await.unwrap();
             let mut replies = caller.subscribe("reply.>").await.unwrap();
             let mut headers = async_nats::HeaderMap::new();
-            headers.insert(WHOLE_HEADER, "1");
+            headers.insert(TIMEOUT_HEADER, "5000");
             caller
                 .publish_with_reply_and_headers(
                     lattice_wrpc::subject::invocation("t", "i", "f"),
