@@ -415,10 +415,12 @@ impl Client {
             inner: inner.clone(),
             id,
         };
-        let rc = match streaming {
-            false => format!("{}.{id}", inner.inbox),
-            true => format!("{}.{id}", inner.stream_inbox),
+        let inbox = if streaming {
+            &inner.stream_inbox
+        } else {
+            &inner.inbox
         };
+        let rc = format!("{inbox}.{id}");
         let results_subject = subject::results(&rc);
 
         let budget = deadline.saturating_duration_since(Instant::now());
@@ -651,9 +653,9 @@ impl BodySource {
 /// demultiplexer task. A plain call's are read off the shared inbox by the calls waiting
 /// for them: whichever waits first reads for all, handing others theirs, until its own
 /// comes; then the next waiting call takes over. A lone call so takes its reply straight
-/// from the connection, as a NATS request does, without a task in between (one wake-up
-/// less per call, measured with `scripts/bench wrpc`). Replies that come while no call waits
-/// wait in the subscription.
+/// from the connection, as a NATS request does, without a task in between (one task hop less
+/// per call: `scripts/bench wrpc`'s client -> host p50 fell ~0.05x of a raw request-reply, in
+/// alternated runs). Replies that come while no call waits wait in the subscription.
 struct Replies {
     rx: mpsc::UnboundedReceiver<Message>,
     /// For a plain call: its client and its id.
