@@ -179,7 +179,7 @@ async fn spawn_echo_server(nats: &NatsServer) -> anyhow::Result<&'static str> {
         async move {
             let types = [lattice_runtime::Type::S32, lattice_runtime::Type::S32];
             let Ok(mut inv) = transport::accept(PREFIX, &conn, msg, Duration::from_secs(5))
-                .map(|i| i.with_server_id("echo"))
+                .map(|i| i.with_server_id("echo".into()))
             else {
                 return None;
             };

@@ -48,7 +48,7 @@ pub(crate) struct HostShared {
     pub routing: crate::router::RoutingStats,
     pub serving: std::sync::Mutex<std::collections::HashMap<String, JoinHandle<()>>>,
     /// Reply subjects of the wRPC calls this host is running, for callers asking about them.
-    pub in_flight: std::sync::Mutex<std::collections::HashSet<String>>,
+    pub in_flight: std::sync::Mutex<std::collections::HashSet<Arc<str>>>,
     /// When the NATS connection was last (re)established.
     pub connected_at: Arc<crate::router::ConnectedAt>,
     /// When each remote target last answered a call from here.

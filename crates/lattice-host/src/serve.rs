@@ -68,9 +68,12 @@ async fn serve_loop(
     prefix: String,
     sub: async_nats::Subscriber,
 ) {
+    // Shared by every call, not copied per call.
+    let (id, prefix): (Arc<str>, Arc<str>) = (id.into(), prefix.into());
+    let server_id: Arc<str> = shared.id.as_str().into();
     lattice_wrpc::serve::each(sub, |msg| {
         let shared = shared.clone();
-        let (id, prefix) = (id.clone(), prefix.clone());
+        let (id, prefix, server_id) = (id.clone(), prefix.clone(), server_id.clone());
         async move {
             let running = shared.components.get(&id);
             let limit = running
@@ -78,7 +81,7 @@ async fn serve_loop(
                 .map(|r| r.pool.policy().limits.max_execution_time)
                 .unwrap_or(crate::router::DEFAULT_CALL_TIMEOUT);
             let mut inv = match transport::accept(&prefix, &shared.nats, msg, limit) {
-                Ok(inv) => inv.with_server_id(&shared.id),
+                Ok(inv) => inv.with_server_id(server_id),
                 Err(e) => {
                     tracing::debug!(component_id = %id, error = %e, "refused an invocation");
                     return None;
@@ -102,25 +105,24 @@ async fn serve_loop(
 /// ends.
 struct InFlight<'a> {
     shared: &'a HostShared,
-    reply: String,
+    /// Shared with the set, so a call allocates its name once.
+    reply: Arc<str>,
 }
 
 impl<'a> InFlight<'a> {
     fn new(shared: &'a HostShared, reply: &str) -> Self {
+        let reply: Arc<str> = reply.into();
         if let Ok(mut f) = shared.in_flight.lock() {
-            f.insert(reply.to_string());
+            f.insert(reply.clone());
         }
-        Self {
-            shared,
-            reply: reply.to_string(),
-        }
+        Self { shared, reply }
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         if let Ok(mut f) = self.shared.in_flight.lock() {
-            f.remove(&self.reply);
+            f.remove(&*self.reply);
         }
     }
 }
@@ -153,9 +155,8 @@ async fn handle(
         .await?;
     // Calls this one makes (through the guest's imports) continue the caller's trace.
     let trace = inv
-        .headers
-        .get(lattice_wrpc::transport::TRACEPARENT_HEADER)
-        .and_then(|v| TraceParent::parse(v.as_str()));
+        .header(lattice_wrpc::transport::TRACEPARENT_HEADER)
+        .and_then(TraceParent::parse);
     if let Some(t) = &trace {
         tracing::debug!(component_id = id, func = %inv.func, trace_id = %t.trace_id_hex(), "serving call");
     }
@@ -194,10 +195,7 @@ async fn serve_http(
     pool: &Arc<lattice_runtime::ComponentPool>,
     inv: &mut Invocation,
 ) -> Result<(), CallError> {
-    let caller = inv
-        .headers
-        .get(transport::CALLER_HEADER)
-        .map(|v| v.as_str().to_string());
+    let caller = inv.header(transport::CALLER_HEADER).map(str::to_string);
     let work = serve_forwarded_http(pool, inv);
     let (Some(caller), Some(watchdog)) = (caller, shared.wrpc.watchdog()) else {
         return work.await;

@@ -92,6 +92,17 @@ fn header_len(headers: &HeaderMap) -> usize {
     n
 }
 
+/// The (first) value of header `name` in `headers`, found without building a `HeaderName`:
+/// `HeaderMap::get` allocates one per lookup for names NATS does not define, and a served
+/// call looks up a few on its way.
+pub fn header<'h>(headers: Option<&'h HeaderMap>, name: &str) -> Option<&'h str> {
+    let (_, values) = headers?.iter().find(|(k, _)| {
+        let k: &str = k.as_ref();
+        k == name
+    })?;
+    values.first().map(|v| v.as_str())
+}
+
 /// A header value: one line, bounded.
 pub fn header_value(s: &str) -> String {
     let one_line: String = s
@@ -421,7 +432,8 @@ impl Client {
             &inner.inbox
         };
         let rc = format!("{inbox}.{id}");
-        let results_subject = subject::results(&rc);
+        // `Rc.results`, told apart without making the subject (a whole reply never needs it).
+        let is_results = |s: &str| s.strip_prefix(rc.as_str()) == Some(".results");
 
         let budget = deadline.saturating_duration_since(Instant::now());
         headers.insert(TIMEOUT_HEADER, budget.as_millis().to_string().as_str());
@@ -504,7 +516,7 @@ impl Client {
                 inner.observe_round_trip(started.elapsed());
                 results.push(&msg.payload)?;
                 results.push(&[])?;
-            } else if msg.subject.as_str() != results_subject {
+            } else if !is_results(msg.subject.as_str()) {
                 // The handshake (or a NATS status about the invocation).
                 match msg.status {
                     Some(StatusCode::NO_RESPONDERS) => {
@@ -522,16 +534,12 @@ impl Client {
                     continue;
                 }
                 handshaken = true;
-                accepted_by = msg
-                    .headers
-                    .as_ref()
-                    .and_then(|h| h.get(SERVER_HEADER))
-                    .map(|v| v.as_str().to_string());
+                accepted_by = header(msg.headers.as_ref(), SERVER_HEADER).map(str::to_string);
                 if let Some(w) = &self.inner.watchdog {
                     next_probe = Instant::now() + w.probe_every;
                 }
                 inner.observe_round_trip(started.elapsed());
-                let whole = msg.headers.as_ref().and_then(|h| h.get(WHOLE_HEADER));
+                let whole = header(msg.headers.as_ref(), WHOLE_HEADER);
                 if streaming || whole.is_none() {
                     let rs = msg.reply.ok_or_else(|| {
                         transport("handshake", "peer did not specify a reply subject")
@@ -567,15 +575,15 @@ impl Client {
                     continue;
                 }
                 // A failure in place of the handshake: nothing follows.
-                let err = msg.headers.as_ref().and_then(|h| h.get(ERROR_HEADER));
+                let err = header(msg.headers.as_ref(), ERROR_HEADER);
                 return Err(err.map_or_else(
                     || transport("handshake", "marked whole without an error"),
-                    |e| CallError::parse(e.as_str()),
+                    CallError::parse,
                 ));
             } else {
                 if msg.payload.is_empty() {
-                    if let Some(err) = msg.headers.as_ref().and_then(|h| h.get(ERROR_HEADER)) {
-                        return Err(CallError::parse(err.as_str()));
+                    if let Some(err) = header(msg.headers.as_ref(), ERROR_HEADER) {
+                        return Err(CallError::parse(err));
                     }
                 }
                 results.push(&msg.payload)?;
@@ -586,7 +594,7 @@ impl Client {
                         nats: nats.clone(),
                         rx,
                         _slot: slot,
-                        results: results_subject,
+                        results: subject::results(&rc),
                         credit: server_inbox
                             .as_deref()
                             .filter(|_| streaming)
@@ -814,8 +822,8 @@ impl ResultStream {
             }
             if msg.payload.is_empty() {
                 self.ended = true;
-                return match msg.headers.as_ref().and_then(|h| h.get(ERROR_HEADER)) {
-                    Some(err) => Err(CallError::parse(err.as_str())),
+                return match header(msg.headers.as_ref(), ERROR_HEADER) {
+                    Some(err) => Err(CallError::parse(err)),
                     None => Ok(None),
                 };
             }
@@ -870,8 +878,8 @@ impl BodyChunks {
             .ok_or_else(|| transport("body", "subscription closed"))?;
         if msg.payload.is_empty() {
             self.done = true;
-            return match msg.headers.as_ref().and_then(|h| h.get(ERROR_HEADER)) {
-                Some(e) => Err(CallError::new(CallErrorKind::Transport, e.as_str())),
+            return match header(msg.headers.as_ref(), ERROR_HEADER) {
+                Some(e) => Err(CallError::new(CallErrorKind::Transport, e)),
                 None => Ok(None),
             };
         }
@@ -922,10 +930,9 @@ pub struct Invocation {
     pub deadline: Instant,
     params: Frames,
     reply: async_nats::Subject,
-    results: String,
     handshaken: bool,
     params_sub: Option<async_nats::Subscriber>,
-    server_id: Option<String>,
+    server_id: Option<Arc<str>>,
     /// This server's inbox, once the handshake named it.
     inbox: Option<String>,
     /// The caller takes the handshake and the whole result stream as one message.
@@ -956,12 +963,12 @@ pub fn accept(
         )
     })?;
     let headers = msg.headers.unwrap_or_default();
-    let timeout = headers.get(TIMEOUT_HEADER);
+    let timeout = header(Some(&headers), TIMEOUT_HEADER);
     // A Lattice client (the only kind that sends its budget) takes a plain call's results
     // in one message.
-    let whole = timeout.is_some() && headers.get(STREAM_HEADER).is_none();
+    let whole = timeout.is_some() && header(Some(&headers), STREAM_HEADER).is_none();
     let budget = timeout
-        .and_then(|v| v.as_str().parse::<u64>().ok())
+        .and_then(|v| v.parse::<u64>().ok())
         .map(Duration::from_millis)
         .unwrap_or(max_time)
         .min(max_time);
@@ -972,7 +979,6 @@ pub fn accept(
         headers,
         deadline: Instant::now() + budget,
         params: Frames::new("parameters", &msg.payload, MAX_MESSAGE_BYTES),
-        results: subject::results(&reply),
         reply,
         handshaken: false,
         params_sub: None,
@@ -983,14 +989,25 @@ pub fn accept(
 }
 
 impl Invocation {
+    /// The (first) value of the invocation's header `name` (see [`header`]).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header(Some(&self.headers), name)
+    }
+
+    /// Where the results go when they are not sent whole (made when needed: a short call
+    /// between Lattice peers never needs it).
+    fn results(&self) -> String {
+        subject::results(&self.reply)
+    }
+
     /// The caller's reply subject: unique per call, so it names the call to the caller.
     pub fn reply_subject(&self) -> &str {
         self.reply.as_str()
     }
 
     /// Names this server (a host id) in the handshake, so the caller can check on it.
-    pub fn with_server_id(mut self, id: &str) -> Self {
-        self.server_id = Some(id.to_string());
+    pub fn with_server_id(mut self, id: Arc<str>) -> Self {
+        self.server_id = Some(id);
         self
     }
 
@@ -1021,7 +1038,7 @@ impl Invocation {
         let sent = match &self.server_id {
             Some(id) => {
                 let mut headers = HeaderMap::new();
-                headers.insert(SERVER_HEADER, id.as_str());
+                headers.insert(SERVER_HEADER, &**id);
                 self.nats
                     .publish_with_reply_and_headers(self.reply.clone(), rs, headers, Bytes::new())
                     .await
@@ -1086,7 +1103,7 @@ impl Invocation {
         self.handshake(false).await?;
         self.publish_chunks(results, max).await?;
         self.nats
-            .publish(self.results.clone(), Bytes::new())
+            .publish(self.results(), Bytes::new())
             .await
             .map_err(|e| transport("cannot end results", e))
     }
@@ -1167,14 +1184,14 @@ impl Invocation {
                 }
                 let piece = rest.split_to(chunk.min(rest.len()));
                 self.nats
-                    .publish(self.results.clone(), piece)
+                    .publish(self.results(), piece)
                     .await
                     .map_err(|e| transport("cannot send a chunk", e))?;
                 sent += 1;
             }
         }
         self.nats
-            .publish(self.results.clone(), Bytes::new())
+            .publish(self.results(), Bytes::new())
             .await
             .map_err(|e| transport("cannot end results", e))
     }
@@ -1184,7 +1201,7 @@ impl Invocation {
         while !rest.is_empty() {
             let chunk = rest.split_to(max.min(rest.len()));
             self.nats
-                .publish(self.results.clone(), chunk)
+                .publish(self.results(), chunk)
                 .await
                 .map_err(|e| transport("cannot send results", e))?;
         }
@@ -1200,7 +1217,7 @@ impl Invocation {
             // The handshake, marked whole, with the reason: nothing follows.
             headers.insert(WHOLE_HEADER, "1");
             if let Some(id) = &self.server_id {
-                headers.insert(SERVER_HEADER, id.as_str());
+                headers.insert(SERVER_HEADER, &**id);
             }
             self.handshaken = true;
             if let Err(e) = self
@@ -1217,7 +1234,7 @@ impl Invocation {
         }
         if let Err(e) = self
             .nats
-            .publish_with_headers(self.results.clone(), headers, Bytes::new())
+            .publish_with_headers(self.results(), headers, Bytes::new())
             .await
         {
             tracing::warn!(error = %e, "cannot report a failed call");
