@@ -70,6 +70,22 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
             .map(drop)
             .map_err(anyhow::Error::from)
     };
+    // The same request with the one header a Lattice invocation carries: what a header
+    // costs the broker and both clients on its own.
+    let raw_header = || async {
+        let mut headers = HeaderMap::new();
+        headers.insert(transport::TIMEOUT_HEADER, "5000");
+        client
+            .send_request(
+                "bench.echo",
+                async_nats::Request::new()
+                    .payload(params.clone())
+                    .headers(headers),
+            )
+            .await
+            .map(drop)
+            .map_err(anyhow::Error::from)
+    };
     let add = |client: transport::Client, prefix: &'static str| {
         let params = params.clone();
         move || {
@@ -112,6 +128,7 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
         calls,
         vec![
             boxed(raw),
+            boxed(raw_header),
             boxed(add(echo_client, protocol_only)),
             boxed(add(transport::Client::new(client.clone()), "default.calc")),
             boxed(on(&local, "calc", Some(CALC), "add")),
@@ -120,8 +137,8 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
         ],
     )
     .await?;
-    let [raw, protocol, wrpc, direct, via_local, via_remote] =
-        <[Summary; 6]>::try_from(summaries).map_err(|_| anyhow::anyhow!("six paths"))?;
+    let [raw, raw_header, protocol, wrpc, direct, via_local, via_remote] =
+        <[Summary; 7]>::try_from(summaries).map_err(|_| anyhow::anyhow!("seven paths"))?;
     anyhow::ensure!(
         local.routing_stats().remote == 0,
         "local calls went over the network"
@@ -142,6 +159,10 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
         )
     };
     row("raw NATS request-reply (same 2-byte payload)", &raw);
+    row(
+        "raw NATS request-reply with one header (lattice-timeout-ms)",
+        &raw_header,
+    );
     row(
         "wRPC exchange alone (echo server, no wasm, own connection)",
         &protocol,
@@ -174,12 +195,13 @@ async fn spawn_echo_server(nats: &NatsServer) -> anyhow::Result<&'static str> {
     conn.flush().await?;
     // Served the way a host serves (see `lattice_wrpc::serve`), naming itself in the
     // handshake like a host.
+    let name: std::sync::Arc<str> = "echo".into();
     tokio::spawn(lattice_wrpc::serve::each(sub, move |msg| {
-        let conn = conn.clone();
+        let (conn, name) = (conn.clone(), name.clone());
         async move {
             let types = [lattice_runtime::Type::S32, lattice_runtime::Type::S32];
             let Ok(mut inv) = transport::accept(PREFIX, &conn, msg, Duration::from_secs(5))
-                .map(|i| i.with_server_id("echo".into()))
+                .map(|i| i.with_server_id(name))
             else {
                 return None;
             };
