@@ -1,4 +1,9 @@
 //! Call latency: raw NATS request-reply vs a Lattice call over wRPC vs a local-first call.
+//!
+//! Between raw NATS and a call served by a host, the rows add one layer at a time, so each
+//! layer's cost is the difference between two rows measured side by side: the wRPC message
+//! shape (subjects, the budget header, a shared wildcard inbox), then the Lattice client,
+//! then the Lattice server, then the guest instance (made, called and freed per call).
 
 use std::time::{Duration, Instant};
 
@@ -60,6 +65,7 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
         }
     });
     client.flush().await?;
+    let whole_only = spawn_whole_responder(&nats).await?;
     let protocol_only = spawn_echo_server(&nats).await?;
     let echo_client = transport::Client::new(client.clone());
 
@@ -85,6 +91,30 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
             .await
             .map(drop)
             .map_err(anyhow::Error::from)
+    };
+    // The message shape of a Lattice call without the client: the invocation subject and
+    // budget header out, the reply read off a wildcard inbox by the calls in turn.
+    let bare_inbox = client.new_inbox();
+    let bare_replies = tokio::sync::Mutex::new(client.subscribe(format!("{bare_inbox}.>")).await?);
+    let bare_subject = lattice_wrpc::subject::invocation(whole_only, CALC, "add");
+    let bare_ids = std::sync::atomic::AtomicU64::new(0);
+    let bare = || async {
+        let id = bare_ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut headers = HeaderMap::new();
+        headers.insert(transport::TIMEOUT_HEADER, "5000");
+        client
+            .publish_with_reply_and_headers(
+                bare_subject.clone(),
+                format!("{bare_inbox}.{id}"),
+                headers,
+                params.clone(),
+            )
+            .await?;
+        // Sequential calls: the next reply on the inbox is this call's.
+        let mut replies = bare_replies.lock().await;
+        let reply = tokio::time::timeout(Duration::from_secs(5), replies.next()).await?;
+        anyhow::ensure!(reply.is_some(), "reply inbox closed");
+        Ok(())
     };
     let add = |client: transport::Client, prefix: &'static str| {
         let params = params.clone();
@@ -129,6 +159,8 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
         vec![
             boxed(raw),
             boxed(raw_header),
+            boxed(bare),
+            boxed(add(echo_client.clone(), whole_only)),
             boxed(add(echo_client, protocol_only)),
             boxed(add(transport::Client::new(client.clone()), "default.calc")),
             boxed(on(&local, "calc", Some(CALC), "add")),
@@ -137,8 +169,8 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
         ],
     )
     .await?;
-    let [raw, raw_header, protocol, wrpc, direct, via_local, via_remote] =
-        <[Summary; 7]>::try_from(summaries).map_err(|_| anyhow::anyhow!("seven paths"))?;
+    let [raw, raw_header, bare, client_only, protocol, wrpc, direct, via_local, via_remote] =
+        <[Summary; 9]>::try_from(summaries).map_err(|_| anyhow::anyhow!("nine paths"))?;
     anyhow::ensure!(
         local.routing_stats().remote == 0,
         "local calls went over the network"
@@ -164,6 +196,14 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
         &raw_header,
     );
     row(
+        "wRPC message shape alone (subjects, header, wildcard inbox; no client)",
+        &bare,
+    );
+    row(
+        "wRPC client, minimal responder (answers whole; no wRPC server)",
+        &client_only,
+    );
+    row(
         "wRPC exchange alone (echo server, no wasm, own connection)",
         &protocol,
     );
@@ -182,6 +222,30 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
         us(via_local.p50.saturating_sub(direct.p50 * 2))
     );
     Ok(())
+}
+
+/// A responder that answers every invocation under its prefix at once, whole (as a Lattice
+/// host answers a short call) with the first byte of its parameters (`a` of `add(a, b)` for
+/// small `a`), and does nothing else: no handshake logic, no decoding. What a Lattice client
+/// costs, measured against it. Returns the prefix it serves.
+async fn spawn_whole_responder(nats: &NatsServer) -> anyhow::Result<&'static str> {
+    const PREFIX: &str = "bench.whole";
+    let conn = async_nats::connect(nats.url()).await?;
+    let mut invocations = conn
+        .subscribe(lattice_wrpc::subject::serve_wildcard(PREFIX))
+        .await?;
+    conn.flush().await?;
+    tokio::spawn(async move {
+        while let Some(m) = invocations.next().await {
+            if let (Some(reply), Some(a)) = (m.reply, m.payload.get(..1)) {
+                let results = Bytes::copy_from_slice(a);
+                let _ = conn
+                    .publish(lattice_wrpc::subject::whole(&reply), results)
+                    .await;
+            }
+        }
+    });
+    Ok(PREFIX)
 }
 
 /// A wRPC server without wasm that answers `add(a, b)` with `a`: the protocol's own cost.
