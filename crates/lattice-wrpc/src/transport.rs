@@ -217,11 +217,12 @@ impl ClientInner {
         None
     }
 
-    /// Counts a handshake's round trip into the watchdog's patience (see [`Watchdog`]).
-    fn observe_round_trip(&self, rtt: Duration) {
+    /// Counts the round trip of a handshake sent at `started` into the watchdog's patience
+    /// (see [`Watchdog`]); without a watchdog, reads no clock.
+    fn observe_round_trip(&self, started: Instant) {
         if self.watchdog.is_some() {
             if let Ok(mut r) = self.round_trips.lock() {
-                r.observe(rtt);
+                r.observe(started.elapsed());
             }
         }
     }
@@ -375,13 +376,20 @@ impl Client {
         decode: impl Fn(&[u8]) -> Result<T, DecodeError>,
         body: Option<BodySource>,
     ) -> Result<(T, ResultStream), CallError> {
-        self.start(
-            prefix, instance, func, params, headers, deadline, decode, true, body,
-        )
-        .await
+        let (value, rest) = self
+            .start(
+                prefix, instance, func, params, headers, deadline, decode, true, body,
+            )
+            .await?;
+        let rest =
+            rest.ok_or_else(|| transport("results", "a streamed call ended without its stream"))?;
+        Ok((value, rest))
     }
 
     /// Makes the call and waits for its (first) value: the exchange both kinds of call share.
+    /// Only a streamed call gets the rest of its results as a [`ResultStream`]: a plain
+    /// call's value is all there is, and building one (a client clone, a subject) showed in
+    /// profiles of short calls.
     #[allow(clippy::too_many_arguments)]
     async fn start<T>(
         &self,
@@ -394,7 +402,7 @@ impl Client {
         decode: impl Fn(&[u8]) -> Result<T, DecodeError>,
         streaming: bool,
         body: Option<BodySource>,
-    ) -> Result<(T, ResultStream), CallError> {
+    ) -> Result<(T, Option<ResultStream>), CallError> {
         if streaming {
             self.demux().await?;
         } else {
@@ -436,7 +444,8 @@ impl Client {
         let is_results = |s: &str| s.strip_prefix(rc.as_str()) == Some(".results");
 
         let budget = deadline.saturating_duration_since(Instant::now());
-        headers.insert(TIMEOUT_HEADER, budget.as_millis().to_string().as_str());
+        let budget_ms = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX);
+        headers.insert(TIMEOUT_HEADER, budget_ms.to_string().as_str());
         if streaming {
             headers.insert(STREAM_HEADER, "1");
         }
@@ -513,7 +522,7 @@ impl Client {
             };
             if msg.subject.ends_with(".whole") && !streaming {
                 // Handshake, results and their end in one message.
-                inner.observe_round_trip(started.elapsed());
+                inner.observe_round_trip(started);
                 results.push(&msg.payload)?;
                 results.push(&[])?;
             } else if !is_results(msg.subject.as_str()) {
@@ -538,7 +547,7 @@ impl Client {
                 if let Some(w) = &self.inner.watchdog {
                     next_probe = Instant::now() + w.probe_every;
                 }
-                inner.observe_round_trip(started.elapsed());
+                inner.observe_round_trip(started);
                 let whole = header(msg.headers.as_ref(), WHOLE_HEADER);
                 if streaming || whole.is_none() {
                     let rs = msg.reply.ok_or_else(|| {
@@ -589,6 +598,7 @@ impl Client {
                 results.push(&msg.payload)?;
             }
             match results.decode(&decode) {
+                Ok(Progress::Done(v)) if !streaming => return Ok((v, None)),
                 Ok(Progress::Done(v)) => {
                     let rest = ResultStream {
                         nats: nats.clone(),
@@ -614,7 +624,7 @@ impl Client {
                             _ => None,
                         },
                     };
-                    return Ok((v, rest));
+                    return Ok((v, Some(rest)));
                 }
                 Ok(Progress::More) => continue,
                 // A stream ended short: the server gave up mid-call.
