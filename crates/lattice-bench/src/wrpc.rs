@@ -252,7 +252,7 @@ async fn spawn_whole_responder(nats: &NatsServer) -> anyhow::Result<&'static str
 /// Returns the prefix it serves.
 async fn spawn_echo_server(nats: &NatsServer) -> anyhow::Result<&'static str> {
     const PREFIX: &str = "bench.wrpc-echo";
-    let conn = async_nats::connect(nats.url()).await?;
+    let conn = std::sync::Arc::new(async_nats::connect(nats.url()).await?);
     let sub = conn
         .subscribe(lattice_wrpc::subject::serve_wildcard(PREFIX))
         .await?;

@@ -71,16 +71,18 @@ async fn serve_loop(
     // Shared by every call, not copied per call.
     let (id, prefix): (Arc<str>, Arc<str>) = (id.into(), prefix.into());
     let server_id: Arc<str> = shared.id.as_str().into();
+    let nats = Arc::new(shared.nats.clone());
     lattice_wrpc::serve::each(sub, |msg| {
         let shared = shared.clone();
         let (id, prefix, server_id) = (id.clone(), prefix.clone(), server_id.clone());
+        let nats = nats.clone();
         async move {
             let running = shared.components.get(&id);
             let limit = running
                 .as_ref()
                 .map(|r| r.pool.policy().limits.max_execution_time)
                 .unwrap_or(crate::router::DEFAULT_CALL_TIMEOUT);
-            let mut inv = match transport::accept(&prefix, &shared.nats, msg, limit) {
+            let mut inv = match transport::accept(&prefix, &nats, msg, limit) {
                 Ok(inv) => inv.with_server_id(server_id),
                 Err(e) => {
                     tracing::debug!(component_id = %id, error = %e, "refused an invocation");

@@ -577,7 +577,7 @@ fn a_served_calls_results_are_on_the_wire_once_written_resolves() {
         .build()
         .unwrap();
     let (server, mut sub) = server_rt.block_on(async {
-        let server = async_nats::connect(&url).await.unwrap();
+        let server = std::sync::Arc::new(async_nats::connect(&url).await.unwrap());
         let sub = server
             .subscribe(lattice_wrpc::subject::serve_wildcard("t"))
             .await
@@ -630,7 +630,7 @@ async fn concurrent_calls_get_their_own_replies_in_any_order_and_one_giving_up_s
     use lattice_wrpc::transport;
     const CALLS: i32 = 8;
     let nats = NatsServer::start().unwrap();
-    let server = async_nats::connect(nats.url()).await.unwrap();
+    let server = std::sync::Arc::new(async_nats::connect(nats.url()).await.unwrap());
     let mut sub = server
         .subscribe(lattice_wrpc::subject::serve_wildcard("t"))
         .await
