@@ -20,6 +20,10 @@ mod runtime;
 mod stats;
 mod wrpc;
 
+// The allocator the `lattice` binary uses, so hosts measured here allocate as they do there.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let which = std::env::args().nth(1).unwrap_or_else(|| "runtime".into());
     let rt = tokio::runtime::Runtime::new()?;

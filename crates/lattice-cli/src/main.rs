@@ -14,6 +14,13 @@ use lattice_host::{NatsAuth, NatsConfig};
 
 use args::{Cli, Command, GlobalArgs};
 
+/// mimalloc rather than glibc's malloc: a served call allocates and frees a guest instance's
+/// store and many small buffers, spread over the runtime's threads; with mimalloc a remote
+/// call's p50 is ~0.04x of a raw NATS request-reply lower (`scripts/bench wrpc`, alternated
+/// pairs; the numbers are in the README).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Where clients connect when no `--nats-url` is given.
 pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
 
