@@ -54,16 +54,7 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
     let param_types = [lattice_runtime::Type::S32, lattice_runtime::Type::S32];
     lattice_wrpc::encode_values(&param_types, &args, &mut params)?;
     let params = Bytes::from(params);
-    let responder = async_nats::connect(nats.url()).await?;
-    let mut echo = responder.subscribe("bench.echo").await?;
-    responder.flush().await?;
-    tokio::spawn(async move {
-        while let Some(m) = echo.next().await {
-            if let Some(reply) = m.reply {
-                let _ = responder.publish(reply, m.payload).await;
-            }
-        }
-    });
+    spawn_responder(&nats, "bench.echo".into(), |m| Some((m.reply?, m.payload))).await?;
     client.flush().await?;
     let whole_only = spawn_whole_responder(&nats).await?;
     let protocol_only = spawn_echo_server(&nats).await?;
@@ -230,22 +221,32 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
 /// costs, measured against it. Returns the prefix it serves.
 async fn spawn_whole_responder(nats: &NatsServer) -> anyhow::Result<&'static str> {
     const PREFIX: &str = "bench.whole";
+    spawn_responder(nats, lattice_wrpc::subject::serve_wildcard(PREFIX), |m| {
+        let a = Bytes::copy_from_slice(m.payload.get(..1)?);
+        Some((lattice_wrpc::subject::whole(m.reply?.as_str()).into(), a))
+    })
+    .await?;
+    Ok(PREFIX)
+}
+
+/// Answers every message on `subject`, on a connection of its own, with what `answer` makes
+/// of it (where to, and what); subscribed before it returns.
+async fn spawn_responder(
+    nats: &NatsServer,
+    subject: String,
+    answer: impl Fn(async_nats::Message) -> Option<(async_nats::Subject, Bytes)> + Send + 'static,
+) -> anyhow::Result<()> {
     let conn = async_nats::connect(nats.url()).await?;
-    let mut invocations = conn
-        .subscribe(lattice_wrpc::subject::serve_wildcard(PREFIX))
-        .await?;
+    let mut messages = conn.subscribe(subject).await?;
     conn.flush().await?;
     tokio::spawn(async move {
-        while let Some(m) = invocations.next().await {
-            if let (Some(reply), Some(a)) = (m.reply, m.payload.get(..1)) {
-                let results = Bytes::copy_from_slice(a);
-                let _ = conn
-                    .publish(lattice_wrpc::subject::whole(&reply), results)
-                    .await;
+        while let Some(m) = messages.next().await {
+            if let Some((to, payload)) = answer(m) {
+                let _ = conn.publish(to, payload).await;
             }
         }
     });
-    Ok(PREFIX)
+    Ok(())
 }
 
 /// A wRPC server without wasm that answers `add(a, b)` with `a`: the protocol's own cost.
