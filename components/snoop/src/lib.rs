@@ -1,8 +1,11 @@
-//! A guest that tries the filesystem and environment: without grants it must see nothing.
+//! A hostile guest: it tries the filesystem, the environment, NATS subjects and key-value
+//! buckets. Without grants it must reach nothing; every refusal comes back as text.
 
-wit_bindgen::generate!({ path: "../wit", world: "snoop-component" });
+wit_bindgen::generate!({ path: "../wit", world: "snoop-component", generate_all });
 
 use exports::lattice::examples::snoop::Guest;
+use wasi::keyvalue::store;
+use wasmcloud::messaging::{consumer, types::BrokerMessage};
 
 struct Snoop;
 
@@ -21,6 +24,23 @@ impl Guest for Snoop {
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect())
+    }
+
+    fn publish(subject: String, reply_to: Option<String>, body: Vec<u8>) -> Result<(), String> {
+        consumer::publish(&BrokerMessage {
+            subject,
+            body,
+            reply_to,
+        })
+    }
+
+    fn request(subject: String, body: Vec<u8>, timeout_ms: u32) -> Result<Vec<u8>, String> {
+        consumer::request(&subject, &body, timeout_ms).map(|m| m.body)
+    }
+
+    fn kv_set(bucket: String, key: String, value: Vec<u8>) -> Result<(), String> {
+        let b = store::open(&bucket).map_err(|e| format!("open {bucket:?}: {e:?}"))?;
+        b.set(&key, &value).map_err(|e| format!("set {key:?}: {e:?}"))
     }
 }
 

@@ -307,7 +307,7 @@ pub enum RegistryCommand {
 }
 
 /// OCI registry access.
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone)]
 pub struct OciArgs {
     /// Registries (`host:port`) reached over plain HTTP (comma-separated).
     #[arg(long, env = "LATTICE_OCI_INSECURE", value_delimiter = ',')]
@@ -321,6 +321,9 @@ pub struct OciArgs {
     pub oci_password: Option<String>,
     #[arg(long, env = "LATTICE_OCI_TOKEN", hide_env_values = true)]
     pub oci_token: Option<String>,
+    /// Longest a component pull may take before it is abandoned.
+    #[arg(long, env = "LATTICE_OCI_PULL_TIMEOUT", default_value = "2m", value_parser = parse_duration)]
+    pub oci_pull_timeout: Duration,
 }
 
 #[derive(Args, Debug)]
@@ -399,6 +402,10 @@ pub struct HostArgs {
     pub max_component_size: usize,
     #[command(flatten)]
     pub oci: OciArgs,
+    /// The registry (`host[:port]`) that --oci-user/--oci-password/--oci-token are for; they
+    /// are sent to no other.
+    #[arg(long, env = "LATTICE_OCI_REGISTRY")]
+    pub oci_registry: Option<String>,
     /// Send every linked call over wRPC, even to components on this host (for testing).
     #[arg(long, env = "LATTICE_FORCE_REMOTE_CALLS")]
     pub force_remote_calls: bool,

@@ -335,17 +335,33 @@ const LIMIT_MEMORY: &str = "max_linear_memory";
 const LIMIT_TIME: &str = "max_execution_time";
 const LIMIT_SIZE: &str = "max_component_size";
 
-/// Limits from a scale request's `component_limits`, over the host's defaults.
+/// Limits from a scale request's `component_limits`, over the host's own limits, which are
+/// both the defaults and the ceilings: a request may lower a limit, never raise it (the
+/// host's `--max-*` options are its operator's word; a scale request is anyone's).
 pub(crate) fn parse_limits(
     given: Option<&BTreeMap<String, String>>,
-    defaults: &Limits,
+    host: &Limits,
 ) -> Result<Limits, ScaleError> {
-    let mut limits = defaults.clone();
+    let mut limits = host.clone();
     for (key, value) in given.into_iter().flatten() {
         let n: u64 = value
             .trim()
             .parse()
             .map_err(|_| format!("component_limits.{key} must be a whole number, got {value:?}"))?;
+        let (ceiling, option) = match key.as_str() {
+            LIMIT_MEMORY => (host.max_memory_bytes as u64, "--max-linear-memory"),
+            LIMIT_TIME => (
+                host.max_execution_time.as_millis() as u64,
+                "--max-execution-time",
+            ),
+            LIMIT_SIZE => (host.max_component_bytes as u64, "--max-component-size"),
+            _ => (u64::MAX, ""),
+        };
+        if n > ceiling {
+            return Err(format!(
+                "component_limits.{key} = {n} exceeds this host's maximum of {ceiling} ({option})"
+            ));
+        }
         match key.as_str() {
             LIMIT_MEMORY => limits.max_memory_bytes = n as usize,
             LIMIT_TIME => limits.max_execution_time = Duration::from_millis(n),
@@ -395,5 +411,11 @@ mod tests {
         assert!(parse_limits(Some(&nan), &d)
             .unwrap_err()
             .contains("whole number"));
+        // A request may lower a limit, never raise it past the host's own.
+        let more: BTreeMap<String, String> =
+            [("max_linear_memory".to_string(), (u64::MAX).to_string())].into();
+        let e = parse_limits(Some(&more), &d).unwrap_err();
+        assert!(e.contains("exceeds this host's maximum"), "{e}");
+        assert!(e.contains("--max-linear-memory"), "{e}");
     }
 }

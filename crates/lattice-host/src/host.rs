@@ -45,6 +45,12 @@ pub(crate) struct HostShared {
     pub config: ConfigStore,
     pub components: Components,
     pub links: Arc<crate::links::Links>,
+    /// What each component may reach through messaging and key-value.
+    pub grants: crate::grants::Grants,
+    /// Reply subjects of the messages components are handling now.
+    pub replies: crate::messaging::Replies,
+    /// What remote peers may make this host hold.
+    pub admission: crate::admission::Admission,
     pub routing: crate::router::RoutingStats,
     pub serving: std::sync::Mutex<std::collections::HashMap<String, JoinHandle<()>>>,
     /// Reply subjects of the wRPC calls this host is running, for callers asking about them.
@@ -210,6 +216,9 @@ impl Host {
                 lattice_proto::subject::lattice_data_bucket(&config.lattice),
                 config.kv_replicas,
             )),
+            grants: Default::default(),
+            replies: Default::default(),
+            admission: Default::default(),
             routing: Default::default(),
             serving: Default::default(),
             in_flight: Default::default(),
@@ -246,7 +255,7 @@ impl Host {
         kv.follow_links(Arc::downgrade(&shared));
         router_runtime.set_keyvalue(Arc::new(kv));
         router_runtime.set_messaging(Arc::new(crate::messaging::NatsMessaging {
-            nats: shared.nats.clone(),
+            shared: Arc::downgrade(&shared),
         }));
         let mut tasks = ctl::serve(shared.clone()).await?;
         // Subscriptions must be live on the server before anyone hears of this host.

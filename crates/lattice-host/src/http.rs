@@ -491,6 +491,12 @@ fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     socket.listen(1024)
 }
 
+/// Connections one listener serves at once; more wait in the kernel's backlog.
+pub(crate) const MAX_CONNECTIONS: usize = 1024;
+/// How long a client may take to send a request's head (and a TLS handshake) before its
+/// connection is closed: a slow-loris client holds a connection slot this long at most.
+pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn accept_loop(
     shared: Arc<HostShared>,
     addr: SocketAddr,
@@ -498,7 +504,13 @@ async fn accept_loop(
     tls: Option<tokio_rustls::TlsAcceptor>,
     table: Arc<RwLock<Arc<Routes>>>,
 ) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        // A slot first: at the cap, new connections wait in the backlog instead of costing
+        // memory here.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
@@ -513,27 +525,36 @@ async fn accept_loop(
         let table = table.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let service = hyper::service::service_fn(move |req| {
                 let shared = shared.clone();
                 let routes = table.read().map(|t| t.clone()).unwrap_or_default();
                 async move { Ok::<_, Infallible>(serve(&shared, &routes, addr, req).await) }
             });
-            let http = hyper::server::conn::http1::Builder::new();
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
             let served = match tls {
                 None => {
                     http.serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                         .await
                 }
-                Some(tls) => match tls.accept(stream).await {
-                    Ok(stream) => {
-                        http.serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                            .await
+                Some(tls) => {
+                    match tokio::time::timeout(HEADER_READ_TIMEOUT, tls.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            http.serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                                .await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
                     }
-                    Err(e) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                },
+                }
             };
             if let Err(e) = served {
                 tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
@@ -559,6 +580,8 @@ fn status_of(e: &CallError) -> StatusCode {
     match e.kind() {
         CallErrorKind::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
         CallErrorKind::Trapped => StatusCode::INTERNAL_SERVER_ERROR,
+        CallErrorKind::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        CallErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         _ => StatusCode::BAD_GATEWAY,
     }
 }

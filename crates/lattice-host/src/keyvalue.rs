@@ -1,9 +1,12 @@
 //! The storage behind components' `wasi:keyvalue`: JetStream KV, so values are shared by every
-//! host of the lattice and outlive them all. A component's bucket `NAME` is KV bucket
-//! `KV_{lattice}_{NAME}` (`default` when the guest opens ""), created on first use, unless a
-//! link chooses it: a link from the component for `wasi:keyvalue` whose target config has
-//! `bucket=B` sends every `open` of that component to bucket `B` (the wasmCloud way: where a
-//! component's data lives is the operator's choice, not the code's).
+//! host of the lattice and outlive them all.
+//!
+//! A component opens only what its link grants (see `grants`): a link from the component to
+//! `keyvalue` for `wasi:keyvalue` whose target config has `bucket=B` sends every `open` to
+//! bucket `B` (the wasmCloud way: where a component's data lives is the operator's choice,
+//! not the code's), and `buckets=a,b` lets it open `a` or `b` by name. Without a link, `open`
+//! fails with `access-denied`. Bucket `B` of lattice `L` is the JetStream KV bucket
+//! [`lattice_proto::subject::keyvalue_bucket`] names (`KV_L_B`), created on first use.
 //!
 //! Keys must be valid JetStream KV keys (letters, digits and `-/_=.`); numbers for
 //! `increment` are stored as decimal text, updated with compare-and-set so concurrent
@@ -17,6 +20,8 @@ use futures::future::BoxFuture;
 use futures::StreamExt;
 use lattice_runtime::{KeyValue, KvError};
 
+use crate::grants::Denied;
+
 /// Keys per `list-keys` page.
 const PAGE: usize = 1000;
 /// Compare-and-set attempts before an increment gives up (only under extreme contention).
@@ -24,64 +29,8 @@ const CAS_ATTEMPTS: usize = 1000;
 
 pub(crate) struct JetStreamKv {
     inner: Arc<Inner>,
-    /// Where links and configs are read, to find a bucket chosen by a link.
+    /// Where grants are resolved (once; set after the host's state exists).
     shared: std::sync::OnceLock<std::sync::Weak<crate::host::HostShared>>,
-    /// Bucket choices by component (see [`linked_bucket`]).
-    choices: Arc<std::sync::Mutex<HashMap<String, Choice>>>,
-}
-
-/// Config key of a keyvalue link's target config naming the bucket.
-const BUCKET_KEY: &str = "bucket";
-
-/// What a bucket-choosing link resolved to, and what that depended on: the configs the link
-/// names and the config bucket's generation. Saves a KV read on every `open`.
-#[derive(Clone, PartialEq)]
-struct Choice {
-    config_names: Vec<String>,
-    generation: u64,
-    bucket: Option<String>,
-}
-
-/// The bucket a link of `component` chooses, if any; configs are read again only when the
-/// link or the config bucket changed since the last answer in `cache`.
-async fn linked_bucket(
-    shared: &crate::host::HostShared,
-    cache: &std::sync::Mutex<HashMap<String, Choice>>,
-    component: &str,
-) -> Option<String> {
-    let link = shared
-        .links
-        .of_source(component)
-        .into_iter()
-        .find(|l| l.wit_namespace == "wasi" && l.wit_package == "keyvalue")?;
-    let generation = shared
-        .config_generation
-        .load(std::sync::atomic::Ordering::Relaxed);
-    let cached = cache.lock().ok().and_then(|c| c.get(component).cloned());
-    if let Some(c) =
-        cached.filter(|c| c.config_names == link.target_config && c.generation == generation)
-    {
-        return c.bucket;
-    }
-    let mut bucket = None;
-    for name in &link.target_config {
-        if let Ok(Some(config)) = shared.config.get(name).await {
-            if let Some(b) = config.get(BUCKET_KEY) {
-                bucket = Some(b.clone());
-            }
-        }
-    }
-    if let Ok(mut c) = cache.lock() {
-        c.insert(
-            component.to_string(),
-            Choice {
-                config_names: link.target_config,
-                generation,
-                bucket: bucket.clone(),
-            },
-        );
-    }
-    bucket
 }
 
 struct Inner {
@@ -113,7 +62,6 @@ fn check_key(key: &str) -> Result<(), KvError> {
 
 impl Inner {
     async fn bucket(&self, name: &str) -> Result<kv::Store, KvError> {
-        let name = if name.is_empty() { "default" } else { name };
         if lattice_proto::subject::validate_token("bucket", name).is_err() {
             return Err(KvError::NoSuchStore);
         }
@@ -124,7 +72,7 @@ impl Inner {
         let store = lattice_app::store::open_or_create(
             &self.js,
             kv::Config {
-                bucket: format!("KV_{}_{name}", self.lattice),
+                bucket: lattice_proto::subject::keyvalue_bucket(&self.lattice, name),
                 history: 1,
                 num_replicas: self.replicas.max(1),
                 storage: jetstream::stream::StorageType::File,
@@ -185,11 +133,10 @@ impl JetStreamKv {
                 buckets: Default::default(),
             }),
             shared: Default::default(),
-            choices: Default::default(),
         }
     }
 
-    /// Lets bucket-choosing links be found (once; set after the host's state exists).
+    /// Lets grants be resolved (once; set after the host's state exists).
     pub fn follow_links(&self, shared: std::sync::Weak<crate::host::HostShared>) {
         let _ = self.shared.set(shared);
     }
@@ -203,15 +150,27 @@ impl KeyValue for JetStreamKv {
     ) -> BoxFuture<'static, Result<String, KvError>> {
         let inner = self.inner.clone();
         let shared = self.shared.get().and_then(|w| w.upgrade());
-        let choices = self.choices.clone();
         Box::pin(async move {
-            let chosen = match shared {
-                Some(s) => linked_bucket(&s, &choices, &component).await,
-                None => None,
+            let Some(shared) = shared else {
+                return Err(KvError::Other("the host is stopping".into()));
             };
-            let name = chosen.unwrap_or(name);
-            tracing::debug!(component_id = %component, bucket = %name, "opening key-value bucket");
-            inner.bucket(&name).await.map(|_| name)
+            let granted = shared
+                .grants
+                .keyvalue(&shared, &component)
+                .await
+                .and_then(|g| g.resolve(&component, &name));
+            let bucket = match granted {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(component_id = %component, bucket = %name, error = %e, "key-value access denied");
+                    return Err(match e {
+                        Denied::Invalid(why) => KvError::Other(why),
+                        _ => KvError::AccessDenied,
+                    });
+                }
+            };
+            tracing::debug!(component_id = %component, %bucket, "opening key-value bucket");
+            inner.bucket(&bucket).await.map(|_| bucket)
         })
     }
 

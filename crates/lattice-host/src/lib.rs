@@ -16,10 +16,12 @@
 //!   the local call path; `artifact` and [`oci`]: where component bytes come from.
 //! - `links`: links in the `LATTICEDATA_{lattice}` bucket and the live table every host keeps;
 //!   `ctl/link.rs` serves `link.put|del|get`.
+//! - `admission`: bounds on what peers can make the host hold (calls served, decoded bytes).
 //! - `router`: where import calls go (link → local pool, or wRPC); `serve`: every running
 //!   component's exports served over wRPC in its queue group.
 //! - `events`: publishing CloudEvents; `heartbeat`: the periodic, size-bounded heartbeat.
 //! - `store`: named config in the `CONFIGDATA_{lattice}` JetStream KV bucket.
+//! - `grants`: what each component may reach, resolved from its links (nothing by default).
 //! - `keyvalue`: the JetStream KV behind components' `wasi:keyvalue`; `messaging`: NATS
 //!   behind `wasmcloud:messaging`, and delivery of subscribed subjects to handlers.
 //! - `http`: HTTP ingress: listeners and routes from links of the built-in `http` source,
@@ -29,11 +31,13 @@
 //! Not here: command-line parsing (`lattice-cli`), the control client (`lattice-ctl`), and the
 //! wire types themselves (`lattice-proto`).
 
+mod admission;
 mod artifact;
 mod components;
 pub mod config;
 mod ctl;
 mod events;
+mod grants;
 mod heartbeat;
 mod host;
 mod http;

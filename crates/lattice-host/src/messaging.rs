@@ -10,27 +10,67 @@
 //!   keeps the subscriptions equal to the links and the running components.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::StreamExt;
-use lattice_runtime::{Message, Messaging, Val};
+use lattice_proto::grant;
+use lattice_runtime::{Message, Messaging, MessagingError, Val};
 
+use crate::grants::Denied;
 use crate::host::HostShared;
 
 /// The source id of links that subscribe a component to subjects.
-pub const MESSAGING_SOURCE: &str = "messaging";
+pub const MESSAGING_SOURCE: &str = grant::MESSAGING;
 /// The export messages are delivered to.
 const HANDLER: &str = "wasmcloud:messaging/handler@0.2.0";
-/// Config key listing a link's subjects, comma-separated.
-const SUBSCRIPTIONS_KEY: &str = "subscriptions";
 /// How often subscriptions are brought in line with links and components.
 const FOLLOW_EVERY: Duration = Duration::from_millis(250);
+/// Messages one component may be handling at once on this host; past it, a message is
+/// dropped (and a request answered `busy`) rather than queued without bound.
+pub(crate) const MAX_DELIVERIES: usize = 256;
 
+/// Reply subjects of the messages each component is handling now: the one kind of inbox a
+/// component may publish to, and only while it handles the message.
+#[derive(Default)]
+pub(crate) struct Replies {
+    open: Mutex<HashMap<(Arc<str>, String), usize>>,
+}
+
+impl Replies {
+    fn open(&self, component: &Arc<str>, subject: &str) {
+        if let Ok(mut o) = self.open.lock() {
+            *o.entry((component.clone(), subject.to_string()))
+                .or_default() += 1;
+        }
+    }
+
+    fn close(&self, component: &Arc<str>, subject: &str) {
+        if let Ok(mut o) = self.open.lock() {
+            let key = (component.clone(), subject.to_string());
+            if let Some(n) = o.get_mut(&key) {
+                *n -= 1;
+                if *n == 0 {
+                    o.remove(&key);
+                }
+            }
+        }
+    }
+
+    fn is_open(&self, component: &Arc<str>, subject: &str) -> bool {
+        self.open
+            .lock()
+            .map(|o| o.contains_key(&(component.clone(), subject.to_string())))
+            .unwrap_or(false)
+    }
+}
+
+/// `wasmcloud:messaging/consumer` of the components on this host: every subject checked
+/// against the component's grant before it reaches NATS.
 pub(crate) struct NatsMessaging {
-    pub nats: async_nats::Client,
+    pub shared: Weak<HostShared>,
 }
 
 fn message(m: async_nats::Message) -> Message {
@@ -41,17 +81,64 @@ fn message(m: async_nats::Message) -> Message {
     }
 }
 
+fn denied(component: &str, subject: &str, e: Denied) -> MessagingError {
+    tracing::warn!(component_id = %component, %subject, error = %e, "messaging denied");
+    MessagingError::Denied(e.to_string())
+}
+
+fn stopped() -> MessagingError {
+    MessagingError::Failed("the host is stopping".into())
+}
+
+impl NatsMessaging {
+    /// Checks that `component` may send to `subject`: a reply subject it was handed, or a
+    /// subject its consumer link grants.
+    async fn allow(
+        shared: &HostShared,
+        component: &Arc<str>,
+        subject: &str,
+    ) -> Result<(), MessagingError> {
+        if shared.replies.is_open(component, subject) {
+            return Ok(());
+        }
+        let grant = shared
+            .grants
+            .messaging(shared, component)
+            .await
+            .map_err(|e| denied(component, subject, e))?;
+        grant
+            .check(component, subject)
+            .map_err(|e| denied(component, subject, e))
+    }
+}
+
 impl Messaging for NatsMessaging {
-    fn publish(&self, component: Arc<str>, msg: Message) -> BoxFuture<'static, Result<(), String>> {
-        let nats = self.nats.clone();
+    fn publish(
+        &self,
+        component: Arc<str>,
+        msg: Message,
+    ) -> BoxFuture<'static, Result<(), MessagingError>> {
+        let shared = self.shared.upgrade();
         Box::pin(async move {
+            let shared = shared.ok_or_else(stopped)?;
+            Self::allow(&shared, &component, &msg.subject).await?;
+            if let Some(r) = &msg.reply_to {
+                // Answers to this message go to `r`: it must be a subject the component
+                // could send to itself, or it could aim other parties' replies anywhere.
+                Self::allow(&shared, &component, r).await?;
+            }
             tracing::trace!(component_id = %component, subject = %msg.subject, "publish");
             let body = Bytes::from(msg.body);
             match msg.reply_to {
-                Some(r) => nats.publish_with_reply(msg.subject, r, body).await,
-                None => nats.publish(msg.subject, body).await,
+                Some(r) => shared.nats.publish_with_reply(msg.subject, r, body).await,
+                None => shared.nats.publish(msg.subject, body).await,
             }
-            .map_err(|e| e.to_string())
+            .map_err(|e| match e.kind() {
+                async_nats::client::PublishErrorKind::MaxPayloadExceeded => {
+                    MessagingError::TooLarge(e.to_string())
+                }
+                _ => MessagingError::Failed(e.to_string()),
+            })
         })
     }
 
@@ -61,16 +148,19 @@ impl Messaging for NatsMessaging {
         subject: String,
         body: Vec<u8>,
         timeout: Duration,
-    ) -> BoxFuture<'static, Result<Message, String>> {
-        let nats = self.nats.clone();
+    ) -> BoxFuture<'static, Result<Message, MessagingError>> {
+        let shared = self.shared.upgrade();
         Box::pin(async move {
+            let shared = shared.ok_or_else(stopped)?;
+            Self::allow(&shared, &component, &subject).await?;
+            // A guest's timeout is its wish; the host's call budget is the ceiling.
+            let timeout = timeout.min(shared.call_timeout);
             tracing::trace!(component_id = %component, %subject, "request");
-            match tokio::time::timeout(timeout, nats.request(subject.clone(), body.into())).await {
+            let asked = shared.nats.request(subject.clone(), body.into());
+            match tokio::time::timeout(timeout, asked).await {
                 Ok(Ok(m)) => Ok(message(m)),
-                Ok(Err(e)) => Err(format!("request to {subject}: {e}")),
-                Err(_) => Err(format!(
-                    "request to {subject}: no answer within {timeout:?}"
-                )),
+                Ok(Err(e)) => Err(MessagingError::Failed(format!("request to {subject}: {e}"))),
+                Err(_) => Err(MessagingError::Timeout { subject, timeout }),
             }
         })
     }
@@ -98,8 +188,20 @@ async fn wanted(
             let Ok(Some(config)) = shared.config.get(name).await else {
                 continue;
             };
-            let subjects = config.get(SUBSCRIPTIONS_KEY).cloned().unwrap_or_default();
-            for subject in subjects.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let subjects = config
+                .get(grant::SUBSCRIPTIONS)
+                .cloned()
+                .unwrap_or_default();
+            for subject in grant::list(&subjects) {
+                if let Err(why) = subscribable(subject) {
+                    tracing::warn!(component_id = %link.target, %subject, error = %why, "subscription refused");
+                    continue;
+                }
+                let n = out.keys().filter(|(c, _)| *c == link.target).count();
+                if n >= grant::MAX_SUBSCRIPTIONS {
+                    tracing::warn!(component_id = %link.target, %subject, max = grant::MAX_SUBSCRIPTIONS, "subscription refused: too many subscriptions");
+                    continue;
+                }
                 out.insert((link.target.clone(), subject.to_string()), ());
             }
         }
@@ -156,16 +258,61 @@ pub(crate) async fn follow(shared: Arc<HostShared>) {
     }
 }
 
-/// Hands each message of `sub` to component `id`'s handler, concurrently.
+/// Whether a link may subscribe a component to `subject`: well formed, and not written
+/// inside a reserved space (what a wildcard reaches there is filtered on delivery).
+fn subscribable(subject: &str) -> Result<(), String> {
+    grant::validate_subject(subject, true).map_err(|e| e.to_string())?;
+    match grant::reserved(subject) {
+        Some(space) => Err(format!("{subject:?} is reserved for {space}")),
+        None => Ok(()),
+    }
+}
+
+/// Hands each message of `sub` to component `id`'s handler, concurrently up to
+/// [`MAX_DELIVERIES`]; past that a message is dropped, and a request answered with a
+/// `busy` service error, so a flood costs bounded memory.
 async fn deliver(shared: Arc<HostShared>, id: String, mut sub: async_nats::Subscriber) {
+    let id: Arc<str> = id.into();
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_DELIVERIES));
     while let Some(m) = sub.next().await {
         let Some(running) = shared.components.get(&id) else {
             return;
         };
+        // A wildcard subscription may match the lattice's own subjects: never hand those on.
+        if grant::reserved(&m.subject).is_some() {
+            tracing::debug!(component_id = %id, subject = %m.subject, "reserved subject not delivered");
+            continue;
+        }
+        // A delivered body becomes one value per byte: count that against the host's bound.
+        let size = m.payload.len().saturating_mul(std::mem::size_of::<Val>()) + 1024;
+        let held = permits
+            .clone()
+            .try_acquire_owned()
+            .ok()
+            .and_then(|p| shared.admission.hold(size).ok().map(|h| (p, h)));
+        let Some(permit) = held else {
+            tracing::debug!(component_id = %id, subject = %m.subject, "busy: message dropped");
+            if let Some(reply) = m.reply {
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert(grant::SERVICE_ERROR, "busy");
+                headers.insert(grant::SERVICE_ERROR_CODE, "503");
+                let _ = shared
+                    .nats
+                    .publish_with_headers(reply, headers, Bytes::new())
+                    .await;
+            }
+            continue;
+        };
         let id = id.clone();
+        let shared = shared.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let msg = message(m);
             let subject = msg.subject.clone();
+            let reply = msg.reply_to.clone();
+            if let Some(r) = &reply {
+                shared.replies.open(&id, r);
+            }
             let record = Val::Record(vec![
                 ("subject".into(), Val::String(msg.subject)),
                 (
@@ -177,11 +324,14 @@ async fn deliver(shared: Arc<HostShared>, id: String, mut sub: async_nats::Subsc
                     Val::Option(msg.reply_to.map(|r| Box::new(Val::String(r)))),
                 ),
             ]);
-            match running
+            let result = running
                 .pool
                 .call(Some(HANDLER), "handle-message", &[record])
-                .await
-            {
+                .await;
+            if let Some(r) = &reply {
+                shared.replies.close(&id, r);
+            }
+            match result {
                 Ok(r) => {
                     if let Some(Val::Result(Err(Some(e)))) = r.first() {
                         tracing::debug!(component_id = %id, %subject, error = ?e, "handler refused a message");

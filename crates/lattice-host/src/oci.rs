@@ -3,7 +3,8 @@
 //! Components travel as Wasm OCI artifacts: one layer of media type `application/wasm`
 //! (older wasmCloud media types are accepted on pull) and a config of type
 //! `application/vnd.wasm.config.v0+json`. Credentials come from the host's flags or from the
-//! `registry.put` control operation, per registry.
+//! `registry.put` control operation, per registry, and go only to the registry they were
+//! given for: a reference naming any other registry is pulled anonymously.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -51,14 +52,33 @@ impl std::fmt::Debug for RegistryCredentials {
 }
 
 /// How the host talks to registries.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct OciConfig {
     /// Registries (`host:port`) reached over plain HTTP, e.g. a registry on loopback.
     pub insecure_registries: Vec<String>,
     /// Whether `:latest` (or no tag) may be pulled; off by default, since it is not reproducible.
     pub allow_latest: bool,
-    /// Credentials used for every registry without its own.
-    pub default_credentials: RegistryCredentials,
+    /// Credentials by registry (`host[:port]`), sent to that registry only.
+    pub credentials: HashMap<String, RegistryCredentials>,
+    /// How long one pull (manifest and layer) may take before it is abandoned.
+    pub pull_timeout: std::time::Duration,
+}
+
+/// How long a pull may take unless the host says otherwise.
+pub const DEFAULT_PULL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+/// Bytes reserved up front for a layer, whatever size the registry declares: a registry's
+/// word is not an allocation (the buffer grows as bytes really arrive).
+const INITIAL_LAYER_CAPACITY: usize = 1 << 20;
+
+impl Default for OciConfig {
+    fn default() -> Self {
+        Self {
+            insecure_registries: Vec::new(),
+            allow_latest: false,
+            credentials: HashMap::new(),
+            pull_timeout: DEFAULT_PULL_TIMEOUT,
+        }
+    }
 }
 
 pub struct OciClient {
@@ -77,8 +97,8 @@ impl OciClient {
         });
         Self {
             client,
+            credentials: RwLock::new(config.credentials.clone()),
             config,
-            credentials: RwLock::new(HashMap::new()),
         }
     }
 
@@ -99,17 +119,29 @@ impl OciClient {
                     .or_else(|| c.get(reference.registry()))
                     .cloned()
             })
-            .unwrap_or_else(|| self.config.default_credentials.clone())
-            .auth()
+            .map(|c| c.auth())
+            .unwrap_or(RegistryAuth::Anonymous)
     }
 
-    /// Pulls the component at `reference`, refusing layers over `max_bytes`, logging progress
-    /// and checking the layer digest.
+    /// Pulls the component at `reference`, refusing layers over `max_bytes` and pulls that
+    /// take longer than the configured timeout, logging progress and checking the layer
+    /// digest.
     pub(crate) async fn pull(
         &self,
         reference: &str,
         max_bytes: usize,
     ) -> Result<Vec<u8>, FetchError> {
+        let limit = self.config.pull_timeout;
+        tokio::time::timeout(limit, self.pull_within(reference, max_bytes))
+            .await
+            .unwrap_or_else(|_| {
+                Err(FetchError::Oci(format!(
+                    "pulling {reference} took longer than {limit:?}; abandoned"
+                )))
+            })
+    }
+
+    async fn pull_within(&self, reference: &str, max_bytes: usize) -> Result<Vec<u8>, FetchError> {
         let oci = |what: &str, e: &dyn std::fmt::Display| {
             FetchError::Oci(format!("{what} {reference}: {e}"))
         };
@@ -160,7 +192,7 @@ impl OciClient {
             .await
             .map_err(|e| oci("cannot pull the layer of", &e))?
             .stream;
-        let mut data = Vec::with_capacity(total as usize);
+        let mut data = Vec::with_capacity((total as usize).min(INITIAL_LAYER_CAPACITY));
         let mut next_report = 25;
         while let Some(chunk) = stream
             .try_next()

@@ -72,10 +72,12 @@ async fn serve_loop(
     let (id, prefix): (Arc<str>, Arc<str>) = (id.into(), prefix.into());
     let server_id: Arc<str> = shared.id.as_str().into();
     let nats = Arc::new(shared.nats.clone());
+    let slots = crate::admission::component_slots();
     lattice_wrpc::serve::each(sub, |msg| {
         let shared = shared.clone();
         let (id, prefix, server_id) = (id.clone(), prefix.clone(), server_id.clone());
         let nats = nats.clone();
+        let slots = slots.clone();
         async move {
             let running = shared.components.get(&id);
             let limit = running
@@ -86,6 +88,14 @@ async fn serve_loop(
                 Ok(inv) => inv.with_server_id(server_id),
                 Err(e) => {
                     tracing::debug!(component_id = %id, error = %e, "refused an invocation");
+                    return None;
+                }
+            };
+            let _admitted = match shared.admission.call(&slots) {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::debug!(component_id = %id, error = %e, "refused an invocation");
+                    inv.fail(&e).await;
                     return None;
                 }
             };
@@ -152,9 +162,17 @@ async fn handle(
         .pool
         .export(interface, &inv.func)
         .map_err(from_runtime)?;
-    let params = inv
-        .read_params(|b| lattice_wrpc::decode_values::<Val>(&export.params, b))
+    let (params, size) = inv
+        .read_params(|b| {
+            lattice_wrpc::decode_values_within::<Val>(
+                &export.params,
+                b,
+                crate::admission::MAX_CALL_PARAM_BYTES,
+            )
+        })
         .await?;
+    // Held until the call ends: what many waiting calls hold together is bounded too.
+    let _held = shared.admission.hold(size)?;
     // Calls this one makes (through the guest's imports) continue the caller's trace.
     let trace = inv
         .header(lattice_wrpc::transport::TRACEPARENT_HEADER)

@@ -11,12 +11,15 @@
 //!   one place where request bodies are decoded (so every network-facing decoder is fuzzable).
 //! - [`ctl`]: request and response bodies of control operations (hosts, inventory, labels,
 //!   named config).
+//! - [`grant`]: what a component may reach: the link and config keys of grants, and the
+//!   subject spaces no grant opens.
 //! - [`event`]: CloudEvents 1.0 lattice events and their payloads, including the bounded
 //!   heartbeat.
 
 pub mod ctl;
 pub mod envelope;
 pub mod event;
+pub mod grant;
 pub mod subject;
 
 pub use envelope::{decode_request, CtlResponse, DecodeError};

@@ -214,9 +214,49 @@ pub fn lattice_data_bucket(lattice: &str) -> String {
     format!("LATTICEDATA_{lattice}")
 }
 
+/// The JetStream KV bucket behind a component's `wasi:keyvalue` bucket `name` in `lattice`.
+///
+/// `KV_{lattice}_{name}` when the lattice name has no `_` (the first `_` after `KV_` then
+/// separates the two, so every such pair has a bucket of its own, and existing data keeps
+/// its name); otherwise `KVL_{len}_{lattice}_{name}`, the lattice's length saying where it
+/// ends. The two forms differ at their third byte, so no two pairs share a bucket: lattice
+/// `a` bucket `b_c` and lattice `a_b` bucket `c` are `KV_a_b_c` and `KVL_3_a_b_c`.
+pub fn keyvalue_bucket(lattice: &str, name: &str) -> String {
+    if lattice.contains('_') {
+        format!("KVL_{}_{lattice}_{name}", lattice.len())
+    } else {
+        format!("KV_{lattice}_{name}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keyvalue_buckets_are_one_per_lattice_and_name() {
+        assert_ne!(keyvalue_bucket("a", "b_c"), keyvalue_bucket("a_b", "c"));
+        assert_eq!(keyvalue_bucket("default", "demo"), "KV_default_demo");
+        // Every pair over a small alphabet, lengths 1..=3 each: no two share a bucket.
+        let alphabet = ["a", "_", "1"];
+        let mut words = vec![String::new()];
+        let mut all = Vec::new();
+        for _ in 0..3 {
+            words = words
+                .iter()
+                .flat_map(|w| alphabet.iter().map(move |c| format!("{w}{c}")))
+                .collect();
+            all.extend(words.iter().cloned());
+        }
+        let mut seen = std::collections::HashMap::new();
+        for l in &all {
+            for n in &all {
+                if let Some(prev) = seen.insert(keyvalue_bucket(l, n), (l.clone(), n.clone())) {
+                    panic!("{prev:?} and {:?} share a bucket", (l, n));
+                }
+            }
+        }
+    }
 
     #[test]
     fn builds_wasmcloud_subjects() {

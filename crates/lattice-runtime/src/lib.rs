@@ -34,7 +34,7 @@ mod store;
 pub use engine::{Router, Runtime, RuntimeConfig};
 pub use error::{CallError, CallErrorKind, LoadError};
 pub use keyvalue::{KeyValue, KvError};
-pub use messaging::{Message, Messaging};
+pub use messaging::{Message, Messaging, MessagingError};
 pub use policy::{Grants, Limits, Policy};
 pub use pool::{ComponentPool, Export, PoolStats};
 pub use wasmtime::component::{Type, Val};

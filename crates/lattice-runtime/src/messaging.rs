@@ -18,10 +18,35 @@ pub struct Message {
     pub reply_to: Option<String>,
 }
 
+/// Why a publish or request failed. The guest sees the text (`wasmcloud:messaging` errors are
+/// strings); the host matches on the variant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessagingError {
+    /// The component has no grant for this subject; the text names the grant it lacks.
+    #[error("denied: {0}")]
+    Denied(String),
+    /// The host is at a bound (messages in flight, subscriptions); try again later.
+    #[error("busy: {0}")]
+    Busy(String),
+    /// The message is larger than the connection accepts.
+    #[error("too large: {0}")]
+    TooLarge(String),
+    /// A request got no answer in time.
+    #[error("no answer from {subject} within {timeout:?}")]
+    Timeout { subject: String, timeout: Duration },
+    /// The broker could not take or answer the message.
+    #[error("{0}")]
+    Failed(String),
+}
+
 /// Messaging behind `wasmcloud:messaging/consumer`, supplied by the host.
 pub trait Messaging: Send + Sync + 'static {
     /// Publishes `msg` on behalf of component `component`.
-    fn publish(&self, component: Arc<str>, msg: Message) -> BoxFuture<'static, Result<(), String>>;
+    fn publish(
+        &self,
+        component: Arc<str>,
+        msg: Message,
+    ) -> BoxFuture<'static, Result<(), MessagingError>>;
     /// Sends a request and waits up to `timeout` for one answer.
     fn request(
         &self,
@@ -29,7 +54,7 @@ pub trait Messaging: Send + Sync + 'static {
         subject: String,
         body: Vec<u8>,
         timeout: Duration,
-    ) -> BoxFuture<'static, Result<Message, String>>;
+    ) -> BoxFuture<'static, Result<Message, MessagingError>>;
 }
 
 impl Ctx {
@@ -60,7 +85,8 @@ impl consumer::Host for Ctx {
                 subject: r.subject,
                 body: r.body,
                 reply_to: r.reply_to,
-            }))
+            })
+            .map_err(|e| e.to_string()))
     }
 
     async fn publish(&mut self, msg: BrokerMessage) -> wasmtime::Result<Result<(), String>> {
@@ -73,6 +99,8 @@ impl consumer::Host for Ctx {
             body: msg.body,
             reply_to: msg.reply_to,
         };
-        Ok(m.publish(self.component_id.clone(), msg).await)
+        Ok(m.publish(self.component_id.clone(), msg)
+            .await
+            .map_err(|e| e.to_string()))
     }
 }

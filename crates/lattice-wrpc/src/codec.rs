@@ -32,6 +32,40 @@ pub enum DecodeError {
     /// The bytes can never be a value of the type.
     #[error("malformed value: {0}")]
     Invalid(String),
+    /// The values would take more memory, decoded, than the decoder was allowed.
+    #[error("values would take more than {limit} bytes decoded")]
+    TooLarge { limit: usize },
+}
+
+/// Most memory [`decode_values`] lets values take, decoded: a `list<u8>` takes one value per
+/// byte (tens of bytes each), and nested lists of empty elements far more, so the wire size
+/// alone bounds nothing.
+pub const MAX_DECODED_BYTES: usize = 64 << 20;
+
+/// What decoding may still spend, in bytes of decoded values.
+struct Budget {
+    left: usize,
+    limit: usize,
+}
+
+impl Budget {
+    fn new(limit: usize) -> Self {
+        Self { left: limit, limit }
+    }
+
+    fn spend(&mut self, bytes: usize) -> Result<(), DecodeError> {
+        match self.left.checked_sub(bytes) {
+            Some(left) => {
+                self.left = left;
+                Ok(())
+            }
+            None => Err(DecodeError::TooLarge { limit: self.limit }),
+        }
+    }
+
+    fn spent(&self) -> usize {
+        self.limit - self.left
+    }
 }
 
 impl DecodeError {
@@ -65,10 +99,23 @@ pub fn encode_values<V: WasmValue>(
 
 /// Decodes exactly one value of each of `types` from `bytes`; trailing bytes are an error.
 pub fn decode_values<V: WasmValue>(types: &[V::Type], bytes: &[u8]) -> Result<Vec<V>, DecodeError> {
+    decode_values_within(types, bytes, MAX_DECODED_BYTES).map(|(vals, _)| vals)
+}
+
+/// Like [`decode_values`], letting the values take at most `limit` bytes decoded; returns
+/// them with the bytes they take (an estimate from the value type's size and the string and
+/// list lengths), for a caller that counts what it holds.
+pub fn decode_values_within<V: WasmValue>(
+    types: &[V::Type],
+    bytes: &[u8],
+    limit: usize,
+) -> Result<(Vec<V>, usize), DecodeError> {
     let mut input = bytes;
+    let mut budget = Budget::new(limit);
+    budget.spend(types.len().saturating_mul(std::mem::size_of::<V>()))?;
     let vals = types
         .iter()
-        .map(|ty| decode::<V>(ty, &mut input))
+        .map(|ty| decode_in::<V>(ty, &mut input, &mut budget))
         .collect::<Result<Vec<_>, _>>()?;
     if !input.is_empty() {
         return Err(DecodeError::invalid(format!(
@@ -76,7 +123,7 @@ pub fn decode_values<V: WasmValue>(types: &[V::Type], bytes: &[u8]) -> Result<Ve
             input.len()
         )));
     }
-    Ok(vals)
+    Ok((vals, budget.spent()))
 }
 
 /// Appends the encoding of `v` (of type `ty`) to `out`.
@@ -253,9 +300,21 @@ fn made<V>(r: Result<V, wasm_wave::wasm::WasmValueError>) -> Result<V, DecodeErr
     r.map_err(|e| DecodeError::invalid(e.to_string()))
 }
 
-/// Decodes one value of type `ty` from the front of `input`, advancing it.
+/// Decodes one value of type `ty` from the front of `input`, advancing it, within
+/// [`MAX_DECODED_BYTES`].
 pub fn decode<V: WasmValue>(ty: &V::Type, input: &mut &[u8]) -> Result<V, DecodeError> {
+    decode_in(ty, input, &mut Budget::new(MAX_DECODED_BYTES))
+}
+
+/// [`decode`], spending from `budget` for every value it makes (its parent already paid for
+/// the value itself: a list pays for its elements before allocating them).
+fn decode_in<V: WasmValue>(
+    ty: &V::Type,
+    input: &mut &[u8],
+    budget: &mut Budget,
+) -> Result<V, DecodeError> {
     use WasmTypeKind as K;
+    let each = std::mem::size_of::<V>();
     Ok(match ty.kind() {
         K::Bool => match byte(input)? {
             0 => V::make_bool(false),
@@ -303,6 +362,7 @@ pub fn decode<V: WasmValue>(ty: &V::Type, input: &mut &[u8]) -> Result<V, Decode
             let b = take(input, len)?;
             let s = std::str::from_utf8(b)
                 .map_err(|_| DecodeError::invalid("string is not valid UTF-8"))?;
+            budget.spend(len)?;
             V::make_string(Cow::Borrowed(s))
         }
         K::List => {
@@ -324,17 +384,19 @@ pub fn decode<V: WasmValue>(ty: &V::Type, input: &mut &[u8]) -> Result<V, Decode
                 }
                 return Err(DecodeError::Incomplete);
             }
+            budget.spend((len as usize).saturating_mul(each))?;
             let mut items = Vec::with_capacity(len as usize);
             for _ in 0..len {
-                items.push(decode::<V>(&elem, input)?);
+                items.push(decode_in::<V>(&elem, input, budget)?);
             }
             made(V::make_list(ty, items))?
         }
         K::Record => {
             let fields: Vec<(Cow<'_, str>, V::Type)> = ty.record_fields().collect();
+            budget.spend(fields.len().saturating_mul(each))?;
             let mut vals = Vec::with_capacity(fields.len());
             for (_, fty) in &fields {
-                vals.push(decode::<V>(fty, input)?);
+                vals.push(decode_in::<V>(fty, input, budget)?);
             }
             made(V::make_record(
                 ty,
@@ -343,9 +405,10 @@ pub fn decode<V: WasmValue>(ty: &V::Type, input: &mut &[u8]) -> Result<V, Decode
         }
         K::Tuple => {
             let types: Vec<V::Type> = ty.tuple_element_types().collect();
+            budget.spend(types.len().saturating_mul(each))?;
             let mut vals = Vec::with_capacity(types.len());
             for t in &types {
-                vals.push(decode::<V>(t, input)?);
+                vals.push(decode_in::<V>(t, input, budget)?);
             }
             made(V::make_tuple(ty, vals))?
         }
@@ -356,7 +419,10 @@ pub fn decode<V: WasmValue>(ty: &V::Type, input: &mut &[u8]) -> Result<V, Decode
                 DecodeError::invalid(format!("variant case {index} out of range"))
             })?;
             let payload = match case_ty {
-                Some(t) => Some(decode::<V>(t, input)?),
+                Some(t) => {
+                    budget.spend(each)?;
+                    Some(decode_in::<V>(t, input, budget)?)
+                }
                 None => None,
             };
             made(V::make_variant(ty, name, payload))?
@@ -375,7 +441,10 @@ pub fn decode<V: WasmValue>(ty: &V::Type, input: &mut &[u8]) -> Result<V, Decode
                 .ok_or_else(|| DecodeError::invalid("option type without payload type"))?;
             let val = match byte(input)? {
                 0 => None,
-                1 => Some(decode::<V>(&inner, input)?),
+                1 => {
+                    budget.spend(each)?;
+                    Some(decode_in::<V>(&inner, input, budget)?)
+                }
                 b => return Err(DecodeError::invalid(format!("option tag {b:#x}"))),
             };
             made(V::make_option(ty, val))?
@@ -384,8 +453,11 @@ pub fn decode<V: WasmValue>(ty: &V::Type, input: &mut &[u8]) -> Result<V, Decode
             let (ok_ty, err_ty) = ty
                 .result_types()
                 .ok_or_else(|| DecodeError::invalid("result type without cases"))?;
-            let decode_opt = |t: Option<V::Type>, input: &mut &[u8]| match t {
-                Some(t) => decode::<V>(&t, input).map(Some),
+            let mut decode_opt = |t: Option<V::Type>, input: &mut &[u8]| match t {
+                Some(t) => {
+                    budget.spend(each)?;
+                    decode_in::<V>(&t, input, budget).map(Some)
+                }
                 None => Ok(None),
             };
             let val = match byte(input)? {
@@ -450,6 +522,27 @@ mod tests {
             );
         }
         out
+    }
+
+    #[test]
+    fn decoded_size_is_bounded_not_just_wire_size() {
+        // A list<u8> that is small on the wire takes a value per byte decoded.
+        let bytes = Type::list(ty(WasmTypeKind::U8));
+        let n = MAX_DECODED_BYTES / std::mem::size_of::<Value>() + 1;
+        let mut big = Vec::new();
+        crate::leb::write_unsigned(&mut big, n as u64);
+        big.resize(big.len() + n, 1);
+        let e = decode_values::<Value>(std::slice::from_ref(&bytes), &big).unwrap_err();
+        assert!(matches!(e, DecodeError::TooLarge { .. }), "{e:?}");
+        // What fits is measured: a list<u8> of 1,000 bytes takes a value per byte.
+        let mut wire = Vec::new();
+        crate::leb::write_unsigned(&mut wire, 1000);
+        wire.extend([7u8; 1000]);
+        let (_, spent) =
+            decode_values_within::<Value>(std::slice::from_ref(&bytes), &wire, 1 << 20).unwrap();
+        assert!(spent >= 1000 * std::mem::size_of::<Value>(), "{spent}");
+        let e = decode_values_within::<Value>(std::slice::from_ref(&bytes), &wire, spent - 1);
+        assert!(matches!(e, Err(DecodeError::TooLarge { .. })), "{e:?}");
     }
 
     #[test]

@@ -22,6 +22,12 @@ pub enum CallErrorKind {
     /// The call may or may not have run: the host that took it died or stopped answering
     /// before it reported back. Safe to retry only for idempotent functions.
     OutcomeUnknown,
+    /// The target's host is at its bound of calls in flight and refused this one before
+    /// running it: nothing ran, so it is safe to send again.
+    Busy,
+    /// The call's parameters (as decoded, not only as sent) exceed what the target's host
+    /// holds for one call.
+    TooLarge,
 }
 
 impl fmt::Display for CallErrorKind {
@@ -35,6 +41,8 @@ impl fmt::Display for CallErrorKind {
             CallErrorKind::Rejected => "rejected",
             CallErrorKind::Transport => "transport error",
             CallErrorKind::OutcomeUnknown => "outcome unknown",
+            CallErrorKind::Busy => "busy",
+            CallErrorKind::TooLarge => "too large",
         })
     }
 }
@@ -64,7 +72,7 @@ impl CallError {
 
     /// Parses the `kind: message` form [`fmt::Display`] writes (e.g. from an error header).
     pub fn parse(s: &str) -> Self {
-        const KINDS: [CallErrorKind; 8] = [
+        const KINDS: [CallErrorKind; 10] = [
             CallErrorKind::NotLinked,
             CallErrorKind::NoResponders,
             CallErrorKind::DeadlineExceeded,
@@ -73,6 +81,8 @@ impl CallError {
             CallErrorKind::Rejected,
             CallErrorKind::Transport,
             CallErrorKind::OutcomeUnknown,
+            CallErrorKind::Busy,
+            CallErrorKind::TooLarge,
         ];
         for kind in KINDS {
             if let Some(rest) = s.strip_prefix(&format!("{kind}: ")) {

@@ -58,6 +58,10 @@ impl Frames {
                 CallErrorKind::Decode,
                 format!("{}: {m}", self.what),
             )),
+            Err(e @ DecodeError::TooLarge { .. }) => Err(CallError::new(
+                CallErrorKind::TooLarge,
+                format!("{}: {e}", self.what),
+            )),
         }
     }
 
@@ -69,7 +73,7 @@ impl Frames {
         }
         if self.buf.len() + payload.len() > self.limit {
             return Err(CallError::new(
-                CallErrorKind::Rejected,
+                CallErrorKind::TooLarge,
                 format!("{} exceed {} bytes", self.what, self.limit),
             ));
         }
@@ -109,6 +113,6 @@ mod tests {
         let e = f.decode(strings).unwrap_err();
         assert_eq!(e.kind(), CallErrorKind::Decode);
         let mut f = Frames::new("parameters", &[5, b'a'], 4);
-        assert_eq!(f.push(b"bcd").unwrap_err().kind(), CallErrorKind::Rejected);
+        assert_eq!(f.push(b"bcd").unwrap_err().kind(), CallErrorKind::TooLarge);
     }
 }

@@ -35,5 +35,8 @@ pub mod trace;
 pub mod transport;
 pub mod types;
 
-pub use codec::{decode, decode_values, encode, encode_values, DecodeError, EncodeError};
+pub use codec::{
+    decode, decode_values, decode_values_within, encode, encode_values, DecodeError, EncodeError,
+    MAX_DECODED_BYTES,
+};
 pub use error::{CallError, CallErrorKind};

@@ -3,6 +3,7 @@
 //! | failure | retried? |
 //! |---|---|
 //! | no responders (nobody received the call) | yes, for [`RetryPolicy::no_responders_for`] (20 ms by default; callers lengthen it when they have reason to think the target is only moving) |
+//! | busy (a host refused it before running it) | yes, within the same window: another instance may have room |
 //! | outcome unknown (the host that took it died or went silent) | only if idempotent |
 //! | transport error before anything was sent | only if idempotent |
 //! | anything the target reported (trap, decode, rejected) or deadline exceeded | never |
@@ -55,7 +56,7 @@ impl RetryPolicy {
 
     fn retries(&self, e: &CallError, no_responders_since: Option<Instant>) -> bool {
         match e.kind() {
-            CallErrorKind::NoResponders => {
+            CallErrorKind::NoResponders | CallErrorKind::Busy => {
                 no_responders_since.is_none_or(|t| t.elapsed() < self.no_responders_for)
             }
             CallErrorKind::OutcomeUnknown | CallErrorKind::Transport => self.idempotent,
@@ -91,13 +92,16 @@ where
             Ok(v) => return (Ok(v), Attempts { made }),
             Err(e) => e,
         };
-        if err.kind() == CallErrorKind::NoResponders && no_responders_since.is_none() {
+        // "Nobody took it" and "a host refused it unrun" share one short window.
+        let unrun = matches!(
+            err.kind(),
+            CallErrorKind::NoResponders | CallErrorKind::Busy
+        );
+        if unrun && no_responders_since.is_none() {
             no_responders_since = Some(Instant::now());
         }
         let mut pause = jitter(backoff);
-        if let Some(since) =
-            no_responders_since.filter(|_| err.kind() == CallErrorKind::NoResponders)
-        {
+        if let Some(since) = no_responders_since.filter(|_| unrun) {
             // The next try still falls inside the window.
             pause = pause.min(policy.no_responders_for.saturating_sub(since.elapsed()));
         }

@@ -28,7 +28,6 @@
 //! deadline is "deadline exceeded".
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -182,7 +181,6 @@ struct ClientInner {
     nats: async_nats::Client,
     watchdog: Option<Watchdog>,
     round_trips: Mutex<RoundTrips>,
-    next: AtomicU64,
     calls: Mutex<HashMap<u64, CallRoute>>,
     /// Inbox of plain calls, read by the calls themselves (see [`Replies`]).
     inbox: String,
@@ -194,6 +192,22 @@ struct ClientInner {
 }
 
 impl ClientInner {
+    /// Files a new call under a random id: a call's reply subjects (`{inbox}.{id}…`) cannot be
+    /// guessed from another call's, so a peer that saw one cannot forge replies or stream
+    /// credit for the next.
+    fn register(&self, route: CallRoute) -> u64 {
+        let Ok(mut calls) = self.calls.lock() else {
+            return rand::random();
+        };
+        loop {
+            let id = rand::random::<u64>();
+            if let std::collections::hash_map::Entry::Vacant(e) = calls.entry(id) {
+                e.insert(route);
+                return id;
+            }
+        }
+    }
+
     /// Hands `msg` (received on `{inbox}.>`, `inbox` being `prefix_len - 1` bytes long) to
     /// the call it is for. Returns it instead if that call is `me`. Late replies of calls
     /// that ended are dropped.
@@ -277,7 +291,6 @@ impl Client {
             inner: Arc::new(ClientInner {
                 watchdog,
                 round_trips: Mutex::new(RoundTrips::default()),
-                next: AtomicU64::new(0),
                 calls: Mutex::new(HashMap::new()),
                 inbox: nats.new_inbox(),
                 led: tokio::sync::OnceCell::new(),
@@ -411,25 +424,20 @@ impl Client {
         let inner = &self.inner;
         let nats = &inner.nats;
         let target = subject::invocation(prefix, instance, func);
-        let id = inner.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
-        let mut rx = Replies {
-            rx,
-            led: (!streaming).then(|| (inner.clone(), id)),
-        };
         // Only a call with a body takes credit: plain calls allocate nothing for it.
         let credits = body
             .is_some()
             .then(|| Arc::new(tokio::sync::Semaphore::new(STREAM_WINDOW as usize)));
-        if let Ok(mut calls) = inner.calls.lock() {
-            calls.insert(
-                id,
-                CallRoute {
-                    tx,
-                    credits: credits.clone(),
-                },
-            );
-        }
+        let route = CallRoute {
+            tx,
+            credits: credits.clone(),
+        };
+        let id = inner.register(route);
+        let mut rx = Replies {
+            rx,
+            led: (!streaming).then(|| (inner.clone(), id)),
+        };
         let slot = CallSlot {
             inner: inner.clone(),
             id,

@@ -151,7 +151,10 @@ pub async fn push(global: &GlobalArgs, args: PushArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("reading {}", args.file.display()))?;
     let size = bytes.len();
-    let client = lattice_host::oci::OciClient::new(super::host::oci_config(&args.oci));
+    // A push sends the credentials to the registry its reference names, and nowhere else.
+    let registry = args.reference.split('/').next().unwrap_or_default();
+    let client =
+        lattice_host::oci::OciClient::new(super::host::oci_config(&args.oci, Some(registry))?);
     let started = std::time::Instant::now();
     let url = client
         .push(&args.reference, bytes)

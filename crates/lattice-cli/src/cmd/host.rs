@@ -54,7 +54,7 @@ pub fn host_config(
             max_execution_time: args.max_execution_time,
             max_component_bytes: args.max_component_size,
         },
-        oci: oci_config(&args.oci),
+        oci: oci_config(&args.oci, args.oci_registry.as_deref())?,
         force_remote_calls: args.force_remote_calls,
         call_timeout: args.call_timeout,
         http_address: args.http_address,
@@ -62,17 +62,35 @@ pub fn host_config(
     })
 }
 
-/// Registry access from the command line.
-pub fn oci_config(args: &crate::args::OciArgs) -> OciConfig {
-    OciConfig {
+/// Registry access from the command line; credentials, if any, for `registry` only.
+pub fn oci_config(
+    args: &crate::args::OciArgs,
+    registry: Option<&str>,
+) -> anyhow::Result<OciConfig> {
+    let given = args.oci_user.is_some() || args.oci_password.is_some() || args.oci_token.is_some();
+    let mut credentials = std::collections::HashMap::new();
+    match (given, registry) {
+        (true, None) => anyhow::bail!(
+            "--oci-user/--oci-password/--oci-token need --oci-registry: credentials go only to the registry they are given for"
+        ),
+        (true, Some(r)) => {
+            credentials.insert(
+                r.to_string(),
+                RegistryCredentials {
+                    username: args.oci_user.clone(),
+                    password: args.oci_password.clone(),
+                    token: args.oci_token.clone(),
+                },
+            );
+        }
+        (false, _) => {}
+    }
+    Ok(OciConfig {
         insecure_registries: args.oci_insecure.clone(),
         allow_latest: args.oci_allow_latest,
-        default_credentials: RegistryCredentials {
-            username: args.oci_user.clone(),
-            password: args.oci_password.clone(),
-            token: args.oci_token.clone(),
-        },
-    }
+        credentials,
+        pull_timeout: args.oci_pull_timeout,
+    })
 }
 
 /// Runs a host in the foreground until SIGINT/SIGTERM or a `host.stop` request.

@@ -19,7 +19,27 @@ async fn counter_hosts(url: &str, n: usize) -> Vec<HostProcess> {
     hosts
 }
 
-/// A NATS server, `n` hosts running `counter`, a control client and a wRPC client.
+/// Grants `counter` the buckets of config `buckets` (`key=value` pairs of a `wasi:keyvalue`
+/// link's target config), replacing its link.
+async fn grant(ctl: &lattice_ctl::Client, values: &[(&str, &str)]) {
+    let map = values
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    ctl.put_config("counter-kv", &map).await.unwrap();
+    let mut link = lattice_proto::ctl::Link::new(
+        "counter",
+        "keyvalue",
+        "wasi",
+        "keyvalue",
+        &["store", "atomics"],
+    );
+    link.target_config = vec!["counter-kv".into()];
+    ctl.put_link(&link).await.unwrap();
+}
+
+/// A NATS server, `n` hosts running `counter` (granted bucket `visits`), a control client
+/// and a wRPC client.
 async fn counter_lattice(
     n: usize,
 ) -> (
@@ -31,6 +51,7 @@ async fn counter_lattice(
     let nats = NatsServer::start().unwrap();
     let hosts = counter_hosts(&nats.url(), n).await;
     let ctl = ctl(&nats.url(), "default").await;
+    grant(&ctl, &[("buckets", "visits")]).await;
     let client = lattice_wrpc::transport::Client::new(ctl.nats().clone());
     (nats, hosts, ctl, client)
 }
@@ -43,8 +64,18 @@ async fn stored(kv: &async_nats::jetstream::kv::Store, key: &str) -> u64 {
 
 /// `counter.{func}("visits", key)` over wRPC, on whichever host NATS picks.
 async fn counter_call(client: &lattice_wrpc::transport::Client, func: &str, key: &str) -> Value {
+    counter_call_in(client, func, "visits", key).await
+}
+
+/// `counter.{func}(bucket, key)` over wRPC.
+async fn counter_call_in(
+    client: &lattice_wrpc::transport::Client,
+    func: &str,
+    bucket: &str,
+    key: &str,
+) -> Value {
     let params = [
-        Value::make_string("visits".into()),
+        Value::make_string(bucket.into()),
         Value::make_string(key.into()),
     ];
     let mut bytes = Vec::new();
@@ -69,6 +100,14 @@ async fn counter_call(client: &lattice_wrpc::transport::Client, func: &str, key:
         .await
         .unwrap_or_else(|e| panic!("counter.{func}: {e}"));
     out.remove(0)
+}
+
+/// The error text of a counter call that failed.
+fn err_text(v: &Value) -> Option<String> {
+    match v.unwrap_result() {
+        Err(Some(e)) => Some(e.unwrap_string().to_string()),
+        _ => None,
+    }
 }
 
 fn ok_u64(v: &Value) -> Option<u64> {
@@ -125,37 +164,43 @@ async fn concurrent_increments_from_three_hosts_all_count_and_outlive_the_hosts(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_link_chooses_the_bucket() {
-    let (_nats, _hosts, ctl, client) = counter_lattice(1).await;
-    // Without a link, the guest's own name ("visits") is the bucket.
-    assert_eq!(
-        ok_u64(&counter_call(&client, "increment", "k").await),
-        Some(1)
+async fn buckets_are_reached_only_through_a_link_that_grants_them() {
+    let nats = NatsServer::start().unwrap();
+    let _hosts = counter_hosts(&nats.url(), 1).await;
+    let ctl = ctl(&nats.url(), "default").await;
+    let client = lattice_wrpc::transport::Client::new(ctl.nats().clone());
+    let js = async_nats::jetstream::new(ctl.nats().clone());
+
+    // No link: access denied, and no bucket made.
+    let e = err_text(&counter_call(&client, "increment", "k").await).expect("refused");
+    assert!(e.contains("AccessDenied"), "{e}");
+    assert!(
+        js.get_key_value("KV_default_visits").await.is_err(),
+        "a bucket was created"
     );
 
-    // With one, the operator's choice wins, for every name the guest opens.
-    ctl.put_config(
-        "kv-choice",
-        &[("bucket".to_string(), "chosen".to_string())].into(),
+    // `buckets=` lets the guest open those names, and only those.
+    grant(&ctl, &[("buckets", "visits,other")]).await;
+    lattice_testkit::wait::until_async(
+        "an increment in a granted bucket",
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || async { ok_u64_or_none(&counter_call(&client, "increment", "k").await) },
     )
     .await
     .unwrap();
-    let mut link = lattice_proto::ctl::Link::new(
-        "counter",
-        "keyvalue",
-        "wasi",
-        "keyvalue",
-        &["store", "atomics"],
-    );
-    link.target_config = vec!["kv-choice".into()];
-    ctl.put_link(&link).await.unwrap();
-    let js = async_nats::jetstream::new(ctl.nats().clone());
+    let e = err_text(&counter_call_in(&client, "increment", "secret", "k").await).expect("refused");
+    assert!(e.contains("AccessDenied"), "{e}");
+    assert!(js.get_key_value("KV_default_secret").await.is_err());
+
+    // `bucket=` sends every open to the operator's choice.
+    grant(&ctl, &[("bucket", "chosen")]).await;
     let chosen = lattice_testkit::wait::until_async(
         "an increment in the chosen bucket",
         Duration::from_secs(20),
         Duration::from_millis(50),
         || async {
-            ok_u64(&counter_call(&client, "increment", "k").await)?;
+            ok_u64_or_none(&counter_call_in(&client, "increment", "anything", "k").await)?;
             let kv = js.get_key_value("KV_default_chosen").await.ok()?;
             kv.get("k").await.ok().flatten()
         },
@@ -163,33 +208,87 @@ async fn a_link_chooses_the_bucket() {
     .await
     .unwrap();
     assert_eq!(&chosen[..], b"1");
-    // The unlinked bucket kept its count (and got nothing after the link took effect).
+    // The bucket granted before kept its count and got nothing after the grant changed.
     let visits = js.get_key_value("KV_default_visits").await.unwrap();
     let before = stored(&visits, "k").await;
     ok_u64(&counter_call(&client, "increment", "k").await).unwrap();
     assert_eq!(
         stored(&visits, "k").await,
         before,
-        "an increment still went to the guest's own bucket"
+        "an increment went to the old grant"
     );
+}
 
-    // A changed config moves the next opens (the host's cached choice follows the config).
-    ctl.put_config(
-        "kv-choice",
-        &[("bucket".to_string(), "moved".to_string())].into(),
-    )
-    .await
-    .unwrap();
-    lattice_testkit::wait::until_async(
-        "an increment in the bucket the config moved to",
-        Duration::from_secs(20),
-        Duration::from_millis(50),
-        || async {
-            ok_u64(&counter_call(&client, "increment", "k").await)?;
-            let kv = js.get_key_value("KV_default_moved").await.ok()?;
-            kv.get("k").await.ok().flatten()
-        },
-    )
-    .await
-    .unwrap();
+/// The count a counter call returned, or `None` if it failed (a grant not yet seen).
+fn ok_u64_or_none(v: &Value) -> Option<u64> {
+    err_text(v).is_none().then(|| ok_u64(v)).flatten()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lattices_whose_names_concatenate_alike_keep_separate_buckets() {
+    // Lattice `a` bucket `b_c` and lattice `a_b` bucket `c` once both were KV_a_b_c.
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let mut counts = Vec::new();
+    let mut hosts = Vec::new();
+    for (lattice, bucket) in [("a", "b_c"), ("a_b", "c")] {
+        let ctl = ctl(&url, lattice).await;
+        let h = host(&url, lattice)
+            .arg("--allow-file-load")
+            .start()
+            .unwrap();
+        let ev = scale(
+            &ctl,
+            &h.id,
+            &scale_cmd(&component_ref("counter"), "counter", 1),
+        )
+        .await;
+        assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
+        grant(&ctl, &[("bucket", bucket)]).await;
+        let client = lattice_wrpc::transport::Client::new(ctl.nats().clone());
+        let prefix = format!("{lattice}.counter");
+        for _ in 0..if lattice == "a" { 3 } else { 1 } {
+            lattice_testkit::wait::until_async(
+                "an increment",
+                Duration::from_secs(20),
+                Duration::from_millis(50),
+                || async { ok_u64_or_none(&counter_call_at(&client, &prefix, "k").await) },
+            )
+            .await
+            .unwrap();
+        }
+        counts.push(ok_u64(&counter_call_at(&client, &prefix, "k").await));
+        hosts.push(h);
+    }
+    // Lattice `a` counted to 4 in its bucket; `a_b` to 2 in its own, not 5 in a shared one.
+    assert_eq!(counts, vec![Some(4), Some(2)]);
+}
+
+/// `counter.increment("x", key)` of the counter under wRPC prefix `prefix`.
+async fn counter_call_at(
+    client: &lattice_wrpc::transport::Client,
+    prefix: &str,
+    key: &str,
+) -> Value {
+    let params = [
+        Value::make_string("x".into()),
+        Value::make_string(key.into()),
+    ];
+    let mut bytes = Vec::new();
+    lattice_wrpc::encode_values(&[Type::STRING, Type::STRING], &params, &mut bytes).unwrap();
+    let result = [Type::result(Some(Type::U64), Some(Type::STRING))];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut out = client
+        .invoke(
+            prefix,
+            COUNTER,
+            "increment",
+            bytes.into(),
+            HeaderMap::new(),
+            deadline,
+            |b| lattice_wrpc::decode_values::<Value>(&result, b),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("counter.increment: {e}"));
+    out.remove(0)
 }

@@ -10,6 +10,7 @@ mod components;
 mod demo;
 mod discovery;
 mod fuzz;
+mod hostile;
 mod http;
 mod interop;
 mod keyvalue;

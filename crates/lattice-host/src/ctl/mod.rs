@@ -9,8 +9,12 @@
 //! - `{root}.config.>` and `{root}.link.*` in queue groups `{root}.config` and `{root}.link`:
 //!   config and links live in KV, so one host answers.
 //!
-//! Each request is handled in its own task (bounded by a semaphore), so a slow KV operation never
-//! delays a ping. Handlers are one file per group of operations; each returns the encoded reply.
+//! Liveness operations (`host.ping`, `host.get`, `host.alive`) are answered at once by the task
+//! reading their subscription: they are cheap and never wait behind other work. Every other
+//! request runs in a task of its own, [`MAX_CONCURRENT_REQUESTS`] at a time, with up to
+//! [`MAX_QUEUED_REQUESTS`] more waiting; past that a request is refused with "busy" at once,
+//! so a flood of heavy requests costs bounded memory and never stalls the reading task.
+//! Handlers are one file per group of operations; each returns the encoded reply.
 
 mod component;
 mod config;
@@ -32,8 +36,18 @@ use tokio::task::JoinHandle;
 use crate::host::HostShared;
 use crate::HostError;
 
-/// Control requests handled at once; more wait in the subscription's buffer.
-const MAX_CONCURRENT_REQUESTS: usize = 64;
+/// Control requests (other than liveness) handled at once.
+pub(crate) const MAX_CONCURRENT_REQUESTS: usize = 64;
+/// Control requests waiting for one of those slots; more are refused with "busy".
+pub(crate) const MAX_QUEUED_REQUESTS: usize = 1024;
+
+/// Whether `op` only says whether the host is there: answered without waiting.
+fn is_liveness(op: &CtlOp<'_>) -> bool {
+    matches!(
+        (op.noun, op.verb),
+        ("host", "ping") | ("host", "get") | ("host", "alive")
+    )
+}
 
 /// What a handler wants done after its reply is sent.
 pub(crate) enum After {
@@ -118,7 +132,12 @@ pub(crate) async fn serve(shared: Arc<HostShared>) -> Result<Vec<JoinHandle<()>>
         .await
         .map_err(subscribe_err(&registry))?;
 
-    let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_REQUESTS));
+    let permits = Arc::new(Permits {
+        running: Semaphore::new(MAX_CONCURRENT_REQUESTS),
+        queued: Arc::new(Semaphore::new(
+            MAX_QUEUED_REQUESTS + MAX_CONCURRENT_REQUESTS,
+        )),
+    });
     Ok([
         ping_sub,
         ops_sub,
@@ -132,19 +151,47 @@ pub(crate) async fn serve(shared: Arc<HostShared>) -> Result<Vec<JoinHandle<()>>
     .collect())
 }
 
+/// The slots of control work shared by every subscription of a host.
+struct Permits {
+    running: Semaphore,
+    /// Requests admitted (running or waiting to run).
+    queued: Arc<Semaphore>,
+}
+
 async fn serve_subscription(
     shared: Arc<HostShared>,
     mut sub: async_nats::Subscriber,
-    permits: Arc<Semaphore>,
+    permits: Arc<Permits>,
 ) {
     while let Some(msg) = sub.next().await {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            return;
+        if shared
+            .subjects
+            .parse(msg.subject.as_str())
+            .is_some_and(|op| is_liveness(&op))
+        {
+            handle_message(&shared, msg).await;
+            continue;
+        }
+        let Ok(admitted) = permits.queued.clone().try_acquire_owned() else {
+            tracing::debug!(subject = %msg.subject, "control request refused: busy");
+            if let Some(reply_to) = msg.reply {
+                let busy = Handled::error(format!(
+                    "busy: this host is handling {MAX_CONCURRENT_REQUESTS} control requests with {MAX_QUEUED_REQUESTS} waiting; try again"
+                ));
+                if let Some(reply) = busy.reply {
+                    let _ = shared.nats.publish(reply_to, reply).await;
+                }
+            }
+            continue;
         };
         let shared = shared.clone();
+        let permits = permits.clone();
         tokio::spawn(async move {
-            handle_message(&shared, msg).await;
-            drop(permit);
+            if let Ok(running) = permits.running.acquire().await {
+                handle_message(&shared, msg).await;
+                drop(running);
+            }
+            drop(admitted);
         });
     }
 }
