@@ -12,10 +12,13 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// Capabilities built into every host, by the image wasmCloud names them with, and the link
-/// source id each one is.
-pub const BUILTINS: [(&str, &str); 2] = [
+/// source (or target) id each one is. `keyvalue-nats` is Lattice's name, after wasmCloud's
+/// provider of that name: a component's link to it grants buckets (see
+/// `lattice_proto::grant`).
+pub const BUILTINS: [(&str, &str); 3] = [
     ("wasmcloud+builtin://http-server", "http"),
-    ("wasmcloud+builtin://messaging-nats", "messaging"),
+    ("wasmcloud+builtin://messaging-nats", lattice_proto::grant::MESSAGING),
+    ("wasmcloud+builtin://keyvalue-nats", lattice_proto::grant::KEYVALUE),
 ];
 
 /// The only `apiVersion` and `kind` accepted (wadm's).
