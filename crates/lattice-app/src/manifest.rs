@@ -17,8 +17,14 @@ use serde::{Deserialize, Serialize};
 /// `lattice_proto::grant`).
 pub const BUILTINS: [(&str, &str); 3] = [
     ("wasmcloud+builtin://http-server", "http"),
-    ("wasmcloud+builtin://messaging-nats", lattice_proto::grant::MESSAGING),
-    ("wasmcloud+builtin://keyvalue-nats", lattice_proto::grant::KEYVALUE),
+    (
+        "wasmcloud+builtin://messaging-nats",
+        lattice_proto::grant::MESSAGING,
+    ),
+    (
+        "wasmcloud+builtin://keyvalue-nats",
+        lattice_proto::grant::KEYVALUE,
+    ),
 ];
 
 /// The only `apiVersion` and `kind` accepted (wadm's).

@@ -19,8 +19,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub(crate) const MAX_SERVED_CALLS: usize = 2048;
 /// wRPC calls one component serves (running or waiting for an instance) on one host.
 pub(crate) const MAX_CALLS_PER_COMPONENT: usize = 512;
-/// Bytes of decoded parameters and delivered messages one host holds at once.
+/// Bytes of parameters (as received and decoded) and delivered messages one host holds at
+/// once.
 pub(crate) const MAX_HELD_BYTES: usize = 256 << 20;
+/// Of those, what the calls of one component may hold: a flood aimed at one component
+/// leaves room for the others' calls.
+pub(crate) const MAX_HELD_BYTES_PER_COMPONENT: usize = 128 << 20;
 /// Bytes the decoded parameters of one call may take.
 pub(crate) const MAX_CALL_PARAM_BYTES: usize = lattice_wrpc::MAX_DECODED_BYTES;
 
@@ -45,9 +49,26 @@ pub(crate) struct Admitted {
     _component: OwnedSemaphorePermit,
 }
 
-/// The call slots of one component on this host.
-pub(crate) fn component_slots() -> Arc<Semaphore> {
-    Arc::new(Semaphore::new(MAX_CALLS_PER_COMPONENT))
+/// The share of one component on this host: its call slots and its bytes.
+#[derive(Clone)]
+pub(crate) struct ComponentShare {
+    calls: Arc<Semaphore>,
+    bytes: Arc<Semaphore>,
+}
+
+impl Default for ComponentShare {
+    fn default() -> Self {
+        Self {
+            calls: Arc::new(Semaphore::new(MAX_CALLS_PER_COMPONENT)),
+            bytes: Arc::new(Semaphore::new(MAX_HELD_BYTES_PER_COMPONENT)),
+        }
+    }
+}
+
+/// Bytes held for one call or message, given back when dropped.
+pub(crate) struct Held {
+    _host: OwnedSemaphorePermit,
+    _component: Option<OwnedSemaphorePermit>,
 }
 
 fn busy(message: String) -> CallError {
@@ -55,14 +76,14 @@ fn busy(message: String) -> CallError {
 }
 
 impl Admission {
-    /// Admits one more served call of the component whose slots are `component`.
-    pub fn call(&self, component: &Arc<Semaphore>) -> Result<Admitted, CallError> {
+    /// Admits one more served call of the component whose share is `component`.
+    pub fn call(&self, component: &ComponentShare) -> Result<Admitted, CallError> {
         let host = self.calls.clone().try_acquire_owned().map_err(|_| {
             busy(format!(
                 "this host is serving {MAX_SERVED_CALLS} calls, its most"
             ))
         })?;
-        let component = component.clone().try_acquire_owned().map_err(|_| {
+        let component = component.calls.clone().try_acquire_owned().map_err(|_| {
             busy(format!(
                 "this component has {MAX_CALLS_PER_COMPONENT} calls on this host, its most"
             ))
@@ -73,13 +94,30 @@ impl Admission {
         })
     }
 
-    /// Holds `bytes` of decoded values until the permit is dropped.
-    pub fn hold(&self, bytes: usize) -> Result<OwnedSemaphorePermit, CallError> {
+    /// Holds `bytes` (of `component`'s share, if given, and of the host's) until dropped.
+    pub fn hold(
+        &self,
+        component: Option<&ComponentShare>,
+        bytes: usize,
+    ) -> Result<Held, CallError> {
         let n = u32::try_from(bytes).unwrap_or(u32::MAX);
-        self.bytes.clone().try_acquire_many_owned(n).map_err(|_| {
+        let component = component
+            .map(|c| {
+                c.bytes.clone().try_acquire_many_owned(n).map_err(|_| {
+                    busy(format!(
+                        "this component's calls hold their most of parameters on this host ({MAX_HELD_BYTES_PER_COMPONENT} bytes); {bytes} more refused"
+                    ))
+                })
+            })
+            .transpose()?;
+        let host = self.bytes.clone().try_acquire_many_owned(n).map_err(|_| {
             busy(format!(
-                "this host holds its most of decoded parameters ({MAX_HELD_BYTES} bytes); {bytes} more refused"
+                "this host holds its most of parameters and messages ({MAX_HELD_BYTES} bytes); {bytes} more refused"
             ))
+        })?;
+        Ok(Held {
+            _host: host,
+            _component: component,
         })
     }
 }
@@ -91,17 +129,27 @@ mod tests {
     #[test]
     fn bounds_refuse_with_busy_and_free_on_drop() {
         let a = Admission::default();
-        let slots = Arc::new(Semaphore::new(1));
-        let first = a.call(&slots).unwrap();
+        let share = ComponentShare {
+            calls: Arc::new(Semaphore::new(1)),
+            ..Default::default()
+        };
+        let first = a.call(&share).unwrap();
+        let busy = |r: Result<Held, CallError>| r.err().map(|e| e.kind());
         assert_eq!(
-            a.call(&slots).err().map(|e| e.kind()),
+            a.call(&share).err().map(|e| e.kind()),
             Some(CallErrorKind::Busy)
         );
         drop(first);
-        a.call(&slots).unwrap();
-        let held = a.hold(MAX_HELD_BYTES).unwrap();
-        assert_eq!(a.hold(1).err().map(|e| e.kind()), Some(CallErrorKind::Busy));
-        drop(held);
-        drop(a.hold(1).unwrap());
+        drop(a.call(&share).unwrap());
+        // One component cannot take the host's whole budget; another still gets room.
+        let held = a.hold(Some(&share), MAX_HELD_BYTES_PER_COMPONENT).unwrap();
+        assert_eq!(busy(a.hold(Some(&share), 1)), Some(CallErrorKind::Busy));
+        let other = ComponentShare::default();
+        let rest = a
+            .hold(Some(&other), MAX_HELD_BYTES - MAX_HELD_BYTES_PER_COMPONENT)
+            .unwrap();
+        assert_eq!(busy(a.hold(None, 1)), Some(CallErrorKind::Busy));
+        drop((held, rest));
+        drop(a.hold(None, 1).unwrap());
     }
 }

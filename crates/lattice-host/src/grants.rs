@@ -65,6 +65,39 @@ pub(crate) struct MessagingGrant {
     /// Subject patterns the component may publish and send requests to; `None`: any subject
     /// that is not reserved.
     pub publish: Option<Vec<String>>,
+    /// The NATS servers of the component's own connection (`cluster_uris`); `None`: the
+    /// host's messaging connection.
+    pub cluster: Option<Vec<String>>,
+}
+
+/// The servers a messaging link's `cluster_uris` names, if any, checked.
+pub(crate) fn cluster_uris(config: &ConfigMap) -> Result<Option<Vec<String>>, Denied> {
+    // Refused rather than ignored: connecting without them would not be what was asked.
+    if let Some(key) = [grant::CLIENT_JWT, grant::CLIENT_SEED]
+        .into_iter()
+        .find(|k| config.contains_key(*k))
+    {
+        return Err(Denied::Invalid(format!(
+            "messaging link config key {key} is not supported yet (cluster_uris is)"
+        )));
+    }
+    let Some(v) = config.get(grant::CLUSTER_URIS) else {
+        return Ok(None);
+    };
+    let uris: Vec<String> = grant::list(v).map(str::to_string).collect();
+    let valid = |u: &String| {
+        ["nats://", "tls://", "ws://", "wss://"]
+            .iter()
+            .any(|s| u.starts_with(s))
+            || !u.contains("://")
+    };
+    if uris.is_empty() || !uris.iter().all(valid) {
+        return Err(Denied::Invalid(format!(
+            "{}={v:?}: expected comma-separated NATS URLs",
+            grant::CLUSTER_URIS
+        )));
+    }
+    Ok(Some(uris))
 }
 
 impl MessagingGrant {
@@ -128,7 +161,7 @@ impl KeyValueGrant {
 /// A cached resolution, with what it was computed from.
 #[derive(Clone)]
 struct Cached<T> {
-    link: Option<Link>,
+    link: Link,
     generation: u64,
     value: Result<T, Denied>,
 }
@@ -152,19 +185,13 @@ impl Grants {
             .of_source_for(component, "wasmcloud", "messaging", "consumer")
             .into_iter()
             .find(|l| l.target == grant::MESSAGING);
+        let needs = ("wasmcloud:messaging/consumer", grant::MESSAGING);
         resolve(
             &self.messaging,
             shared,
             component,
-            link,
-            |component, link, config| {
-                let Some(_) = link else {
-                    return Err(Denied::NoLink {
-                        component: component.into(),
-                        interface: "wasmcloud:messaging/consumer",
-                        target: grant::MESSAGING,
-                    });
-                };
+            link.ok_or(needs),
+            |config| {
                 let publish = match config.get(grant::PUBLISH) {
                     None => None,
                     Some(v) => {
@@ -177,7 +204,10 @@ impl Grants {
                         Some(patterns)
                     }
                 };
-                Ok(MessagingGrant { publish })
+                Ok(MessagingGrant {
+                    publish,
+                    cluster: cluster_uris(config)?,
+                })
             },
         )
         .await
@@ -192,19 +222,13 @@ impl Grants {
         let link = shared.links.of_source(component).into_iter().find(|l| {
             l.wit_namespace == "wasi" && l.wit_package == "keyvalue" && l.target == grant::KEYVALUE
         });
+        let needs = ("wasi:keyvalue", grant::KEYVALUE);
         resolve(
             &self.keyvalue,
             shared,
             component,
-            link,
-            |component, link, config| {
-                let Some(_) = link else {
-                    return Err(Denied::NoLink {
-                        component: component.into(),
-                        interface: "wasi:keyvalue",
-                        target: grant::KEYVALUE,
-                    });
-                };
+            link.ok_or(needs),
+            |config| {
                 let valid = |b: &str| {
                     lattice_proto::subject::validate_token("bucket", b)
                         .map(|_| b.to_string())
@@ -224,15 +248,26 @@ impl Grants {
     }
 }
 
-/// Looks `component`'s grant up in `cache`, computing it with `make` from the link and its
-/// merged target config when the link or the config bucket changed.
+/// Looks `component`'s grant up in `cache`, computing it with `make` from the link's merged
+/// target config when the link or the config bucket changed. Without a link (`Err` says for
+/// which interface, to which target), nothing is granted.
 async fn resolve<T: Clone>(
     cache: &Mutex<HashMap<String, Cached<T>>>,
     shared: &HostShared,
     component: &str,
-    link: Option<Link>,
-    make: impl FnOnce(&str, Option<&Link>, &ConfigMap) -> Result<T, Denied>,
+    link: Result<Link, (&'static str, &'static str)>,
+    make: impl FnOnce(&ConfigMap) -> Result<T, Denied>,
 ) -> Result<T, Denied> {
+    let link = match link {
+        Ok(l) => l,
+        Err((interface, target)) => {
+            return Err(Denied::NoLink {
+                component: component.into(),
+                interface,
+                target,
+            })
+        }
+    };
     let generation = shared.config_generation.load(Ordering::Relaxed);
     if let Some(c) = cache.lock().ok().and_then(|c| c.get(component).cloned()) {
         if c.link == link && c.generation == generation {
@@ -240,7 +275,7 @@ async fn resolve<T: Clone>(
         }
     }
     let mut config = ConfigMap::new();
-    for name in link.iter().flat_map(|l| &l.target_config) {
+    for name in &link.target_config {
         match shared.config.get(name).await {
             Ok(Some(values)) => config.extend(values),
             Ok(None) => {}
@@ -248,7 +283,7 @@ async fn resolve<T: Clone>(
             Err(e) => return Err(Denied::Invalid(format!("cannot read config {name:?}: {e}"))),
         }
     }
-    let value = make(component, link.as_ref(), &config);
+    let value = make(&config);
     if let Ok(mut c) = cache.lock() {
         c.insert(
             component.to_string(),
@@ -268,7 +303,10 @@ mod tests {
 
     #[test]
     fn publishing_is_checked_against_reserved_spaces_and_the_grant() {
-        let any = MessagingGrant { publish: None };
+        let any = MessagingGrant {
+            publish: None,
+            cluster: None,
+        };
         any.check("c", "app.orders").unwrap();
         for bad in [
             "wasmbus.ctl.v1.default.host.stop.N",
@@ -284,6 +322,7 @@ mod tests {
         assert!(matches!(any.check("c", "a.*"), Err(Denied::Invalid(_))));
         let narrow = MessagingGrant {
             publish: Some(vec!["app.>".into()]),
+            cluster: None,
         };
         narrow.check("c", "app.x").unwrap();
         let e = narrow.check("c", "other.x").unwrap_err();

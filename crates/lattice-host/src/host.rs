@@ -40,6 +40,10 @@ pub(crate) struct HostShared {
     pub heartbeat_interval: Duration,
     pub js_domain: Option<String>,
     pub nats: async_nats::Client,
+    /// The messaging capability's own connection (same servers and credentials): what
+    /// components publish, request and are subscribed to travels here, so a flood of
+    /// application messages (or a slow consumer) never stalls control, heartbeats or calls.
+    pub messaging_nats: async_nats::Client,
     pub subjects: CtlSubjects,
     pub events: EventPublisher,
     pub config: ConfigStore,
@@ -49,6 +53,8 @@ pub(crate) struct HostShared {
     pub grants: crate::grants::Grants,
     /// Reply subjects of the messages components are handling now.
     pub replies: crate::messaging::Replies,
+    /// Messaging connections of links' own (`cluster_uris`).
+    pub connections: crate::messaging::Connections,
     /// What remote peers may make this host hold.
     pub admission: crate::admission::Admission,
     pub routing: crate::router::RoutingStats,
@@ -194,6 +200,11 @@ impl Host {
         let client = nats::connect_with(&nats_config, opts)
             .await
             .map_err(connect_err)?;
+        let mut messaging_config = nats_config.clone();
+        messaging_config.name = nats_config.name.as_ref().map(|n| format!("{n} messaging"));
+        let messaging_nats = nats::connect(&messaging_config)
+            .await
+            .map_err(connect_err)?;
         // The first `Connected` is the initial connection, not a reconnect.
         let _ = tokio::time::timeout(Duration::from_millis(50), reconnected.notified()).await;
 
@@ -218,6 +229,7 @@ impl Host {
             )),
             grants: Default::default(),
             replies: Default::default(),
+            connections: Default::default(),
             admission: Default::default(),
             routing: Default::default(),
             serving: Default::default(),
@@ -239,6 +251,7 @@ impl Host {
                 config.default_limits.clone(),
             ),
             nats: client,
+            messaging_nats,
             subjects,
             stop,
             id,
@@ -395,6 +408,7 @@ impl Host {
             if let Err(e) = self.shared.nats.drain().await {
                 tracing::warn!(error = %e, "draining the NATS connection failed");
             }
+            let _ = self.shared.messaging_nats.drain().await;
         };
         if tokio::time::timeout(GOODBYE_BUDGET, goodbye).await.is_err() {
             tracing::warn!("NATS unreachable: stopped without announcing host_stopped");

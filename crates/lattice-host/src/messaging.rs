@@ -1,7 +1,9 @@
 //! Messaging over NATS subjects, built into every host (wasmCloud's `wasmcloud:messaging`).
 //!
-//! - Sending: components' `consumer.publish` / `consumer.request` go straight to NATS
-//!   ([`NatsMessaging`]).
+//! - Sending: components' `consumer.publish` / `consumer.request` go to NATS
+//!   ([`NatsMessaging`]) if the component's grant allows the subject (see `grants`).
+//! - All of it travels on the host's messaging connection, not the one that carries control,
+//!   heartbeats and calls: application traffic cannot starve the host's own.
 //! - Receiving: a link from the built-in source `messaging` to a component (namespace
 //!   `wasmcloud`, package `messaging`, interface `handler`) whose source config has
 //!   `subscriptions=subj,subj.>` subscribes every host running that component to those
@@ -32,25 +34,36 @@ const FOLLOW_EVERY: Duration = Duration::from_millis(250);
 /// dropped (and a request answered `busy`) rather than queued without bound.
 pub(crate) const MAX_DELIVERIES: usize = 256;
 
-/// Reply subjects of the messages each component is handling now: the one kind of inbox a
-/// component may publish to, and only while it handles the message.
+/// Connections of their own that messaging links asked for (`cluster_uris`) at most, per host.
+pub(crate) const MAX_CONNECTIONS: usize = 16;
+/// How long connecting one of those may take before the publish (or subscription) fails.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Reply subjects of the messages each component is handling now, with the connection each
+/// came in on: the one kind of inbox a component may publish to, and only while it handles
+/// the message.
 #[derive(Default)]
 pub(crate) struct Replies {
-    open: Mutex<HashMap<(Arc<str>, String), usize>>,
+    open: Mutex<OpenReplies>,
 }
 
+/// By (component, reply subject): how many of its messages with that reply are being
+/// handled, and the connection they came in on.
+type OpenReplies = HashMap<(Arc<str>, String), (usize, async_nats::Client)>;
+
 impl Replies {
-    fn open(&self, component: &Arc<str>, subject: &str) {
+    fn open(&self, component: &Arc<str>, subject: &str, via: &async_nats::Client) {
         if let Ok(mut o) = self.open.lock() {
-            *o.entry((component.clone(), subject.to_string()))
-                .or_default() += 1;
+            o.entry((component.clone(), subject.to_string()))
+                .or_insert_with(|| (0, via.clone()))
+                .0 += 1;
         }
     }
 
     fn close(&self, component: &Arc<str>, subject: &str) {
         if let Ok(mut o) = self.open.lock() {
             let key = (component.clone(), subject.to_string());
-            if let Some(n) = o.get_mut(&key) {
+            if let Some((n, _)) = o.get_mut(&key) {
                 *n -= 1;
                 if *n == 0 {
                     o.remove(&key);
@@ -59,11 +72,59 @@ impl Replies {
         }
     }
 
-    fn is_open(&self, component: &Arc<str>, subject: &str) -> bool {
+    /// The connection to answer on, if `subject` is a reply `component` may send now.
+    fn open_on(&self, component: &Arc<str>, subject: &str) -> Option<async_nats::Client> {
         self.open
             .lock()
-            .map(|o| o.contains_key(&(component.clone(), subject.to_string())))
-            .unwrap_or(false)
+            .ok()?
+            .get(&(component.clone(), subject.to_string()))
+            .map(|(_, c)| c.clone())
+    }
+}
+
+/// The messaging connections links point at (`cluster_uris`), one per set of servers, made
+/// on first use and kept.
+#[derive(Default)]
+pub(crate) struct Connections {
+    by_servers: tokio::sync::Mutex<HashMap<Vec<String>, async_nats::Client>>,
+}
+
+impl Connections {
+    /// The connection for `servers` (`None`: the host's messaging connection).
+    async fn get(
+        &self,
+        shared: &HostShared,
+        servers: Option<&Vec<String>>,
+    ) -> Result<async_nats::Client, MessagingError> {
+        let Some(servers) = servers else {
+            return Ok(shared.messaging_nats.clone());
+        };
+        let mut by = self.by_servers.lock().await;
+        if let Some(c) = by.get(servers) {
+            return Ok(c.clone());
+        }
+        if by.len() >= MAX_CONNECTIONS {
+            return Err(MessagingError::Busy(format!(
+                "this host holds {MAX_CONNECTIONS} messaging connections of links' own, its most"
+            )));
+        }
+        let config = crate::NatsConfig {
+            urls: servers.clone(),
+            name: Some(format!("lattice-host {} messaging", shared.friendly_name)),
+            ..Default::default()
+        };
+        let what = servers.join(",");
+        let client = tokio::time::timeout(CONNECT_TIMEOUT, crate::nats::connect(&config))
+            .await
+            .map_err(|_| {
+                MessagingError::Failed(format!(
+                    "cannot connect to {what} within {CONNECT_TIMEOUT:?}"
+                ))
+            })?
+            .map_err(|e| MessagingError::Failed(format!("cannot connect to {what}: {e}")))?;
+        tracing::info!(servers = %what, "messaging connection of a link's own");
+        by.insert(servers.clone(), client.clone());
+        Ok(client)
     }
 }
 
@@ -91,15 +152,15 @@ fn stopped() -> MessagingError {
 }
 
 impl NatsMessaging {
-    /// Checks that `component` may send to `subject`: a reply subject it was handed, or a
-    /// subject its consumer link grants.
+    /// Checks that `component` may send to `subject` (a reply subject it was handed, or a
+    /// subject its consumer link grants) and returns the connection to send it on.
     async fn allow(
         shared: &HostShared,
         component: &Arc<str>,
         subject: &str,
-    ) -> Result<(), MessagingError> {
-        if shared.replies.is_open(component, subject) {
-            return Ok(());
+    ) -> Result<async_nats::Client, MessagingError> {
+        if let Some(via) = shared.replies.open_on(component, subject) {
+            return Ok(via);
         }
         let grant = shared
             .grants
@@ -108,7 +169,8 @@ impl NatsMessaging {
             .map_err(|e| denied(component, subject, e))?;
         grant
             .check(component, subject)
-            .map_err(|e| denied(component, subject, e))
+            .map_err(|e| denied(component, subject, e))?;
+        shared.connections.get(shared, grant.cluster.as_ref()).await
     }
 }
 
@@ -121,7 +183,7 @@ impl Messaging for NatsMessaging {
         let shared = self.shared.upgrade();
         Box::pin(async move {
             let shared = shared.ok_or_else(stopped)?;
-            Self::allow(&shared, &component, &msg.subject).await?;
+            let nats = Self::allow(&shared, &component, &msg.subject).await?;
             if let Some(r) = &msg.reply_to {
                 // Answers to this message go to `r`: it must be a subject the component
                 // could send to itself, or it could aim other parties' replies anywhere.
@@ -130,8 +192,8 @@ impl Messaging for NatsMessaging {
             tracing::trace!(component_id = %component, subject = %msg.subject, "publish");
             let body = Bytes::from(msg.body);
             match msg.reply_to {
-                Some(r) => shared.nats.publish_with_reply(msg.subject, r, body).await,
-                None => shared.nats.publish(msg.subject, body).await,
+                Some(r) => nats.publish_with_reply(msg.subject, r, body).await,
+                None => nats.publish(msg.subject, body).await,
             }
             .map_err(|e| match e.kind() {
                 async_nats::client::PublishErrorKind::MaxPayloadExceeded => {
@@ -152,11 +214,11 @@ impl Messaging for NatsMessaging {
         let shared = self.shared.upgrade();
         Box::pin(async move {
             let shared = shared.ok_or_else(stopped)?;
-            Self::allow(&shared, &component, &subject).await?;
+            let nats = Self::allow(&shared, &component, &subject).await?;
             // A guest's timeout is its wish; the host's call budget is the ceiling.
             let timeout = timeout.min(shared.call_timeout);
             tracing::trace!(component_id = %component, %subject, "request");
-            let asked = shared.nats.request(subject.clone(), body.into());
+            let asked = nats.request(subject.clone(), body.into());
             match tokio::time::timeout(timeout, asked).await {
                 Ok(Ok(m)) => Ok(message(m)),
                 Ok(Err(e)) => Err(MessagingError::Failed(format!("request to {subject}: {e}"))),
@@ -177,17 +239,28 @@ fn local_links(shared: &HostShared) -> Vec<lattice_proto::ctl::Link> {
     links
 }
 
+/// A subscription: component, subject, and the servers of the link's own connection (none:
+/// the host's messaging connection).
+type Wanted = (String, String, Option<Vec<String>>);
+
 /// The subjects each local component should receive, from `links` and their configs.
-async fn wanted(
-    shared: &HostShared,
-    links: &[lattice_proto::ctl::Link],
-) -> HashMap<(String, String), ()> {
+async fn wanted(shared: &HostShared, links: &[lattice_proto::ctl::Link]) -> HashMap<Wanted, ()> {
     let mut out = HashMap::new();
     for link in links {
+        let mut config = lattice_proto::ctl::ConfigMap::new();
         for name in &link.source_config {
-            let Ok(Some(config)) = shared.config.get(name).await else {
+            if let Ok(Some(values)) = shared.config.get(name).await {
+                config.extend(values);
+            }
+        }
+        let cluster = match crate::grants::cluster_uris(&config) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(component_id = %link.target, error = %e, "subscriptions refused");
                 continue;
-            };
+            }
+        };
+        {
             let subjects = config
                 .get(grant::SUBSCRIPTIONS)
                 .cloned()
@@ -197,12 +270,15 @@ async fn wanted(
                     tracing::warn!(component_id = %link.target, %subject, error = %why, "subscription refused");
                     continue;
                 }
-                let n = out.keys().filter(|(c, _)| *c == link.target).count();
+                let n = out.keys().filter(|(c, _, _)| *c == link.target).count();
                 if n >= grant::MAX_SUBSCRIPTIONS {
                     tracing::warn!(component_id = %link.target, %subject, max = grant::MAX_SUBSCRIPTIONS, "subscription refused: too many subscriptions");
                     continue;
                 }
-                out.insert((link.target.clone(), subject.to_string()), ());
+                out.insert(
+                    (link.target.clone(), subject.to_string(), cluster.clone()),
+                    (),
+                );
             }
         }
     }
@@ -212,7 +288,9 @@ async fn wanted(
 /// Keeps this host's message subscriptions equal to what the links ask for. Runs until the
 /// host stops.
 pub(crate) async fn follow(shared: Arc<HostShared>) {
-    let mut active: HashMap<(String, String), tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut active: HashMap<Wanted, tokio::task::JoinHandle<()>> = HashMap::new();
+    // Each component's deliveries in flight, over all its subscriptions.
+    let mut in_flight: HashMap<String, Arc<tokio::sync::Semaphore>> = HashMap::new();
     let mut tick = tokio::time::interval(FOLLOW_EVERY);
     // What the last pass was computed from: configs are read from KV only when it changes.
     let mut seen = None;
@@ -241,12 +319,25 @@ pub(crate) async fn follow(shared: Arc<HostShared>) {
             if active.contains_key(&key) {
                 continue;
             }
-            let (id, subject) = key.clone();
+            let (id, subject, cluster) = key.clone();
             let group = format!("{}.{id}.messaging", shared.lattice);
-            match shared.nats.queue_subscribe(subject.clone(), group).await {
+            let nats = match shared.connections.get(&shared, cluster.as_ref()).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(component_id = %id, %subject, error = %e, "cannot subscribe");
+                    seen = None;
+                    continue;
+                }
+            };
+            match nats.queue_subscribe(subject.clone(), group).await {
                 Ok(sub) => {
                     tracing::info!(component_id = %id, %subject, "subscribed");
-                    active.insert(key, tokio::spawn(deliver(shared.clone(), id, sub)));
+                    let permits = in_flight
+                        .entry(id.clone())
+                        .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(MAX_DELIVERIES)))
+                        .clone();
+                    let task = tokio::spawn(deliver(shared.clone(), id, nats, sub, permits));
+                    active.insert(key, task);
                 }
                 Err(e) => {
                     tracing::warn!(component_id = %id, %subject, error = %e, "cannot subscribe");
@@ -268,12 +359,18 @@ fn subscribable(subject: &str) -> Result<(), String> {
     }
 }
 
-/// Hands each message of `sub` to component `id`'s handler, concurrently up to
-/// [`MAX_DELIVERIES`]; past that a message is dropped, and a request answered with a
-/// `busy` service error, so a flood costs bounded memory.
-async fn deliver(shared: Arc<HostShared>, id: String, mut sub: async_nats::Subscriber) {
+/// Hands each message of `sub` to component `id`'s handler, concurrently up to the
+/// component's `permits` ([`MAX_DELIVERIES`] over all its subscriptions); past that, or past
+/// the host's bound of held bytes, a message is dropped, and a request answered with a `busy`
+/// service error, so a flood costs bounded memory.
+async fn deliver(
+    shared: Arc<HostShared>,
+    id: String,
+    nats: async_nats::Client,
+    mut sub: async_nats::Subscriber,
+    permits: Arc<tokio::sync::Semaphore>,
+) {
     let id: Arc<str> = id.into();
-    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_DELIVERIES));
     while let Some(m) = sub.next().await {
         let Some(running) = shared.components.get(&id) else {
             return;
@@ -284,20 +381,24 @@ async fn deliver(shared: Arc<HostShared>, id: String, mut sub: async_nats::Subsc
             continue;
         }
         // A delivered body becomes one value per byte: count that against the host's bound.
-        let size = m.payload.len().saturating_mul(std::mem::size_of::<Val>()) + 1024;
+        // (plus the body as received, which the delivery keeps too).
+        let size = m
+            .payload
+            .len()
+            .saturating_mul(std::mem::size_of::<Val>() + 1)
+            + 1024;
         let held = permits
             .clone()
             .try_acquire_owned()
             .ok()
-            .and_then(|p| shared.admission.hold(size).ok().map(|h| (p, h)));
+            .and_then(|p| shared.admission.hold(None, size).ok().map(|h| (p, h)));
         let Some(permit) = held else {
             tracing::debug!(component_id = %id, subject = %m.subject, "busy: message dropped");
             if let Some(reply) = m.reply {
                 let mut headers = async_nats::HeaderMap::new();
                 headers.insert(grant::SERVICE_ERROR, "busy");
                 headers.insert(grant::SERVICE_ERROR_CODE, "503");
-                let _ = shared
-                    .nats
+                let _ = nats
                     .publish_with_headers(reply, headers, Bytes::new())
                     .await;
             }
@@ -305,13 +406,14 @@ async fn deliver(shared: Arc<HostShared>, id: String, mut sub: async_nats::Subsc
         };
         let id = id.clone();
         let shared = shared.clone();
+        let nats = nats.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let msg = message(m);
             let subject = msg.subject.clone();
             let reply = msg.reply_to.clone();
             if let Some(r) = &reply {
-                shared.replies.open(&id, r);
+                shared.replies.open(&id, r, &nats);
             }
             let record = Val::Record(vec![
                 ("subject".into(), Val::String(msg.subject)),

@@ -72,12 +72,12 @@ async fn serve_loop(
     let (id, prefix): (Arc<str>, Arc<str>) = (id.into(), prefix.into());
     let server_id: Arc<str> = shared.id.as_str().into();
     let nats = Arc::new(shared.nats.clone());
-    let slots = crate::admission::component_slots();
+    let share = crate::admission::ComponentShare::default();
     lattice_wrpc::serve::each(sub, |msg| {
         let shared = shared.clone();
         let (id, prefix, server_id) = (id.clone(), prefix.clone(), server_id.clone());
         let nats = nats.clone();
-        let slots = slots.clone();
+        let share = share.clone();
         async move {
             let running = shared.components.get(&id);
             let limit = running
@@ -91,7 +91,7 @@ async fn serve_loop(
                     return None;
                 }
             };
-            let _admitted = match shared.admission.call(&slots) {
+            let _admitted = match shared.admission.call(&share) {
                 Ok(a) => a,
                 Err(e) => {
                     tracing::debug!(component_id = %id, error = %e, "refused an invocation");
@@ -100,7 +100,7 @@ async fn serve_loop(
                 }
             };
             let _in_flight = InFlight::new(&shared, inv.reply_subject());
-            match handle(&shared, &id, running, &mut inv).await {
+            match handle(&shared, &id, &share, running, &mut inv).await {
                 Ok(then) => then,
                 Err(e) => {
                     tracing::debug!(component_id = %id, func = %inv.func, error = %e, "call failed");
@@ -144,6 +144,7 @@ impl Drop for InFlight<'_> {
 async fn handle(
     shared: &HostShared,
     id: &str,
+    share: &crate::admission::ComponentShare,
     running: Option<Arc<crate::components::Running>>,
     inv: &mut Invocation,
 ) -> Result<lattice_wrpc::serve::Then, CallError> {
@@ -169,10 +170,12 @@ async fn handle(
                 b,
                 crate::admission::MAX_CALL_PARAM_BYTES,
             )
+            // The bytes as received stay with the call too.
+            .map(|(params, decoded)| (params, decoded + b.len()))
         })
         .await?;
     // Held until the call ends: what many waiting calls hold together is bounded too.
-    let _held = shared.admission.hold(size)?;
+    let _held = shared.admission.hold(Some(share), size)?;
     // Calls this one makes (through the guest's imports) continue the caller's trace.
     let trace = inv
         .header(lattice_wrpc::transport::TRACEPARENT_HEADER)

@@ -34,9 +34,11 @@ pub const PUBLISH: &str = "publish";
 /// Messaging link config key (wasmCloud's): the NATS servers of a connection of the
 /// component's own, comma-separated, instead of the host's.
 pub const CLUSTER_URIS: &str = "cluster_uris";
-/// Messaging link config key (wasmCloud's): the user JWT of that connection.
+/// Messaging link config key (wasmCloud's): the user JWT of that connection. Not supported
+/// yet: a link that sets it is refused, not connected without it.
 pub const CLIENT_JWT: &str = "client_jwt";
 /// Messaging link config key (wasmCloud's): the user nkey seed signing for [`CLIENT_JWT`].
+/// Not supported yet, as [`CLIENT_JWT`].
 pub const CLIENT_SEED: &str = "client_seed";
 /// Target-config key of a `component → keyvalue` link: the one bucket every `open` reaches.
 pub const BUCKET: &str = "bucket";

@@ -103,6 +103,26 @@ impl NatsServer {
         digits.parse().ok()
     }
 
+    /// The body of a monitoring endpoint, e.g. `/subsz?subs=1`.
+    pub fn monitor(&self, path: &str) -> Option<String> {
+        http_body(&format!("127.0.0.1:{}", self.http_port), path)
+    }
+
+    /// The subjects of every subscription the server holds now (`/subsz`), one per
+    /// subscription.
+    pub fn subscription_subjects(&self) -> Option<Vec<String>> {
+        let body = self.monitor("/subsz?subs=1&limit=100000")?;
+        Some(
+            body.split("\"subject\":")
+                .skip(1)
+                .filter_map(|rest| {
+                    let rest = rest.trim_start().strip_prefix('"')?;
+                    Some(rest[..rest.find('"')?].to_string())
+                })
+                .collect(),
+        )
+    }
+
     /// `nats://127.0.0.1:{port}`.
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)

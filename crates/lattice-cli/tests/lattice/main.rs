@@ -3,6 +3,7 @@
 //! One test binary for the whole crate (each binary links slowly); one module per capability.
 
 mod apps;
+mod attacks;
 mod auth;
 mod chaos;
 mod common;
