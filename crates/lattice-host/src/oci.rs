@@ -81,6 +81,14 @@ impl Default for OciConfig {
     }
 }
 
+/// The registry (`host[:port]`) an OCI reference names, as credentials are keyed.
+pub fn registry_of(reference: &str) -> Option<String> {
+    reference
+        .parse::<Reference>()
+        .ok()
+        .map(|r| r.registry().to_string())
+}
+
 pub struct OciClient {
     client: oci_client::Client,
     config: OciConfig,

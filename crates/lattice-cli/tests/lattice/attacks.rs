@@ -158,6 +158,8 @@ impl Target {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Report>,
     {
+        // Each attack's peak is its own: reset the kernel's high-water mark (`clear_refs` 5).
+        let _ = std::fs::write(format!("/proc/{}/clear_refs", self.host.process.pid()), "5");
         let (before, _) = self.rss();
         let done = Arc::new(AtomicBool::new(false));
         // The pinger runs on a thread and a runtime of its own, with its own connection, so
