@@ -19,6 +19,7 @@ mod lifecycle;
 mod messaging;
 mod oci;
 mod reconnect;
+mod registries;
 mod state;
 mod topology;
 mod wrpc;
