@@ -411,7 +411,13 @@ async fn deliver(
             let _permit = permit;
             let msg = message(m);
             let subject = msg.subject.clone();
-            let reply = msg.reply_to.clone();
+            // The sender chose the reply subject: only an inbox-like one (or an ordinary
+            // subject) opens, never one of the lattice's own, or a peer could make the
+            // component "answer" a control request (`host.stop`) on its behalf.
+            let reply = msg
+                .reply_to
+                .clone()
+                .filter(|r| grant::reserved(r).is_none_or(|s| s == grant::Reserved::Inbox));
             if let Some(r) = &reply {
                 shared.replies.open(&id, r, &nats);
             }

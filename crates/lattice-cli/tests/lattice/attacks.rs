@@ -695,3 +695,61 @@ async fn a_slow_loris_client_holds_connections_only_until_the_header_timeout() {
         started.elapsed().as_secs_f64()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_cannot_aim_a_components_answer_at_the_lattices_own_subjects() {
+    let t = target().await;
+    let nats = t.ctl.nats().clone();
+    let root = lattice_proto::subject::CtlSubjects::new("default").unwrap();
+    let stop = root.host_op("host", "stop", &t.host.id);
+    let mut watch = nats.subscribe(format!("{}.>", root.root())).await.unwrap();
+    let mut wrpc = nats.subscribe("default.*.wrpc.>").await.unwrap();
+    nats.flush().await.unwrap();
+    let before = echo_calls(&t).await;
+    // echo answers every message that has a reply subject: a peer picks host.stop (with a
+    // body echo's upper-casing leaves a valid request) and a wRPC subject.
+    let r = t
+        .under("replies aimed at host.stop and wRPC", || async {
+            for reply in [
+                stop.as_str(),
+                "default.calc.wrpc.0.0.1.lattice:examples/calc@0.1.0.add",
+            ] {
+                for _ in 0..100 {
+                    nats.publish_with_reply("flood.x", reply.to_string(), "{}".into())
+                        .await
+                        .unwrap();
+                }
+            }
+            nats.flush().await.unwrap();
+            Report::new(200, "no answer sent to either", HashMap::new())
+        })
+        .await;
+    assert_eq!(r.sent, 200);
+    // echo has handled them all ...
+    lattice_testkit::wait::until_async(
+        "echo done with the 200",
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || async { (echo_calls(&t).await >= before + 200).then_some(()) },
+    )
+    .await
+    .unwrap();
+    // ... and sent nothing to the control interface or wRPC (what it would have sent was on
+    // its way before each handler returned), and the host still runs.
+    let mut aimed = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+        loop {
+            tokio::select! {
+                Some(m) = watch.next() => if m.subject.as_str() == stop {
+                    aimed.push(m.subject.to_string());
+                },
+                Some(m) = wrpc.next() => if &m.payload[..] == b"{}" {
+                    aimed.push(m.subject.to_string());
+                },
+            }
+        }
+    })
+    .await;
+    assert!(aimed.is_empty(), "echo answered on {aimed:?}");
+    assert!(t.ping().await.is_some(), "the host stopped");
+}
