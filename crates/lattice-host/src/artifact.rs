@@ -2,6 +2,13 @@
 //! loads) and OCI references.
 
 use std::path::Path;
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+
+/// Longest a `file://` read may take (a file on a hung network mount must not hold the
+/// component's scale lock for ever).
+const FILE_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why bytes for a reference could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -61,5 +68,28 @@ async fn read_file(path: &Path, reference: &str, max_bytes: usize) -> Result<Vec
             limit: max_bytes,
         });
     }
-    tokio::fs::read(path).await.map_err(file_err)
+    // Read at most one byte past the limit: the file may have grown since it was measured.
+    let read = async {
+        let file = tokio::fs::File::open(path).await?;
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        file.take(max_bytes as u64 + 1)
+            .read_to_end(&mut bytes)
+            .await?;
+        Ok::<_, std::io::Error>(bytes)
+    };
+    let bytes = tokio::time::timeout(FILE_READ_TIMEOUT, read)
+        .await
+        .map_err(|_| FetchError::File {
+            path: path.display().to_string(),
+            detail: format!("not read within {FILE_READ_TIMEOUT:?}"),
+        })?
+        .map_err(file_err)?;
+    if bytes.len() > max_bytes {
+        return Err(FetchError::TooLarge {
+            reference: reference.into(),
+            size: bytes.len() as u64,
+            limit: max_bytes,
+        });
+    }
+    Ok(bytes)
 }
