@@ -222,7 +222,13 @@ impl ClientInner {
         }
         let route = self.calls.lock().ok()?.get(&id).cloned()?;
         if rest == "credit" {
-            if let Some(c) = &route.credits {
+            // Never more than a window ahead, whoever sends credit: extra (forged or
+            // duplicated) credit cannot make the body outrun its reader.
+            if let Some(c) = route
+                .credits
+                .as_ref()
+                .filter(|c| c.available_permits() < STREAM_WINDOW as usize)
+            {
                 c.add_permits(1)
             }
         } else {
