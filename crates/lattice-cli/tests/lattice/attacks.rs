@@ -288,7 +288,7 @@ async fn add_with(client: &lattice_wrpc::transport::Client) -> Result<i32, Strin
     let mut bytes = Vec::new();
     lattice_wrpc::encode_values(&[Type::S32, Type::S32], &params, &mut bytes)
         .map_err(|e| e.to_string())?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let out = client
         .invoke(
             "default.calc",
