@@ -52,7 +52,13 @@ pub(crate) struct Replies {
 type OpenReplies = HashMap<(Arc<str>, String), (usize, async_nats::Client)>;
 
 impl Replies {
+    /// Opens `subject` for `component`'s answer. The sender chose it: only an inbox-like one
+    /// (or an ordinary subject) opens, never one of the lattice's own, or a peer could make the
+    /// component "answer" a control request (`host.stop`) on its behalf.
     fn open(&self, component: &Arc<str>, subject: &str, via: &async_nats::Client) {
+        if grant::reserved(subject).is_some_and(|s| s != grant::Reserved::Inbox) {
+            return;
+        }
         if let Ok(mut o) = self.open.lock() {
             o.entry((component.clone(), subject.to_string()))
                 .or_insert_with(|| (0, via.clone()))
@@ -244,8 +250,11 @@ fn local_links(shared: &HostShared) -> Vec<lattice_proto::ctl::Link> {
 type Wanted = (String, String, Option<Vec<String>>);
 
 /// The subjects each local component should receive, from `links` and their configs.
-async fn wanted(shared: &HostShared, links: &[lattice_proto::ctl::Link]) -> HashMap<Wanted, ()> {
-    let mut out = HashMap::new();
+async fn wanted(
+    shared: &HostShared,
+    links: &[lattice_proto::ctl::Link],
+) -> std::collections::HashSet<Wanted> {
+    let mut out = std::collections::HashSet::new();
     for link in links {
         let mut config = lattice_proto::ctl::ConfigMap::new();
         for name in &link.source_config {
@@ -260,26 +269,21 @@ async fn wanted(shared: &HostShared, links: &[lattice_proto::ctl::Link]) -> Hash
                 continue;
             }
         };
-        {
-            let subjects = config
-                .get(grant::SUBSCRIPTIONS)
-                .cloned()
-                .unwrap_or_default();
-            for subject in grant::list(&subjects) {
-                if let Err(why) = subscribable(subject) {
-                    tracing::warn!(component_id = %link.target, %subject, error = %why, "subscription refused");
-                    continue;
-                }
-                let n = out.keys().filter(|(c, _, _)| *c == link.target).count();
-                if n >= grant::MAX_SUBSCRIPTIONS {
-                    tracing::warn!(component_id = %link.target, %subject, max = grant::MAX_SUBSCRIPTIONS, "subscription refused: too many subscriptions");
-                    continue;
-                }
-                out.insert(
-                    (link.target.clone(), subject.to_string(), cluster.clone()),
-                    (),
-                );
+        let subjects = config
+            .get(grant::SUBSCRIPTIONS)
+            .cloned()
+            .unwrap_or_default();
+        for subject in grant::list(&subjects) {
+            if let Err(why) = subscribable(subject) {
+                tracing::warn!(component_id = %link.target, %subject, error = %why, "subscription refused");
+                continue;
             }
+            let n = out.iter().filter(|(c, _, _)| *c == link.target).count();
+            if n >= grant::MAX_SUBSCRIPTIONS {
+                tracing::warn!(component_id = %link.target, %subject, max = grant::MAX_SUBSCRIPTIONS, "subscription refused: too many subscriptions");
+                continue;
+            }
+            out.insert((link.target.clone(), subject.to_string(), cluster.clone()));
         }
     }
     out
@@ -308,14 +312,14 @@ pub(crate) async fn follow(shared: Arc<HostShared>) {
         let wanted = wanted(&shared, &now.0).await;
         seen = Some(now);
         active.retain(|key, task| {
-            let keep = wanted.contains_key(key) && !task.is_finished();
+            let keep = wanted.contains(key) && !task.is_finished();
             if !keep {
                 tracing::info!(component_id = %key.0, subject = %key.1, "unsubscribing");
                 task.abort();
             }
             keep
         });
-        for key in wanted.into_keys() {
+        for key in wanted {
             if active.contains_key(&key) {
                 continue;
             }
@@ -411,13 +415,7 @@ async fn deliver(
             let _permit = permit;
             let msg = message(m);
             let subject = msg.subject.clone();
-            // The sender chose the reply subject: only an inbox-like one (or an ordinary
-            // subject) opens, never one of the lattice's own, or a peer could make the
-            // component "answer" a control request (`host.stop`) on its behalf.
-            let reply = msg
-                .reply_to
-                .clone()
-                .filter(|r| grant::reserved(r).is_none_or(|s| s == grant::Reserved::Inbox));
+            let reply = msg.reply_to.clone();
             if let Some(r) = &reply {
                 shared.replies.open(&id, r, &nats);
             }

@@ -119,20 +119,13 @@ pub fn subject_matches(pattern: &str, subject: &str) -> bool {
     }
 }
 
-/// A subject or subscription pattern a component names, checked once.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A subject or subscription pattern that is not a well-formed NATS subject.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid subject {subject:?}: {reason}")]
 pub struct InvalidSubject {
     pub subject: String,
     pub reason: &'static str,
 }
-
-impl fmt::Display for InvalidSubject {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid subject {:?}: {}", self.subject, self.reason)
-    }
-}
-
-impl std::error::Error for InvalidSubject {}
 
 /// Checks that `subject` is a well-formed NATS subject; `wildcards` allows `*` and a final
 /// `>` (subscriptions and grant patterns).

@@ -66,16 +66,11 @@ pub(crate) async fn target_with(args: &[&str]) -> Target {
         let ev = scale(&ctl, &host.id, &cmd).await;
         assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
     }
-    let put = |name: &str, k: &str, v: &str| {
-        let ctl = &ctl;
-        let (name, k, v) = (name.to_string(), k.to_string(), v.to_string());
-        async move { ctl.put_config(&name, &[(k, v)].into()).await.unwrap() }
-    };
-    put("flood-subs", "subscriptions", "flood.>").await;
+    put_config(&ctl, "flood-subs", &[("subscriptions", "flood.>")]).await;
     let mut subs = Link::new("messaging", "echo", "wasmcloud", "messaging", &["handler"]);
     subs.source_config = vec!["flood-subs".into()];
     ctl.put_link(&subs).await.unwrap();
-    put("hello-route", "path", "/hello").await;
+    put_config(&ctl, "hello-route", &[("path", "/hello")]).await;
     let mut route = Link::new("http", "hello", "wasi", "http", &["incoming-handler"]);
     route.name = "hello".into();
     route.source_config = vec!["hello-route".into()];

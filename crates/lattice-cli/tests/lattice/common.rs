@@ -207,3 +207,14 @@ pub async fn host_running(
     }
     h
 }
+
+/// Stores named config `name` holding `pairs`.
+pub async fn put_config(ctl: &Client, name: &str, pairs: &[(&str, &str)]) {
+    let map = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    ctl.put_config(name, &map)
+        .await
+        .unwrap_or_else(|e| panic!("config put {name}: {e}"));
+}

@@ -86,9 +86,7 @@ async fn a_guest_cannot_act_as_its_host_and_reaches_only_what_its_links_grant() 
     let ctl = ctl(&nats.url(), "default").await;
     let host = in_process_host(&nats.url(), "default").await;
     let id = host.id().to_string();
-    ctl.put_config("db", &[("password".to_string(), SECRET.to_string())].into())
-        .await
-        .unwrap();
+    put_config(&ctl, "db", &[("password", SECRET)]).await;
     let cmd = scale_cmd(&component_ref("snoop"), "snoop", 2);
     assert_eq!(
         scale(&ctl, &id, &cmd).await.event_type(),
@@ -181,12 +179,7 @@ async fn a_guest_cannot_act_as_its_host_and_reaches_only_what_its_links_grant() 
     }
 
     // Narrowed to `app.>`: other subjects are refused, naming the grant.
-    ctl.put_config(
-        "snoop-pub",
-        &[("publish".to_string(), "app.>".to_string())].into(),
-    )
-    .await
-    .unwrap();
+    put_config(&ctl, "snoop-pub", &[("publish", "app.>")]).await;
     consumer.target_config = vec!["snoop-pub".into()];
     ctl.put_link(&consumer).await.unwrap();
     let e = lattice_testkit::wait::until_async(
@@ -200,12 +193,7 @@ async fn a_guest_cannot_act_as_its_host_and_reaches_only_what_its_links_grant() 
     assert!(e.contains("publish=app.>"), "{e}");
 
     // Key-value: only the granted bucket opens.
-    ctl.put_config(
-        "snoop-kv",
-        &[("buckets".to_string(), "granted".to_string())].into(),
-    )
-    .await
-    .unwrap();
+    put_config(&ctl, "snoop-kv", &[("buckets", "granted")]).await;
     let mut kv = Link::new("snoop", "keyvalue", "wasi", "keyvalue", &["store"]);
     kv.target_config = vec!["snoop-kv".into()];
     ctl.put_link(&kv).await.unwrap();

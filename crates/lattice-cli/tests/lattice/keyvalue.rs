@@ -22,11 +22,7 @@ async fn counter_hosts(url: &str, n: usize) -> Vec<HostProcess> {
 /// Grants `counter` the buckets of config `buckets` (`key=value` pairs of a `wasi:keyvalue`
 /// link's target config), replacing its link.
 async fn grant(ctl: &lattice_ctl::Client, values: &[(&str, &str)]) {
-    let map = values
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    ctl.put_config("counter-kv", &map).await.unwrap();
+    put_config(ctl, "counter-kv", values).await;
     let mut link = lattice_proto::ctl::Link::new(
         "counter",
         "keyvalue",

@@ -30,16 +30,12 @@ async fn a_message_reaches_one_instance_and_requests_are_answered_across_hosts()
         host_running(&url, &[("echo", "echo", 4)]).await,
         host_running(&url, &[("echo", "echo", 4)]).await,
     ];
-    ctl.put_config(
+    put_config(
+        &ctl,
         "echo-subs",
-        &[(
-            "subscriptions".to_string(),
-            "demo.echo, demo.other".to_string(),
-        )]
-        .into(),
+        &[("subscriptions", "demo.echo, demo.other")],
     )
-    .await
-    .unwrap();
+    .await;
     let mut link = Link::new("messaging", "echo", "wasmcloud", "messaging", &["handler"]);
     link.source_config = vec!["echo-subs".into()];
     ctl.put_link(&link).await.unwrap();
@@ -118,12 +114,10 @@ async fn a_link_puts_a_components_messages_on_other_servers() {
     let mut seen_on_b = on_b.subscribe("app.>").await.unwrap();
     ctl.nats().flush().await.unwrap();
     on_b.flush().await.unwrap();
-    let elsewhere = [("cluster_uris".to_string(), b.url())];
+    let b_url = b.url();
 
     // Sending: snoop's consumer link names server b.
-    ctl.put_config("snoop-elsewhere", &elsewhere.clone().into())
-        .await
-        .unwrap();
+    put_config(&ctl, "snoop-elsewhere", &[("cluster_uris", &b_url)]).await;
     let mut consumer = Link::new(
         "snoop",
         "messaging",
@@ -187,11 +181,8 @@ async fn a_link_puts_a_components_messages_on_other_servers() {
     );
 
     // Receiving: echo's subscription link names server b too, and it answers there.
-    let mut subs = elsewhere.to_vec();
-    subs.push(("subscriptions".to_string(), "b.ask".to_string()));
-    ctl.put_config("echo-elsewhere", &subs.into_iter().collect())
-        .await
-        .unwrap();
+    let subs = [("cluster_uris", b_url.as_str()), ("subscriptions", "b.ask")];
+    put_config(&ctl, "echo-elsewhere", &subs).await;
     let mut handler = Link::new("messaging", "echo", "wasmcloud", "messaging", &["handler"]);
     handler.source_config = vec!["echo-elsewhere".into()];
     ctl.put_link(&handler).await.unwrap();
