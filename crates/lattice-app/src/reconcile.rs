@@ -68,14 +68,15 @@ impl Lease {
         let kv = crate::store::open_or_create(
             js,
             kv::Config {
-                bucket: format!("LATTICE_LEASE_{}", c.lattice),
+                bucket: lattice_proto::subject::lease_bucket(&c.lattice),
                 history: 1,
                 max_age: c.lease_ttl,
                 num_replicas: c.kv_replicas.max(1),
                 ..Default::default()
             },
         )
-        .await?;
+        .await
+        .map_err(|e| e.to_string())?;
         Ok(Self {
             kv,
             me: c.host_id.clone(),

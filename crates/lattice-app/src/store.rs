@@ -8,6 +8,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 use futures::StreamExt;
+pub use lattice_proto::subject::apps_bucket as bucket;
+use lattice_proto::subject::{
+    APP_MANIFEST_KEY_PREFIX as MANIFEST, APP_STATUS_KEY_PREFIX as STATUS,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::Manifest;
@@ -79,16 +83,12 @@ pub struct ScalerStatus {
     pub message: String,
 }
 
-pub fn bucket(lattice: &str) -> String {
-    format!("LATTICE_APPS_{lattice}")
-}
-
 /// Opens the bucket `config` names, creating it when missing. Several hosts may race to
 /// create it; the loser opens what the winner made.
 pub async fn open_or_create(
     js: &jetstream::Context,
     config: kv::Config,
-) -> Result<kv::Store, String> {
+) -> Result<kv::Store, StoreError> {
     if let Ok(store) = js.get_key_value(&config.bucket).await {
         return Ok(store);
     }
@@ -101,7 +101,7 @@ pub async fn open_or_create(
         Err(create_err) => js
             .get_key_value(&bucket)
             .await
-            .map_err(|_| create_err.to_string()),
+            .map_err(|_| kv_err(create_err)),
     }
 }
 
@@ -128,15 +128,14 @@ impl AppStore {
                 ..Default::default()
             },
         )
-        .await
-        .map_err(StoreError::Kv)?;
+        .await?;
         Ok(Self { kv })
     }
 
     async fn read(&self, name: &str) -> Result<(AppRecord, Option<u64>), StoreError> {
         match self
             .kv
-            .entry(format!("manifest.{name}"))
+            .entry(format!("{MANIFEST}{name}"))
             .await
             .map_err(kv_err)?
         {
@@ -158,7 +157,7 @@ impl AppStore {
     ) -> Result<(), StoreError> {
         let bytes =
             Bytes::from(serde_json::to_vec(rec).map_err(|e| StoreError::Corrupt(e.to_string()))?);
-        let key = format!("manifest.{name}");
+        let key = format!("{MANIFEST}{name}");
         match revision {
             Some(r) => self
                 .kv
@@ -243,7 +242,7 @@ impl AppStore {
         let mut names = Vec::new();
         while let Some(k) = keys.next().await {
             let k = k.map_err(kv_err)?;
-            if let Some(name) = k.strip_prefix("manifest.") {
+            if let Some(name) = k.strip_prefix(MANIFEST) {
                 names.push(name.to_string());
             }
         }
@@ -260,7 +259,7 @@ impl AppStore {
     pub async fn status(&self, name: &str) -> Result<Option<AppStatus>, StoreError> {
         match self
             .kv
-            .get(format!("status.{name}"))
+            .get(format!("{STATUS}{name}"))
             .await
             .map_err(kv_err)?
         {
@@ -274,7 +273,7 @@ impl AppStore {
     pub async fn set_status(&self, name: &str, status: &AppStatus) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(status).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.kv
-            .put(format!("status.{name}"), bytes.into())
+            .put(format!("{STATUS}{name}"), bytes.into())
             .await
             .map(drop)
             .map_err(kv_err)

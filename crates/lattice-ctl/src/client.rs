@@ -10,6 +10,7 @@ use lattice_proto::ctl::{
     HostLabelKey, ScaleComponentCommand, StopHostCommand, UpdateComponentCommand,
 };
 use lattice_proto::event::CloudEvent;
+use lattice_proto::op::Op;
 use lattice_proto::subject::{event_wildcard, validate_config_name, CtlSubjects};
 use lattice_proto::CtlResponse;
 use serde::de::DeserializeOwned;
@@ -125,7 +126,7 @@ impl Client {
 
     /// The full inventory of one host.
     pub async fn host_inventory(&self, host_id: &str) -> Result<HostInventory, Error> {
-        let subject = self.host_subject("host", "get", host_id)?;
+        let subject = self.host_subject(Op::HostGet, host_id)?;
         self.request(subject, Bytes::new())
             .await?
             .ok_or_else(|| Error::new(ErrorKind::Decode, "inventory reply has no body"))
@@ -133,7 +134,7 @@ impl Client {
 
     /// Asks a host to stop, allowing it `timeout` for graceful work.
     pub async fn stop_host(&self, host_id: &str, timeout: Option<Duration>) -> Result<(), Error> {
-        let subject = self.host_subject("host", "stop", host_id)?;
+        let subject = self.host_subject(Op::HostStop, host_id)?;
         let body = json(&StopHostCommand {
             host_id: host_id.into(),
             timeout: timeout.map(|t| t.as_millis() as u64),
@@ -144,7 +145,7 @@ impl Client {
     }
 
     pub async fn put_label(&self, host_id: &str, key: &str, value: &str) -> Result<(), Error> {
-        let subject = self.host_subject("label", "put", host_id)?;
+        let subject = self.host_subject(Op::LabelPut, host_id)?;
         let body = json(&HostLabel {
             key: key.into(),
             value: value.into(),
@@ -155,7 +156,7 @@ impl Client {
     }
 
     pub async fn delete_label(&self, host_id: &str, key: &str) -> Result<(), Error> {
-        let subject = self.host_subject("label", "del", host_id)?;
+        let subject = self.host_subject(Op::LabelDel, host_id)?;
         let body = json(&HostLabelKey { key: key.into() })?;
         self.request::<serde_json::Value>(subject, body)
             .await
@@ -164,7 +165,7 @@ impl Client {
 
     /// Stores (replaces) a named config.
     pub async fn put_config(&self, name: &str, values: &ConfigMap) -> Result<(), Error> {
-        let subject = self.config_subject("put", name)?;
+        let subject = self.config_subject(Op::ConfigPut, name)?;
         self.request::<serde_json::Value>(subject, json(values)?)
             .await
             .map(drop)
@@ -172,13 +173,13 @@ impl Client {
 
     /// A named config, or `None` when it does not exist.
     pub async fn get_config(&self, name: &str) -> Result<Option<ConfigMap>, Error> {
-        let subject = self.config_subject("get", name)?;
+        let subject = self.config_subject(Op::ConfigGet, name)?;
         self.request::<BTreeMap<String, String>>(subject, Bytes::new())
             .await
     }
 
     pub async fn delete_config(&self, name: &str) -> Result<(), Error> {
-        let subject = self.config_subject("del", name)?;
+        let subject = self.config_subject(Op::ConfigDel, name)?;
         self.request::<serde_json::Value>(subject, Bytes::new())
             .await
             .map(drop)
@@ -191,7 +192,7 @@ impl Client {
         host_id: &str,
         cmd: &ScaleComponentCommand,
     ) -> Result<(), Error> {
-        let subject = self.host_subject("component", "scale", host_id)?;
+        let subject = self.host_subject(Op::ComponentScale, host_id)?;
         self.request::<serde_json::Value>(subject, json(cmd)?)
             .await
             .map(drop)
@@ -203,7 +204,7 @@ impl Client {
         host_id: &str,
         cmd: &UpdateComponentCommand,
     ) -> Result<(), Error> {
-        let subject = self.host_subject("component", "update", host_id)?;
+        let subject = self.host_subject(Op::ComponentUpdate, host_id)?;
         self.request::<serde_json::Value>(subject, json(cmd)?)
             .await
             .map(drop)
@@ -239,7 +240,7 @@ impl Client {
 
     /// Stores a link (replacing one with the same source, package, name and interfaces).
     pub async fn put_link(&self, link: &lattice_proto::ctl::Link) -> Result<(), Error> {
-        self.request::<serde_json::Value>(self.subjects.link_op("put"), json(link)?)
+        self.request::<serde_json::Value>(self.subjects.lattice_op(Op::LinkPut), json(link)?)
             .await
             .map(drop)
     }
@@ -249,7 +250,7 @@ impl Client {
         &self,
         req: &lattice_proto::ctl::DeleteLinkRequest,
     ) -> Result<(), Error> {
-        self.request::<serde_json::Value>(self.subjects.link_op("del"), json(req)?)
+        self.request::<serde_json::Value>(self.subjects.lattice_op(Op::LinkDel), json(req)?)
             .await
             .map(drop)
     }
@@ -257,7 +258,7 @@ impl Client {
     /// Every link of the lattice.
     pub async fn get_links(&self) -> Result<Vec<lattice_proto::ctl::Link>, Error> {
         Ok(self
-            .request(self.subjects.link_op("get"), Bytes::new())
+            .request(self.subjects.lattice_op(Op::LinkGet), Bytes::new())
             .await?
             .unwrap_or_default())
     }
@@ -268,7 +269,7 @@ impl Client {
         host_id: &str,
         req: &lattice_proto::ctl::SignatureRequest,
     ) -> Result<lattice_wrpc::types::Signature, Error> {
-        let subject = self.host_subject("component", "signature", host_id)?;
+        let subject = self.host_subject(Op::ComponentSignature, host_id)?;
         self.request(subject, json(req)?)
             .await?
             .ok_or_else(|| Error::new(ErrorKind::Decode, "signature reply has no body"))
@@ -319,16 +320,16 @@ impl Client {
         HostWatcher::start(self).await
     }
 
-    fn host_subject(&self, noun: &str, verb: &str, host_id: &str) -> Result<String, Error> {
+    fn host_subject(&self, op: Op, host_id: &str) -> Result<String, Error> {
         lattice_proto::subject::validate_token("host id", host_id)
             .map_err(|e| Error::new(ErrorKind::InvalidInput, e.to_string()))?;
-        Ok(self.subjects.host_op(noun, verb, host_id))
+        Ok(self.subjects.host_op(op, host_id))
     }
 
-    fn config_subject(&self, verb: &str, name: &str) -> Result<String, Error> {
+    fn config_subject(&self, op: Op, name: &str) -> Result<String, Error> {
         validate_config_name(name)
             .map_err(|e| Error::new(ErrorKind::InvalidInput, e.to_string()))?;
-        Ok(self.subjects.config_op(verb, name))
+        Ok(self.subjects.config_op(op, name))
     }
 
     /// One request, one reply, opened from its envelope.

@@ -639,7 +639,7 @@ async fn serve(
                     .pool
                     .handle_http(req)
                     .await
-                    .map_err(crate::router::from_runtime)
+                    .map_err(CallError::for_caller)
             }
             None => {
                 shared.routing.http_remote.fetch_add(1, Ordering::Relaxed);
@@ -734,7 +734,7 @@ async fn forward(
             .as_str(),
     );
     let deadline = tokio::time::Instant::now() + FORWARDED_BUDGET;
-    let prefix = format!("{}.{target}", shared.lattice);
+    let prefix = lattice_proto::wrpc::component_prefix(&shared.lattice, target);
     // RFC 9110's idempotent methods may be sent again when their outcome is unknown.
     let idempotent = matches!(
         parts.method,
@@ -753,8 +753,8 @@ async fn forward(
     let (result, attempts) = retry(&policy, deadline, || {
         shared.wrpc.invoke_streaming(
             &prefix,
-            lattice_wrpc::http::INSTANCE,
-            lattice_wrpc::http::FUNC,
+            lattice_wrpc::http::HTTP_INSTANCE,
+            lattice_wrpc::http::HTTP_FUNC,
             bytes.clone(),
             headers.clone(),
             deadline,
@@ -809,16 +809,18 @@ fn streamed_body(rest: lattice_wrpc::transport::ResultStream) -> ResponseBody {
 
 /// The data of a body as a stream of chunks, to stream to another host (trailers are not
 /// forwarded).
-pub(crate) fn data_chunks<B>(body: B) -> impl futures::Stream<Item = Result<Bytes, String>> + Send
+pub(crate) fn data_chunks<B>(
+    body: B,
+) -> impl futures::Stream<Item = Result<Bytes, lattice_wrpc::transport::BodyError>> + Send
 where
     B: hyper::body::Body<Data = Bytes> + Send,
-    B::Error: std::fmt::Display + Send,
+    B::Error: Into<lattice_wrpc::transport::BodyError> + Send,
 {
     use futures::StreamExt as _;
     http_body_util::BodyStream::new(body).filter_map(|frame| async move {
         match frame {
             Ok(f) => f.into_data().ok().map(Ok),
-            Err(e) => Some(Err(e.to_string())),
+            Err(e) => Some(Err(e.into())),
         }
     })
 }
@@ -866,10 +868,7 @@ pub(crate) async fn serve_forwarded(
         )
     })?;
     let run = async {
-        let response = pool
-            .handle_http(req)
-            .await
-            .map_err(crate::router::from_runtime)?;
+        let response = pool.handle_http(req).await.map_err(CallError::for_caller)?;
         let (parts, body) = response.into_parts();
         let head = lattice_wrpc::http::ResponseHead {
             status: parts.status.as_u16(),

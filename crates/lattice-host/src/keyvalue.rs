@@ -80,7 +80,7 @@ impl Inner {
             },
         )
         .await
-        .map_err(KvError::Other)?;
+        .map_err(|e| KvError::Other(e.to_string()))?;
         buckets.insert(name.to_string(), store.clone());
         Ok(store)
     }

@@ -12,11 +12,10 @@ use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 use futures::StreamExt;
 use lattice_proto::ctl::Link;
+use lattice_proto::subject::LINKS_KEY_PREFIX as KEY_PREFIX;
 use serde::{Deserialize, Serialize};
 
 use crate::store::{LazyBucket, StoreError};
-
-const KEY_PREFIX: &str = "COMPONENT_";
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct ComponentSpec {

@@ -324,7 +324,7 @@ pub(crate) async fn follow(shared: Arc<HostShared>) {
                 continue;
             }
             let (id, subject, cluster) = key.clone();
-            let group = format!("{}.{id}.messaging", shared.lattice);
+            let group = lattice_proto::wrpc::messaging_group(&shared.lattice, &id);
             let nats = match shared.connections.get(&shared, cluster.as_ref()).await {
                 Ok(n) => n,
                 Err(e) => {

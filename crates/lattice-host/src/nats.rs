@@ -109,19 +109,30 @@ pub async fn connect(config: &NatsConfig) -> Result<async_nats::Client, ConnectE
 /// Waits until the server has processed everything this connection sent so far (in
 /// particular its subscriptions), by publishing to a fresh inbox it listens on and waiting for
 /// the message to come back. `flush()` alone only empties the client's socket buffer.
-pub async fn sync_with_server(nats: &async_nats::Client) -> Result<(), String> {
+pub async fn sync_with_server(nats: &async_nats::Client) -> Result<(), SyncError> {
     use futures::StreamExt;
     let inbox = nats.new_inbox();
-    let mut sub = nats
-        .subscribe(inbox.clone())
-        .await
-        .map_err(|e| e.to_string())?;
-    nats.publish(inbox, bytes::Bytes::new())
-        .await
-        .map_err(|e| e.to_string())?;
-    match tokio::time::timeout(Duration::from_secs(5), sub.next()).await {
+    let mut sub = nats.subscribe(inbox.clone()).await?;
+    nats.publish(inbox, bytes::Bytes::new()).await?;
+    match tokio::time::timeout(SYNC_TIMEOUT, sub.next()).await {
         Ok(Some(_)) => Ok(()),
-        Ok(None) => Err("subscription closed".into()),
-        Err(_) => Err("no echo from the server within 5 s".into()),
+        Ok(None) => Err(SyncError::Closed),
+        Err(_) => Err(SyncError::NoEcho),
     }
+}
+
+/// How long [`sync_with_server`] waits for its echo.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why [`sync_with_server`] could not confirm that the server caught up.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("cannot subscribe for the echo: {0}")]
+    Subscribe(#[from] async_nats::SubscribeError),
+    #[error("cannot publish the echo: {0}")]
+    Publish(#[from] async_nats::PublishError),
+    #[error("the echo's subscription closed")]
+    Closed,
+    #[error("no echo from the server within {SYNC_TIMEOUT:?}")]
+    NoEcho,
 }

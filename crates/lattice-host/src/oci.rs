@@ -237,10 +237,11 @@ impl OciClient {
     }
 
     /// Pushes `component` to `reference` as a Wasm OCI artifact; returns the manifest URL.
-    pub async fn push(&self, reference: &str, component: Vec<u8>) -> Result<String, String> {
-        let parsed: Reference = reference
-            .parse()
-            .map_err(|e| format!("invalid OCI reference {reference}: {e}"))?;
+    pub async fn push(&self, reference: &str, component: Vec<u8>) -> Result<String, PushError> {
+        let parsed: Reference = reference.parse().map_err(|e| PushError::BadReference {
+            reference: reference.to_string(),
+            source: e,
+        })?;
         let layer = ImageLayer::new(component, WASM_LAYER_MEDIA_TYPE.into(), None);
         let config = Config::new(
             br#"{"architecture":"wasm","os":"wasip2"}"#.to_vec(),
@@ -252,6 +253,26 @@ impl OciClient {
             .push(&parsed, &[layer], config, &auth, None)
             .await
             .map(|r| r.manifest_url)
-            .map_err(|e| format!("cannot push {reference}: {e}"))
+            .map_err(|e| PushError::Push {
+                reference: reference.to_string(),
+                source: e,
+            })
     }
+}
+
+/// Why a push failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("invalid OCI reference {reference}: {source}")]
+    BadReference {
+        reference: String,
+        #[source]
+        source: oci_client::ParseError,
+    },
+    #[error("cannot push {reference}: {source}")]
+    Push {
+        reference: String,
+        #[source]
+        source: oci_client::errors::OciDistributionError,
+    },
 }

@@ -13,9 +13,10 @@ use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use lattice_proto::ctl::split_instance;
+use lattice_proto::op::{Alive, Op};
 use lattice_proto::subject::CtlSubjects;
 use lattice_proto::CtlResponse;
-use lattice_runtime::{CallErrorKind as RunKind, Type, Val};
+use lattice_runtime::{Type, Val};
 use lattice_wrpc::retry::{retry, RetryPolicy};
 use lattice_wrpc::trace::TraceParent;
 use lattice_wrpc::transport::{
@@ -85,10 +86,12 @@ impl lattice_runtime::Router for HostRouter {
         params: Vec<Val>,
         param_types: Vec<Type>,
         results: Vec<Type>,
-    ) -> BoxFuture<'static, Result<Vec<Val>, String>> {
+    ) -> BoxFuture<'static, Result<Vec<Val>, CallError>> {
         let shared = self.shared.clone();
         Box::pin(async move {
-            let shared = shared.upgrade().ok_or("the host is stopping")?;
+            let shared = shared
+                .upgrade()
+                .ok_or_else(|| CallError::new(CallErrorKind::Stopped, "the host is stopping"))?;
             route(
                 &shared,
                 &source,
@@ -100,7 +103,6 @@ impl lattice_runtime::Router for HostRouter {
                 &results,
             )
             .await
-            .map_err(|e| e.to_string())
         })
     }
 }
@@ -108,19 +110,6 @@ impl lattice_runtime::Router for HostRouter {
 tokio::task_local! {
     /// The trace of the call being served, so calls it makes continue it.
     pub(crate) static CURRENT_TRACE: Option<TraceParent>;
-}
-
-/// Maps a local call failure onto the wire's error kinds.
-pub(crate) fn from_runtime(e: lattice_runtime::CallError) -> CallError {
-    let kind = match e.kind() {
-        // The guest's own import call failed: report that failure as it was.
-        RunKind::Import => return CallError::parse(e.message()),
-        RunKind::NoSuchFunction | RunKind::BadArguments => CallErrorKind::Rejected,
-        RunKind::DeadlineExceeded => CallErrorKind::DeadlineExceeded,
-        RunKind::Stopped => CallErrorKind::NoResponders,
-        RunKind::MemoryLimit | RunKind::Trapped | RunKind::Instantiate => CallErrorKind::Trapped,
-    };
-    CallError::new(kind, e.message())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -157,7 +146,7 @@ pub(crate) async fn route(
                 .pool
                 .call(Some(instance), func, &params)
                 .await
-                .map_err(from_runtime);
+                .map_err(CallError::for_caller);
         }
     }
     shared.routing.remote.fetch_add(1, Ordering::Relaxed);
@@ -176,7 +165,7 @@ pub(crate) async fn route(
         .unwrap_or_else(TraceParent::root);
     headers.insert(TRACEPARENT_HEADER, trace.to_string().as_str());
     let deadline = Instant::now() + shared.call_timeout;
-    let prefix = format!("{}.{target}", shared.lattice);
+    let prefix = lattice_proto::wrpc::component_prefix(&shared.lattice, &target);
     let mut policy = RetryPolicy::default().idempotent(route.idempotent);
     if shared.connected_at.within(SETTLING) {
         // Just (re)connected: interest from the rest of the cluster may not have reached our
@@ -216,13 +205,15 @@ pub(crate) fn watchdog(nats: async_nats::Client, subjects: CtlSubjects) -> Watch
         probe_every: Duration::from_millis(250),
         probe: Arc::new(move |host: String, call: String, timeout: Duration| {
             let nats = nats.clone();
-            let subject = subjects.host_op("host", "alive", &host);
+            let subject = subjects.host_op(Op::HostAlive, &host);
             Box::pin(async move {
                 let asked = nats.request(subject, Bytes::from(call));
                 match tokio::time::timeout(timeout, asked).await {
                     Ok(Ok(reply)) => {
                         match serde_json::from_slice::<CtlResponse<()>>(&reply.payload) {
-                            Ok(r) if r.message == "finished" => CallState::Finished,
+                            Ok(r) if Alive::parse(&r.message) == Some(Alive::Finished) => {
+                                CallState::Finished
+                            }
                             _ => CallState::Running,
                         }
                     }

@@ -19,7 +19,6 @@ use lattice_wrpc::transport::{self, Invocation};
 use lattice_wrpc::{CallError, CallErrorKind};
 
 use crate::host::HostShared;
-use crate::router::from_runtime;
 
 /// How long a call runs before its caller is told it arrived.
 const ACK_AFTER: std::time::Duration = std::time::Duration::from_millis(2);
@@ -34,7 +33,7 @@ pub(crate) async fn ensure(shared: &Arc<HostShared>, id: &str) -> Result<(), Str
     {
         return Ok(());
     }
-    let prefix = format!("{}.{id}", shared.lattice);
+    let prefix = lattice_proto::wrpc::component_prefix(&shared.lattice, id);
     let sub = shared
         .nats
         .queue_subscribe(
@@ -154,7 +153,9 @@ async fn handle(
             format!("component {id} stopped on this host"),
         )
     })?;
-    if inv.instance == lattice_wrpc::http::INSTANCE && inv.func == lattice_wrpc::http::FUNC {
+    if inv.instance == lattice_wrpc::http::HTTP_INSTANCE
+        && inv.func == lattice_wrpc::http::HTTP_FUNC
+    {
         return serve_http(shared, &running.pool, inv).await.map(|()| None);
     }
     let instance = inv.instance.clone();
@@ -162,7 +163,7 @@ async fn handle(
     let export = running
         .pool
         .export(interface, &inv.func)
-        .map_err(from_runtime)?;
+        .map_err(CallError::for_caller)?;
     let (params, size) = inv
         .read_params(|b| {
             lattice_wrpc::decode_values_within::<Val>(
@@ -197,7 +198,7 @@ async fn handle(
                 "the caller's deadline passed during the call",
             )
         })?
-        .map_err(from_runtime)?;
+        .map_err(CallError::for_caller)?;
     let mut bytes = Vec::new();
     lattice_wrpc::encode_values(&export.results, &results, &mut bytes)
         .map_err(|e| CallError::new(CallErrorKind::Decode, e.to_string()))?;

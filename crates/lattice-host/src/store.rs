@@ -120,9 +120,9 @@ pub(crate) async fn open_or_create(
         },
     )
     .await
-    .map_err(|detail| StoreError::Unavailable {
+    .map_err(|e| StoreError::Unavailable {
         bucket: bucket.to_string(),
-        detail,
+        detail: e.to_string(),
     })
 }
 

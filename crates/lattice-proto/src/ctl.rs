@@ -115,18 +115,27 @@ pub struct HostLabelKey {
     pub key: String,
 }
 
+/// Why a label key cannot be set or deleted by a client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidLabelKey {
+    #[error("label key must not be empty")]
+    Empty,
+    #[error("label key must be at most 256 bytes")]
+    TooLong,
+    #[error("label key {0:?} is reserved: keys starting with {RESERVED_LABEL_PREFIX:?} are set by the host")]
+    Reserved(String),
+}
+
 /// Checks a label key a client wants to set or delete.
-pub fn validate_label_key(key: &str) -> Result<(), String> {
+pub fn validate_label_key(key: &str) -> Result<(), InvalidLabelKey> {
     if key.trim().is_empty() {
-        return Err("label key must not be empty".into());
+        return Err(InvalidLabelKey::Empty);
     }
     if key.len() > 256 {
-        return Err("label key must be at most 256 bytes".into());
+        return Err(InvalidLabelKey::TooLong);
     }
     if key.starts_with(RESERVED_LABEL_PREFIX) {
-        return Err(format!(
-            "label key {key:?} is reserved: keys starting with {RESERVED_LABEL_PREFIX:?} are set by the host"
-        ));
+        return Err(InvalidLabelKey::Reserved(key.to_string()));
     }
     Ok(())
 }

@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use crate::op::{Op, Target};
+
 /// Default prefix of control-interface subjects (wasmCloud's `WASMCLOUD_CTL_TOPIC_PREFIX`).
 pub const DEFAULT_CTL_PREFIX: &str = "wasmbus.ctl";
 /// Version segment of the control interface.
@@ -116,14 +118,20 @@ impl CtlSubjects {
         &self.root
     }
 
+    /// An operation of the whole lattice ([`Target::Lattice`]): `{root}.{noun}.{verb}`.
+    pub fn lattice_op(&self, op: Op) -> String {
+        debug_assert_eq!(op.target(), Target::Lattice, "{op} names a target");
+        format!("{}.{}.{}", self.root, op.noun(), op.verb())
+    }
+
     /// Scatter-gather ping of every host.
     pub fn host_ping(&self) -> String {
-        format!("{}.host.ping", self.root)
+        self.lattice_op(Op::HostPing)
     }
 
     /// Scatter-gather auction: hosts able to run a component answer.
     pub fn component_auction(&self) -> String {
-        format!("{}.component.auction", self.root)
+        self.lattice_op(Op::ComponentAuction)
     }
 
     /// Wildcard and queue group of link operations: links live in KV, so one host answers.
@@ -134,19 +142,15 @@ impl CtlSubjects {
         )
     }
 
-    /// A link operation: `{root}.link.{verb}`.
-    pub fn link_op(&self, verb: &str) -> String {
-        format!("{}.link.{verb}", self.root)
-    }
-
     /// Registry credentials for every host.
     pub fn registry_put(&self) -> String {
-        format!("{}.registry.put", self.root)
+        self.lattice_op(Op::RegistryPut)
     }
 
-    /// An operation addressed to one host: `{root}.{noun}.{verb}.{host_id}`.
-    pub fn host_op(&self, noun: &str, verb: &str, host_id: &str) -> String {
-        format!("{}.{noun}.{verb}.{host_id}", self.root)
+    /// An operation addressed to one host ([`Target::Host`]): `{root}.{noun}.{verb}.{host_id}`.
+    pub fn host_op(&self, op: Op, host_id: &str) -> String {
+        debug_assert_eq!(op.target(), Target::Host, "{op} is not addressed to a host");
+        format!("{}.{}.{}.{host_id}", self.root, op.noun(), op.verb())
     }
 
     /// Wildcard a host subscribes to for every operation addressed to it, known or not.
@@ -154,9 +158,10 @@ impl CtlSubjects {
         format!("{}.*.*.{host_id}", self.root)
     }
 
-    /// A named-config operation: `{root}.config.{verb}.{name}`.
-    pub fn config_op(&self, verb: &str, name: &str) -> String {
-        format!("{}.config.{verb}.{name}", self.root)
+    /// A named-config operation ([`Target::Config`]): `{root}.config.{verb}.{name}`.
+    pub fn config_op(&self, op: Op, name: &str) -> String {
+        debug_assert_eq!(op.target(), Target::Config, "{op} does not name a config");
+        format!("{}.{}.{}.{name}", self.root, op.noun(), op.verb())
     }
 
     /// Wildcard and queue group of config operations: state lives in KV, so one host answers.
@@ -188,6 +193,13 @@ pub struct CtlOp<'a> {
     pub target: Option<&'a str>,
 }
 
+impl CtlOp<'_> {
+    /// The operation the subject names, if a host serves it.
+    pub fn op(&self) -> Option<Op> {
+        Op::from_parts(self.noun, self.verb)
+    }
+}
+
 impl fmt::Display for CtlOp<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}", self.noun, self.verb)
@@ -212,6 +224,25 @@ pub fn config_bucket(lattice: &str) -> String {
 /// JetStream KV bucket of links and component specs: `LATTICEDATA_{lattice}`.
 pub fn lattice_data_bucket(lattice: &str) -> String {
     format!("LATTICEDATA_{lattice}")
+}
+
+/// Key prefix of a component's links in the lattice-data bucket: `COMPONENT_{source_id}`.
+pub const LINKS_KEY_PREFIX: &str = "COMPONENT_";
+
+/// JetStream KV bucket of declared applications: `LATTICE_APPS_{lattice}` (Lattice).
+pub fn apps_bucket(lattice: &str) -> String {
+    format!("LATTICE_APPS_{lattice}")
+}
+
+/// Key prefix of an application's manifest in the apps bucket: `manifest.{name}`.
+pub const APP_MANIFEST_KEY_PREFIX: &str = "manifest.";
+/// Key prefix of an application's status in the apps bucket: `status.{name}`.
+pub const APP_STATUS_KEY_PREFIX: &str = "status.";
+
+/// JetStream KV bucket of the reconciler's lease, held by one host at a time:
+/// `LATTICE_LEASE_{lattice}` (Lattice).
+pub fn lease_bucket(lattice: &str) -> String {
+    format!("LATTICE_LEASE_{lattice}")
 }
 
 /// The JetStream KV bucket behind a component's `wasi:keyvalue` bucket `name` in `lattice`.
@@ -263,7 +294,7 @@ mod tests {
         let s = CtlSubjects::new("default").unwrap();
         assert_eq!(s.host_ping(), "wasmbus.ctl.v1.default.host.ping");
         assert_eq!(
-            s.host_op("label", "put", "NABC"),
+            s.host_op(Op::LabelPut, "NABC"),
             "wasmbus.ctl.v1.default.label.put.NABC"
         );
         assert_eq!(

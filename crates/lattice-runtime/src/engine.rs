@@ -11,7 +11,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use crate::cache::{self, CacheOutcome, CompileCache};
 use crate::pool::ComponentPool;
 use crate::store::Ctx;
-use crate::{ConfigValues, LoadError, Policy};
+use crate::{CallError, CallErrorKind, ConfigValues, LoadError, Policy};
 
 /// How often the epoch advances: the granularity of execution-time limits, and how often a
 /// long-running guest yields to other work on its thread.
@@ -45,8 +45,8 @@ impl Default for RuntimeConfig {
 pub trait Router: Send + Sync + 'static {
     /// Calls `func` of `instance` (an import of component `source`, through its link named
     /// `link_name`) with `params` (of types
-    /// `param_types`), expecting values of `results`. The error text becomes the trap the
-    /// calling guest sees.
+    /// `param_types`), expecting values of `results`. A failure traps the calling guest, and
+    /// the call it was serving fails with this error, its kind intact.
     #[allow(clippy::too_many_arguments)]
     fn call(
         &self,
@@ -57,7 +57,7 @@ pub trait Router: Send + Sync + 'static {
         params: Vec<wasmtime::component::Val>,
         param_types: Vec<wasmtime::component::Type>,
         results: Vec<wasmtime::component::Type>,
-    ) -> futures::future::BoxFuture<'static, Result<Vec<wasmtime::component::Val>, String>>;
+    ) -> futures::future::BoxFuture<'static, Result<Vec<wasmtime::component::Val>, CallError>>;
 }
 
 /// What the host supplies to guests' built-in interfaces, set once after start-up.
@@ -307,7 +307,7 @@ fn routed_call(
     func: &str,
     ty: &wasmtime::component::types::ComponentFunc,
     params: &[wasmtime::component::Val],
-) -> futures::future::BoxFuture<'static, Result<Vec<wasmtime::component::Val>, String>> {
+) -> futures::future::BoxFuture<'static, Result<Vec<wasmtime::component::Val>, CallError>> {
     match router.get() {
         Some(r) => r.call(
             ctx.component_id.clone(),
@@ -319,9 +319,11 @@ fn routed_call(
             ty.results().collect(),
         ),
         None => {
-            let msg =
-                format!("not linked: import {instance}.{func} is not linked to any component");
-            Box::pin(async move { Err(msg) })
+            let e = CallError::new(
+                CallErrorKind::NotLinked,
+                format!("import {instance}.{func} is not linked to any component"),
+            );
+            Box::pin(async move { Err(e) })
         }
     }
 }

@@ -174,7 +174,7 @@ impl ComponentPool {
             let result = match tokio::time::timeout(limit, run).await {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err((e, kind))) => Err(pool.classify(&store, e, kind)),
-                Err(_) => Err(CallError::deadline(limit)),
+                Err(_) => Err(CallError::execution_time(limit)),
             };
             pool.finish(permit, result.as_ref().err());
             result

@@ -314,7 +314,7 @@ impl ComponentPool {
             match tokio::time::timeout(limit, self.call_in_instance(interface, func, params)).await
             {
                 Ok(r) => r,
-                Err(_) => Err(CallError::deadline(limit)),
+                Err(_) => Err(CallError::execution_time(limit)),
             };
         match result {
             Ok((results, store)) => Ok((results, store, permit)),
@@ -503,10 +503,10 @@ impl ComponentPool {
             .chain()
             .find_map(|c| c.downcast_ref::<crate::error::ImportFailed>())
         {
-            return CallError::new(CallErrorKind::Import, failed.0.clone());
+            return failed.0.clone();
         }
         if e.downcast_ref::<DeadlineHit>().is_some() || is_deadline(&e) {
-            return CallError::deadline(self.policy.limits.max_execution_time);
+            return CallError::execution_time(self.policy.limits.max_execution_time);
         }
         CallError::new(default, format!("{e:#}"))
     }

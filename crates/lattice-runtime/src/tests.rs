@@ -406,10 +406,10 @@ async fn an_unlinked_import_fails_only_the_call_that_uses_it() {
         )
         .await
         .unwrap_err();
-    assert_eq!(e.kind(), CallErrorKind::Import);
+    assert_eq!(e.kind(), CallErrorKind::NotLinked, "{e}");
     assert!(
-        e.to_string()
-            .starts_with("not linked: import lattice:examples/calc@0.1.0.add"),
+        e.message()
+            .starts_with("import lattice:examples/calc@0.1.0.add"),
         "{e}"
     );
 }

@@ -24,10 +24,7 @@
 use crate::codec::DecodeError;
 use crate::leb;
 
-/// The instance of [`FUNC`].
-pub const INSTANCE: &str = "lattice:http/incoming-handler@0.2.0";
-/// The function that serves a forwarded request.
-pub const FUNC: &str = "handle";
+pub use lattice_proto::wrpc::{HTTP_FUNC, HTTP_INSTANCE};
 
 /// Header fields, in order, repeated names allowed.
 pub type Headers = Vec<(String, Vec<u8>)>;

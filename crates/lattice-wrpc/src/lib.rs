@@ -4,7 +4,8 @@
 //! # Layout
 //! - [`codec`]: the component-model value encoding, generic over wasm-wave's `WasmValue`
 //!   (wasmtime's `Val` on hosts, wasm-wave's `Value` in the CLI).
-//! - [`subject`]: invocation subjects and the inbox-derived parameter and result subjects.
+//! - [`subject`]: invocation subjects, queue groups and headers, defined in `lattice-proto`
+//!   (`lattice_proto::wrpc`) with the rest of the wire contract and re-exported here.
 //! - [`transport`]: the exchange itself: [`transport::invoke`] for clients,
 //!   [`transport::accept`] / [`transport::Invocation`] for servers; chunking past
 //!   `max_payload`, deadlines, and the error header.
@@ -30,7 +31,6 @@ pub mod http;
 mod leb;
 pub mod retry;
 pub mod serve;
-pub mod subject;
 pub mod trace;
 pub mod transport;
 pub mod types;
@@ -40,3 +40,4 @@ pub use codec::{
     MAX_DECODED_BYTES,
 };
 pub use error::{CallError, CallErrorKind};
+pub use lattice_proto::wrpc as subject;

@@ -44,27 +44,10 @@ use crate::error::{CallError, CallErrorKind};
 use crate::frames::{Frames, Progress};
 use crate::subject;
 
-/// Header with the reason a server could not produce results.
-pub const ERROR_HEADER: &str = "lattice-error";
-/// Header with the caller's remaining time budget in milliseconds.
-pub const TIMEOUT_HEADER: &str = "lattice-timeout-ms";
-/// Header with the calling component's id (as wasmCloud sends it).
-pub const SOURCE_HEADER: &str = "source-id";
-/// Header with the link name the call went through.
-pub const LINK_HEADER: &str = "link-name";
-/// W3C trace-context header.
-pub const TRACEPARENT_HEADER: &str = "traceparent";
-/// Header of the handshake with the id of the host that accepted the call.
-pub const SERVER_HEADER: &str = "lattice-host-id";
-/// Header of an invocation with the id of the host that made it, for a server that outlives
-/// its caller otherwise (a forwarded HTTP request's streams).
-pub const CALLER_HEADER: &str = "lattice-caller-host";
-/// Header of a handshake that stands for the whole result stream: a failure, its reason in
-/// [`ERROR_HEADER`] (a Lattice extension; see the module docs).
-pub const WHOLE_HEADER: &str = "lattice-whole";
-/// Header of an invocation whose results are streamed (see [`Client::invoke_streaming`]),
-/// which the server must answer in the usual steps.
-pub const STREAM_HEADER: &str = "lattice-stream";
+pub use lattice_proto::wrpc::{
+    CALLER_HEADER, ERROR_HEADER, LINK_HEADER, SERVER_HEADER, SOURCE_HEADER, STREAM_HEADER,
+    TIMEOUT_HEADER, TRACEPARENT_HEADER, WHOLE_HEADER,
+};
 /// Largest parameters or results a peer accumulates for one call.
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
@@ -601,12 +584,12 @@ impl Client {
                 let err = header(msg.headers.as_ref(), ERROR_HEADER);
                 return Err(err.map_or_else(
                     || transport("handshake", "marked whole without an error"),
-                    CallError::parse,
+                    CallError::from_header,
                 ));
             } else {
                 if msg.payload.is_empty() {
                     if let Some(err) = header(msg.headers.as_ref(), ERROR_HEADER) {
-                        return Err(CallError::parse(err));
+                        return Err(CallError::from_header(err));
                     }
                 }
                 results.push(&msg.payload)?;
@@ -666,12 +649,15 @@ const CREDIT_STOP: &[u8] = b"stop";
 #[derive(Clone)]
 pub struct BodySource(Arc<Mutex<Option<Chunks>>>);
 
+/// Why a body being streamed broke off (an HTTP body's own error, say).
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
 /// A body as chunks of bytes, or the reason it broke off.
-type Chunks = BoxStream<'static, Result<Bytes, String>>;
+type Chunks = BoxStream<'static, Result<Bytes, BodyError>>;
 
 impl BodySource {
     pub fn new(
-        stream: impl futures::Stream<Item = Result<Bytes, String>> + Send + 'static,
+        stream: impl futures::Stream<Item = Result<Bytes, BodyError>> + Send + 'static,
     ) -> Self {
         Self(Arc::new(Mutex::new(Some(Box::pin(stream)))))
     }
@@ -741,13 +727,12 @@ async fn send_body(
         while let Some(next) = body.next().await {
             let mut rest = next?;
             while !rest.is_empty() {
-                credits.acquire().await.map_err(|e| e.to_string())?.forget();
+                credits.acquire().await?.forget();
                 nats.publish(subject.clone(), rest.split_to(chunk.min(rest.len())))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
             }
         }
-        Ok::<_, String>(())
+        Ok::<_, BodyError>(())
     }
     .await;
     let mut headers = HeaderMap::new();
@@ -847,7 +832,7 @@ impl ResultStream {
             if msg.payload.is_empty() {
                 self.ended = true;
                 return match header(msg.headers.as_ref(), ERROR_HEADER) {
-                    Some(err) => Err(CallError::parse(err)),
+                    Some(err) => Err(CallError::from_header(err)),
                     None => Ok(None),
                 };
             }
@@ -1168,7 +1153,7 @@ impl Invocation {
     /// caller of this then [`fail`](Self::fail)s the call.
     pub async fn respond_streaming<S>(&mut self, value: Bytes, body: S) -> Result<(), CallError>
     where
-        S: futures::Stream<Item = Result<Bytes, String>>,
+        S: futures::Stream<Item = Result<Bytes, BodyError>>,
     {
         self.handshake(false).await?;
         let inbox = self
@@ -1237,7 +1222,7 @@ impl Invocation {
     /// yet, so a peer waiting for it learns of the failure at once.
     pub async fn fail(&mut self, err: &CallError) {
         let mut headers = HeaderMap::new();
-        headers.insert(ERROR_HEADER, header_value(&err.to_string()).as_str());
+        headers.insert(ERROR_HEADER, header_value(&err.header_value()).as_str());
         if self.whole && !self.handshaken {
             // The handshake, marked whole, with the reason: nothing follows.
             headers.insert(WHOLE_HEADER, "1");

@@ -6,6 +6,11 @@ use serde::{Deserialize, Serialize};
 use wasm_wave::value::Type as WaveType;
 use wasm_wave::wasm::{WasmType, WasmTypeKind};
 
+/// A type that cannot be described or rebuilt, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TypeError(String);
+
 /// A WIT value type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -59,9 +64,9 @@ pub struct Signature {
 
 impl TypeDesc {
     /// Describes `ty`, or says which part cannot travel over wRPC yet.
-    pub fn of<T: WasmType>(ty: &T) -> Result<Self, String> {
+    pub fn of<T: WasmType>(ty: &T) -> Result<Self, TypeError> {
         use WasmTypeKind as K;
-        let missing = || format!("malformed {} type", ty.kind());
+        let missing = || TypeError(format!("malformed {} type", ty.kind()));
         Ok(match ty.kind() {
             K::Bool => Self::Bool,
             K::S8 => Self::S8,
@@ -83,7 +88,7 @@ impl TypeDesc {
                 fields: ty
                     .record_fields()
                     .map(|(n, t)| Ok((n.into_owned(), Self::of(&t)?)))
-                    .collect::<Result<_, String>>()?,
+                    .collect::<Result<_, TypeError>>()?,
             },
             K::Tuple => Self::Tuple {
                 elements: ty
@@ -95,7 +100,7 @@ impl TypeDesc {
                 cases: ty
                     .variant_cases()
                     .map(|(n, t)| Ok((n.into_owned(), t.map(|t| Self::of(&t)).transpose()?)))
-                    .collect::<Result<_, String>>()?,
+                    .collect::<Result<_, TypeError>>()?,
             },
             K::Enum => Self::Enum {
                 cases: ty.enum_cases().map(|c| c.into_owned()).collect(),
@@ -113,15 +118,20 @@ impl TypeDesc {
             K::Flags => Self::Flags {
                 names: ty.flags_names().map(|n| n.into_owned()).collect(),
             },
-            other => return Err(format!("{other} values cannot travel over wRPC yet")),
+            other => {
+                return Err(TypeError(format!(
+                    "{other} values cannot travel over wRPC yet"
+                )))
+            }
         })
     }
 
     /// The wasm-wave type, for parsing and printing WAVE text.
-    pub fn to_wave(&self) -> Result<WaveType, String> {
+    pub fn to_wave(&self) -> Result<WaveType, TypeError> {
         use WasmTypeKind as K;
-        let simple = |k| WaveType::simple(k).ok_or_else(|| format!("no simple type {k}"));
-        let bad = |what: &str| format!("invalid {what} type");
+        let simple =
+            |k| WaveType::simple(k).ok_or_else(|| TypeError(format!("no simple type {k}")));
+        let bad = |what: &str| TypeError(format!("invalid {what} type"));
         Ok(match self {
             Self::Bool => simple(K::Bool)?,
             Self::S8 => simple(K::S8)?,
@@ -141,7 +151,7 @@ impl TypeDesc {
                 fields
                     .iter()
                     .map(|(n, t)| Ok((n.as_str(), t.to_wave()?)))
-                    .collect::<Result<Vec<_>, String>>()?,
+                    .collect::<Result<Vec<_>, TypeError>>()?,
             )
             .ok_or_else(|| bad("record"))?,
             Self::Tuple { elements } => WaveType::tuple(
@@ -155,7 +165,7 @@ impl TypeDesc {
                 cases
                     .iter()
                     .map(|(n, t)| Ok((n.as_str(), t.as_ref().map(Self::to_wave).transpose()?)))
-                    .collect::<Result<Vec<_>, String>>()?,
+                    .collect::<Result<Vec<_>, TypeError>>()?,
             )
             .ok_or_else(|| bad("variant"))?,
             Self::Enum { cases } => {

@@ -58,7 +58,7 @@ pub async fn run(global: &GlobalArgs, args: CallArgs) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + args.call_timeout;
     let results = transport::Client::new(ctl.nats().clone())
         .invoke(
-            &format!("{}.{}", global.lattice, args.component_id),
+            &lattice_proto::wrpc::component_prefix(&global.lattice, &args.component_id),
             &instance,
             &func,
             Bytes::from(bytes),

@@ -349,7 +349,7 @@ async fn invoke_raw(
                 .as_ref()
                 .and_then(|h| h.get(lattice_wrpc::transport::ERROR_HEADER))
                 .map(|e| {
-                    lattice_wrpc::CallError::parse(e.as_str())
+                    lattice_wrpc::CallError::from_header(e.as_str())
                         .kind()
                         .to_string()
                 });
@@ -601,7 +601,7 @@ async fn message_and_control_floods_are_bounded_and_pings_never_wait() {
             for i in 0..3000 {
                 let link = Link::new(&format!("src{i}"), "calc", "lattice", "examples", &["calc"]);
                 nats.publish_with_reply(
-                    subjects.link_op("put"),
+                    subjects.lattice_op(lattice_proto::op::Op::LinkPut),
                     format!("{inbox}.{i}"),
                     serde_json::to_vec(&link).unwrap().into(),
                 )
@@ -696,7 +696,7 @@ async fn a_peer_cannot_aim_a_components_answer_at_the_lattices_own_subjects() {
     let t = target().await;
     let nats = t.ctl.nats().clone();
     let root = lattice_proto::subject::CtlSubjects::new("default").unwrap();
-    let stop = root.host_op("host", "stop", &t.host.id);
+    let stop = root.host_op(lattice_proto::op::Op::HostStop, &t.host.id);
     let mut watch = nats.subscribe(format!("{}.>", root.root())).await.unwrap();
     let mut wrpc = nats.subscribe("default.*.wrpc.>").await.unwrap();
     nats.flush().await.unwrap();

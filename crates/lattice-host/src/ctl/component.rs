@@ -167,7 +167,7 @@ pub(super) fn signature(shared: &Arc<HostShared>, body: &[u8]) -> Handled {
                 results,
             }))
         }
-        (Err(e), _) | (_, Err(e)) => Handled::error(e),
+        (Err(e), _) | (_, Err(e)) => Handled::error(e.to_string()),
     }
 }
 

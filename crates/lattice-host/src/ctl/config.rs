@@ -3,23 +3,22 @@
 
 use lattice_proto::ctl::ConfigMap;
 use lattice_proto::event::{ConfigChanged, CONFIG_DELETED, CONFIG_SET};
+use lattice_proto::op::Op;
 use lattice_proto::subject::validate_config_name;
 use lattice_proto::{decode_request, CtlResponse};
 
 use super::Handled;
 use crate::host::HostShared;
 
-pub(super) async fn handle(shared: &HostShared, verb: &str, name: &str, body: &[u8]) -> Handled {
-    if !matches!(verb, "put" | "get" | "del") {
-        return Handled::error("unsupported subject");
-    }
+pub(super) async fn handle(shared: &HostShared, op: Op, name: &str, body: &[u8]) -> Handled {
     if let Err(e) = validate_config_name(name) {
         return Handled::error(e.to_string());
     }
-    match verb {
-        "put" => put(shared, name, body).await,
-        "get" => get(shared, name).await,
-        _ => del(shared, name).await,
+    match op {
+        Op::ConfigPut => put(shared, name, body).await,
+        Op::ConfigGet => get(shared, name).await,
+        Op::ConfigDel => del(shared, name).await,
+        _ => Handled::error("unsupported subject"),
     }
 }
 

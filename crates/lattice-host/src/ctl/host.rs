@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use lattice_proto::ctl::StopHostCommand;
+use lattice_proto::op::Alive;
 use lattice_proto::{decode_request, CtlResponse};
 
 use super::{After, Handled};
@@ -25,18 +26,18 @@ pub(super) fn alive(shared: &HostShared, body: &[u8]) -> Handled {
         return Handled::error("the body must be a call's reply subject (UTF-8)");
     };
     let state = match call {
-        "" => "alive",
+        "" => Alive::Alive,
         call if shared
             .in_flight
             .lock()
             .map(|f| f.contains(call))
             .unwrap_or(false) =>
         {
-            "running"
+            Alive::Running
         }
-        _ => "finished",
+        _ => Alive::Finished,
     };
-    Handled::reply(CtlResponse::success_with(state))
+    Handled::reply(CtlResponse::success_with(state.as_str()))
 }
 
 pub(super) fn get(shared: &HostShared) -> Handled {

@@ -19,7 +19,7 @@ pub(super) async fn put(shared: &HostShared, body: &[u8]) -> Handled {
         Err(e) => return Handled::error(e.to_string()),
     };
     if let Err(e) = validate_label_key(&label.key) {
-        return Handled::error(e);
+        return Handled::error(e.to_string());
     }
     if label.value.len() > MAX_LABEL_VALUE_BYTES {
         return Handled::error(format!(
@@ -47,7 +47,7 @@ pub(super) async fn del(shared: &HostShared, body: &[u8]) -> Handled {
         Err(e) => return Handled::error(e.to_string()),
     };
     if let Err(e) = validate_label_key(&key) {
-        return Handled::error(e);
+        return Handled::error(e.to_string());
     }
     let (removed, labels) = {
         let Ok(mut labels) = shared.labels.write() else {

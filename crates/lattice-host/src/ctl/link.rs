@@ -6,6 +6,7 @@
 
 use lattice_proto::ctl::{DeleteLinkRequest, Link};
 use lattice_proto::event::{LINKDEF_DELETED, LINKDEF_SET, LINKDEF_SET_FAILED};
+use lattice_proto::op::Op;
 use lattice_proto::subject::validate_token;
 use lattice_proto::{decode_request, CtlResponse};
 use serde_json::json;
@@ -13,11 +14,11 @@ use serde_json::json;
 use super::Handled;
 use crate::host::HostShared;
 
-pub(super) async fn handle(shared: &HostShared, verb: &str, body: &[u8]) -> Handled {
-    match verb {
-        "put" => put(shared, body).await,
-        "del" => del(shared, body).await,
-        "get" => match shared.links.all().await {
+pub(super) async fn handle(shared: &HostShared, op: Op, body: &[u8]) -> Handled {
+    match op {
+        Op::LinkPut => put(shared, body).await,
+        Op::LinkDel => del(shared, body).await,
+        Op::LinkGet => match shared.links.all().await {
             Ok(links) => Handled::reply(CtlResponse::ok(links)),
             Err(e) => Handled::error(e.to_string()),
         },

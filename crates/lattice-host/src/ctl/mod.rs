@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt;
+use lattice_proto::op::{Op, Target};
 use lattice_proto::subject::CtlOp;
 use lattice_proto::CtlResponse;
 use serde::Serialize;
@@ -40,14 +41,6 @@ use crate::HostError;
 pub(crate) const MAX_CONCURRENT_REQUESTS: usize = 64;
 /// Control requests waiting for one of those slots; more are refused with "busy".
 pub(crate) const MAX_QUEUED_REQUESTS: usize = 1024;
-
-/// Whether `op` only says whether the host is there: answered without waiting.
-fn is_liveness(op: &CtlOp<'_>) -> bool {
-    matches!(
-        (op.noun, op.verb),
-        ("host", "ping") | ("host", "get") | ("host", "alive")
-    )
-}
 
 /// What a handler wants done after its reply is sent.
 pub(crate) enum After {
@@ -167,7 +160,8 @@ async fn serve_subscription(
         if shared
             .subjects
             .parse(msg.subject.as_str())
-            .is_some_and(|op| is_liveness(&op))
+            .and_then(|parsed| parsed.op())
+            .is_some_and(Op::is_liveness)
         {
             handle_message(&shared, msg).await;
             continue;
@@ -218,24 +212,32 @@ async fn handle_message(shared: &Arc<HostShared>, msg: async_nats::Message) {
     }
 }
 
-async fn dispatch(shared: &Arc<HostShared>, op: CtlOp<'_>, body: &[u8]) -> Handled {
-    match (op.noun, op.verb) {
-        ("component", "scale") if op.target.is_some() => component::scale(shared, body),
-        ("component", "update") if op.target.is_some() => component::update(shared, body),
-        ("component", "auction") if op.target.is_none() => component::auction(shared, body),
-        ("component", "signature") if op.target.is_some() => component::signature(shared, body),
-        ("link", verb) if op.target.is_none() => link::handle(shared, verb, body).await,
-        ("registry", "put") if op.target.is_none() => registry::put(shared, body),
-        ("host", "ping") if op.target.is_none() => host::ping(shared),
-        ("host", "get") => host::get(shared),
-        ("host", "alive") => host::alive(shared, body),
-        ("host", "stop") => host::stop(shared, body),
-        ("label", "put") => label::put(shared, body).await,
-        ("label", "del") => label::del(shared, body).await,
-        ("config", verb) => match op.target {
-            Some(name) => config::handle(shared, verb, name, body).await,
-            None => Handled::error(format!("config.{verb} needs a config name in the subject")),
-        },
-        _ => Handled::error("unsupported subject"),
+async fn dispatch(shared: &Arc<HostShared>, parsed: CtlOp<'_>, body: &[u8]) -> Handled {
+    let Some(op) = parsed.op() else {
+        return Handled::error("unsupported subject");
+    };
+    match (op, parsed.target) {
+        (_, Some(_)) if op.target() == Target::Lattice => Handled::error("unsupported subject"),
+        (Op::ComponentScale, Some(_)) => component::scale(shared, body),
+        (Op::ComponentUpdate, Some(_)) => component::update(shared, body),
+        (Op::ComponentSignature, Some(_)) => component::signature(shared, body),
+        (Op::ComponentScale | Op::ComponentUpdate | Op::ComponentSignature, None) => {
+            Handled::error("unsupported subject")
+        }
+        (Op::ComponentAuction, _) => component::auction(shared, body),
+        (Op::LinkPut | Op::LinkDel | Op::LinkGet, _) => link::handle(shared, op, body).await,
+        (Op::RegistryPut, _) => registry::put(shared, body),
+        (Op::HostPing, _) => host::ping(shared),
+        (Op::HostGet, _) => host::get(shared),
+        (Op::HostAlive, _) => host::alive(shared, body),
+        (Op::HostStop, _) => host::stop(shared, body),
+        (Op::LabelPut, _) => label::put(shared, body).await,
+        (Op::LabelDel, _) => label::del(shared, body).await,
+        (Op::ConfigPut | Op::ConfigGet | Op::ConfigDel, Some(name)) => {
+            config::handle(shared, op, name, body).await
+        }
+        (Op::ConfigPut | Op::ConfigGet | Op::ConfigDel, None) => {
+            Handled::error(format!("{op} needs a config name in the subject"))
+        }
     }
 }

@@ -1,4 +1,55 @@
-//! wRPC subjects: `{prefix}.wrpc.0.0.1.{instance}.{func}` and the inbox-derived ones.
+//! wRPC 0.0.1 over NATS, as names: subjects, queue groups and headers (Lattice's extensions
+//! marked). The exchange that uses them is `lattice-wrpc`'s.
+//!
+//! - Invocations: `{prefix}.wrpc.0.0.1.{instance}.{func}`, where a component's prefix is
+//!   `{lattice}.{component_id}` ([`component_prefix`]); every instance of the component
+//!   subscribes to [`serve_wildcard`] in the queue group named by the prefix.
+//! - Per call: the client's reply subject `Rc`, `Rc.results`, `Rc.whole`; the server's inbox
+//!   `Rs`, `Rs.params`, `Rs.credit`.
+
+/// Header with the reason a server could not produce results (Lattice).
+pub const ERROR_HEADER: &str = "lattice-error";
+/// Header with the caller's remaining time budget in milliseconds (Lattice).
+pub const TIMEOUT_HEADER: &str = "lattice-timeout-ms";
+/// Header with the calling component's id (as wasmCloud sends it).
+pub const SOURCE_HEADER: &str = "source-id";
+/// Header with the link name the call went through (as wasmCloud sends it).
+pub const LINK_HEADER: &str = "link-name";
+/// W3C trace-context header.
+pub const TRACEPARENT_HEADER: &str = "traceparent";
+/// Header of the handshake with the id of the host that accepted the call (Lattice).
+pub const SERVER_HEADER: &str = "lattice-host-id";
+/// Header of an invocation with the id of the host that made it, for a server that outlives
+/// its caller otherwise: a forwarded HTTP request's streams (Lattice).
+pub const CALLER_HEADER: &str = "lattice-caller-host";
+/// Header of a handshake that stands for the whole result stream: a failure, its reason in
+/// [`ERROR_HEADER`] (Lattice).
+pub const WHOLE_HEADER: &str = "lattice-whole";
+/// Header of an invocation whose results are streamed, which the server must answer in the
+/// usual steps (Lattice).
+pub const STREAM_HEADER: &str = "lattice-stream";
+
+/// The instance of [`HTTP_FUNC`]: how one host hands an HTTP request to a component on
+/// another (Lattice; the encoding is `lattice_wrpc::http`'s).
+pub const HTTP_INSTANCE: &str = "lattice:http/incoming-handler@0.2.0";
+/// The function that serves a forwarded HTTP request.
+pub const HTTP_FUNC: &str = "handle";
+
+/// The invocation prefix of component `id` in `lattice`, `{lattice}.{id}`, which is also the
+/// queue group its instances serve in.
+pub fn component_prefix(lattice: &str, id: &str) -> String {
+    let mut s = String::with_capacity(lattice.len() + id.len() + 1);
+    s.push_str(lattice);
+    s.push('.');
+    s.push_str(id);
+    s
+}
+
+/// The queue group in which a component's `wasmcloud:messaging` subscriptions take turns,
+/// `{lattice}.{id}.messaging`: each message reaches one instance (Lattice).
+pub fn messaging_group(lattice: &str, id: &str) -> String {
+    format!("{lattice}.{id}.messaging")
+}
 
 /// The protocol segment of invocation subjects.
 pub const PROTOCOL: &str = "wrpc.0.0.1";
@@ -55,13 +106,13 @@ fn suffixed(inbox: &str, suffix: &str) -> String {
 }
 
 /// Where a Lattice server sends a short call's whole result stream, to a client that asked
-/// for it (see [`crate::transport`]).
+/// for it (see `lattice_wrpc::transport`).
 pub fn whole(inbox: &str) -> String {
     suffixed(inbox, ".whole")
 }
 
 /// Where a client returns credit for streamed result chunks (a Lattice extension; see
-/// [`crate::transport::Client::invoke_streaming`]).
+/// `lattice_wrpc::transport::Client::invoke_streaming`).
 pub fn credit(server_inbox: &str) -> String {
     suffixed(server_inbox, ".credit")
 }
