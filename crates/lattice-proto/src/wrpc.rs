@@ -29,6 +29,14 @@ pub const WHOLE_HEADER: &str = "lattice-whole";
 /// usual steps (Lattice).
 pub const STREAM_HEADER: &str = "lattice-stream";
 
+/// Chunks a server streams after a call's value, at most this many ahead of the reader's
+/// credit (Lattice).
+pub const STREAM_WINDOW: u64 = 16;
+/// Largest chunk of a streamed body or result stream (capped by the server's `max_payload`).
+pub const STREAM_CHUNK: usize = 64 << 10;
+/// Credit payload by which a reader that lost interest stops the stream (Lattice).
+pub const CREDIT_STOP: &[u8] = b"stop";
+
 /// The instance of [`HTTP_FUNC`]: how one host hands an HTTP request to a component on
 /// another (Lattice; the encoding is `lattice_wrpc::http`'s).
 pub const HTTP_INSTANCE: &str = "lattice:http/incoming-handler@0.2.0";

@@ -127,9 +127,11 @@ async fn requests_are_routed_by_address_path_and_host_and_served_wherever_the_co
     let r = until_status(&own_addr, "localhost", "/", 200).await;
     assert_eq!(r.text(), HELLO);
 
-    // No route: 404. A target nobody runs: 502, fast.
+    // No route: 404. A target nobody runs: 502, fast, once its route is in place (routes
+    // follow the links within a moment; nothing above waited for this one).
     let r = get(&edge_addr, "/nope").await.unwrap();
     assert_eq!(r.status, 404, "{}", r.text());
+    until_status(&edge_addr, "localhost", "/ghost", 502).await;
     let asked = Instant::now();
     let r = get(&edge_addr, "/ghost").await.unwrap();
     let took = asked.elapsed();
