@@ -65,7 +65,7 @@ struct Lease {
 
 impl Lease {
     async fn open(js: &jetstream::Context, c: &ReconcilerConfig) -> Result<Self, String> {
-        let kv = crate::store::open_or_create(
+        let kv = lattice_nats::kv::open_or_create(
             js,
             kv::Config {
                 bucket: lattice_proto::subject::lease_bucket(&c.lattice),

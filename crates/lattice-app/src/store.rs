@@ -83,28 +83,6 @@ pub struct ScalerStatus {
     pub message: String,
 }
 
-/// Opens the bucket `config` names, creating it when missing. Several hosts may race to
-/// create it; the loser opens what the winner made.
-pub async fn open_or_create(
-    js: &jetstream::Context,
-    config: kv::Config,
-) -> Result<kv::Store, StoreError> {
-    if let Ok(store) = js.get_key_value(&config.bucket).await {
-        return Ok(store);
-    }
-    let bucket = config.bucket.clone();
-    match js.create_key_value(config).await {
-        Ok(store) => {
-            tracing::info!(bucket, "created KV bucket");
-            Ok(store)
-        }
-        Err(create_err) => js
-            .get_key_value(&bucket)
-            .await
-            .map_err(|_| kv_err(create_err)),
-    }
-}
-
 /// The application store of one lattice.
 #[derive(Clone)]
 pub struct AppStore {
@@ -118,7 +96,7 @@ impl AppStore {
         lattice: &str,
         replicas: usize,
     ) -> Result<Self, StoreError> {
-        let kv = open_or_create(
+        let kv = lattice_nats::kv::open_or_create(
             js,
             kv::Config {
                 bucket: bucket(lattice),
@@ -128,7 +106,8 @@ impl AppStore {
                 ..Default::default()
             },
         )
-        .await?;
+        .await
+        .map_err(kv_err)?;
         Ok(Self { kv })
     }
 

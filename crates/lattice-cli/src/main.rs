@@ -2,7 +2,8 @@
 //!
 //! This binary is thin: argument parsing ([`args`]), one module per command group under
 //! [`cmd`], output formatting ([`output`]) and the local NATS server of `lattice up`
-//! ([`local_nats`]). The work is done by `lattice-host` and `lattice-ctl`.
+//! ([`local_nats`]). The work is done by `lattice-host`, `lattice-ctl` and `lattice-app` (the
+//! reconciler a host process runs beside its host); connections by `lattice-nats`.
 
 mod args;
 mod cmd;
@@ -10,7 +11,7 @@ mod local_nats;
 mod output;
 
 use clap::Parser;
-use lattice_host::{NatsAuth, NatsConfig};
+use lattice_nats::{NatsAuth, NatsConfig};
 
 use args::{Cli, Command, GlobalArgs};
 
@@ -124,7 +125,7 @@ pub fn nats_config(global: &GlobalArgs, url: Option<&str>) -> anyhow::Result<Nat
 /// A control client for the lattice named on the command line.
 pub async fn ctl_client(global: &GlobalArgs) -> anyhow::Result<lattice_ctl::Client> {
     let config = nats_config(global, None)?;
-    let nats = lattice_host::nats::connect(&config)
+    let nats = lattice_nats::connect(&config)
         .await
         .map_err(|e| anyhow::anyhow!("cannot connect to NATS at {}: {e}", config.urls.join(",")))?;
     Ok(lattice_ctl::Client::builder(nats, &global.lattice)

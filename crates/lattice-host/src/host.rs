@@ -19,7 +19,7 @@ use crate::config::HostConfig;
 use crate::events::EventPublisher;
 use crate::router::RoutingCounts;
 use crate::store::ConfigStore;
-use crate::{ctl, heartbeat, identity, nats, HostError};
+use crate::{ctl, heartbeat, identity, HostError};
 
 /// Why a host is stopping.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,7 +180,7 @@ impl Host {
         let notify = reconnected.clone();
         let connected_at = Arc::new(crate::router::ConnectedAt::default());
         let connected = connected_at.clone();
-        let opts = nats::connect_options(&nats_config)
+        let opts = lattice_nats::connect_options(&nats_config)
             .await
             .map_err(connect_err)?
             .event_callback(move |event| {
@@ -197,12 +197,12 @@ impl Host {
                     }
                 }
             });
-        let client = nats::connect_with(&nats_config, opts)
+        let client = lattice_nats::connect_with(&nats_config, opts)
             .await
             .map_err(connect_err)?;
         let mut messaging_config = nats_config.clone();
         messaging_config.name = nats_config.name.as_ref().map(|n| format!("{n} messaging"));
-        let messaging_nats = nats::connect(&messaging_config)
+        let messaging_nats = lattice_nats::connect(&messaging_config)
             .await
             .map_err(connect_err)?;
         // The first `Connected` is the initial connection, not a reconnect.
@@ -212,7 +212,7 @@ impl Host {
             Some(domain) => async_nats::jetstream::with_domain(client.clone(), domain),
             None => async_nats::jetstream::new(client.clone()),
         };
-        let js_for_apps = js.clone();
+        let js_for_kv = js.clone();
         let (stop, stop_rx) = watch::channel(None);
         let shared = Arc::new(HostShared {
             friendly_name,
@@ -260,11 +260,7 @@ impl Host {
         router_runtime.set_router(Arc::new(crate::router::HostRouter {
             shared: Arc::downgrade(&shared),
         }));
-        let kv = crate::keyvalue::JetStreamKv::new(
-            js_for_apps.clone(),
-            &shared.lattice,
-            config.kv_replicas,
-        );
+        let kv = crate::keyvalue::JetStreamKv::new(js_for_kv, &shared.lattice, config.kv_replicas);
         kv.follow_links(Arc::downgrade(&shared));
         router_runtime.set_keyvalue(Arc::new(kv));
         router_runtime.set_messaging(Arc::new(crate::messaging::NatsMessaging {
@@ -272,7 +268,7 @@ impl Host {
         }));
         let mut tasks = ctl::serve(shared.clone()).await?;
         // Subscriptions must be live on the server before anyone hears of this host.
-        if let Err(e) = nats::sync_with_server(&shared.nats).await {
+        if let Err(e) = lattice_nats::sync_with_server(&shared.nats).await {
             tracing::warn!(error = %e, "cannot confirm subscriptions with the server");
         }
         shared
@@ -297,16 +293,6 @@ impl Host {
             config.http_address,
             Default::default(),
         )));
-        if config.reconciler {
-            let mut rc = lattice_app::ReconcilerConfig::new(&shared.lattice, &shared.id);
-            rc.kv_replicas = config.kv_replicas;
-            rc.ctl_prefix = config.ctl_prefix.clone();
-            tasks.push(tokio::spawn(lattice_app::run_reconciler(
-                shared.nats.clone(),
-                js_for_apps,
-                rc,
-            )));
-        }
         tracing::info!(
             host_id = %shared.id,
             name = %shared.friendly_name,

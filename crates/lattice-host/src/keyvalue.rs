@@ -69,7 +69,7 @@ impl Inner {
         if let Some(b) = buckets.get(name) {
             return Ok(b.clone());
         }
-        let store = lattice_app::store::open_or_create(
+        let store = lattice_nats::kv::open_or_create(
             &self.js,
             kv::Config {
                 bucket: lattice_proto::subject::keyvalue_bucket(&self.lattice, name),

@@ -26,10 +26,11 @@
 //!   behind `wasmcloud:messaging`, and delivery of subscribed subjects to handlers.
 //! - `http`: HTTP ingress: listeners and routes from links of the built-in `http` source,
 //!   requests served in-process or forwarded over wRPC.
-//! - The application reconciler (`lattice-app`) runs as one of the host's tasks.
+//! - NATS connections and KV buckets are opened with `lattice-nats`.
 //!
-//! Not here: command-line parsing (`lattice-cli`), the control client (`lattice-ctl`), and the
-//! wire types themselves (`lattice-proto`).
+//! Not here: command-line parsing and the application reconciler (`lattice-cli` runs it
+//! beside the host; `lattice-app`), the control client (`lattice-ctl`), and the wire types
+//! themselves (`lattice-proto`).
 
 mod admission;
 mod artifact;
@@ -45,7 +46,6 @@ mod identity;
 mod keyvalue;
 mod links;
 mod messaging;
-pub mod nats;
 pub mod oci;
 mod router;
 mod serve;
@@ -66,7 +66,7 @@ pub enum HostError {
     Connect {
         urls: String,
         #[source]
-        source: nats::ConnectError,
+        source: lattice_nats::ConnectError,
     },
     #[error("cannot start the WebAssembly runtime: {0}")]
     Runtime(#[from] lattice_runtime::LoadError),

@@ -120,7 +120,7 @@ impl Connections {
             ..Default::default()
         };
         let what = servers.join(",");
-        let client = tokio::time::timeout(CONNECT_TIMEOUT, crate::nats::connect(&config))
+        let client = tokio::time::timeout(CONNECT_TIMEOUT, lattice_nats::connect(&config))
             .await
             .map_err(|_| {
                 MessagingError::Failed(format!(

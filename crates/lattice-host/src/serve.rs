@@ -42,7 +42,7 @@ pub(crate) async fn ensure(shared: &Arc<HostShared>, id: &str) -> Result<(), Str
         )
         .await
         .map_err(|e| format!("cannot serve {id}: {e}"))?;
-    if let Err(e) = crate::nats::sync_with_server(&shared.nats).await {
+    if let Err(e) = lattice_nats::sync_with_server(&shared.nats).await {
         tracing::warn!(component_id = id, error = %e, "cannot confirm the subscription with the server");
     }
     let task = tokio::spawn(serve_loop(shared.clone(), id.to_string(), prefix, sub));

@@ -109,7 +109,7 @@ pub(crate) async fn open_or_create(
     bucket: &str,
     replicas: usize,
 ) -> Result<kv::Store, StoreError> {
-    lattice_app::store::open_or_create(
+    lattice_nats::kv::open_or_create(
         js,
         kv::Config {
             bucket: bucket.to_string(),

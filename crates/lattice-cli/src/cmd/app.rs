@@ -15,7 +15,7 @@ fn read_manifest(file: &std::path::Path) -> anyhow::Result<Manifest> {
 
 async fn store(global: &GlobalArgs, js_domain: Option<&str>) -> anyhow::Result<AppStore> {
     let config = crate::nats_config(global, None)?;
-    let nats = lattice_host::nats::connect(&config)
+    let nats = lattice_nats::connect(&config)
         .await
         .map_err(|e| anyhow::anyhow!("cannot connect to NATS at {}: {e}", config.urls.join(",")))?;
     let js = match js_domain {

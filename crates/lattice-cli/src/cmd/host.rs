@@ -93,6 +93,28 @@ pub fn oci_config(
     })
 }
 
+/// Starts the lattice's application reconciler beside host `host_id`, on a connection of its
+/// own; it is active only while it holds the lattice's lease (one host at a time).
+async fn start_reconciler(
+    config: &HostConfig,
+    host_id: &str,
+    friendly_name: &str,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let mut nats_config = config.nats.clone();
+    nats_config.name = Some(format!("lattice-host {friendly_name} reconciler"));
+    let nats = lattice_nats::connect(&nats_config)
+        .await
+        .context("cannot connect the reconciler to NATS")?;
+    let js = match &config.js_domain {
+        Some(domain) => async_nats::jetstream::with_domain(nats.clone(), domain),
+        None => async_nats::jetstream::new(nats.clone()),
+    };
+    let mut rc = lattice_app::ReconcilerConfig::new(&config.lattice, host_id);
+    rc.kv_replicas = config.kv_replicas;
+    rc.ctl_prefix = config.ctl_prefix.clone();
+    Ok(tokio::spawn(lattice_app::run_reconciler(nats, js, rc)))
+}
+
 /// Runs a host in the foreground until SIGINT/SIGTERM or a `host.stop` request.
 pub async fn run_host(
     global: &GlobalArgs,
@@ -103,10 +125,18 @@ pub async fn run_host(
     let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     let config = host_config(global, args, url)?;
+    let apps = config.clone();
     let mut host = tokio::select! {
         host = Host::start(config) => host?,
         _ = sigint.recv() => return Ok(()),
         _ = sigterm.recv() => return Ok(()),
+    };
+    let reconciler = match start_reconciler(&apps, host.id(), host.friendly_name()).await {
+        Ok(task) => task,
+        Err(e) => {
+            host.shutdown(StopReason::Signal).await;
+            return Err(e);
+        }
     };
     eprintln!(
         "host {} ({}) joined lattice {:?}",
@@ -119,6 +149,7 @@ pub async fn run_host(
         _ = sigint.recv() => StopReason::Signal,
         _ = sigterm.recv() => StopReason::Signal,
     };
+    reconciler.abort();
     // A second signal stops at once.
     tokio::select! {
         _ = host.shutdown(reason) => {}

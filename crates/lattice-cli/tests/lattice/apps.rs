@@ -440,8 +440,7 @@ async fn a_rolling_update_under_load_fails_no_call() {
     .await;
 
     // Calls from a host that only runs relay, linked to the app's calc.
-    let caller =
-        std::sync::Arc::new(in_process_host_with(&url, "default", |c| c.reconciler = false).await);
+    let caller = std::sync::Arc::new(in_process_host(&url, "default").await);
     let ev = scale(
         &ctl,
         caller.id(),

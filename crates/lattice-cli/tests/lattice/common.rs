@@ -19,7 +19,7 @@ pub fn host(nats_url: &str, lattice: &str) -> HostSpec {
 /// A control client with a short gather window, so polls are quick (a ping that finds no host
 /// waits out the whole window).
 pub async fn ctl(nats_url: &str, lattice: &str) -> Client {
-    let nats = lattice_host::nats::connect(&lattice_host::NatsConfig::from_urls(nats_url))
+    let nats = lattice_nats::connect(&lattice_nats::NatsConfig::from_urls(nats_url))
         .await
         .expect("connecting the test client to NATS");
     // Requests get a generous timeout: under a full parallel test run, JetStream writes

@@ -107,7 +107,7 @@ async fn a_link_puts_a_components_messages_on_other_servers() {
     let b = NatsServer::start().unwrap();
     let ctl = ctl(&a.url(), "default").await;
     let host = host_running(&a.url(), &[("echo", "echo", 2), ("snoop", "snoop", 1)]).await;
-    let on_b = lattice_host::nats::connect(&lattice_host::NatsConfig::from_urls(&b.url()))
+    let on_b = lattice_nats::connect(&lattice_nats::NatsConfig::from_urls(&b.url()))
         .await
         .unwrap();
     let mut seen_on_a = ctl.nats().subscribe("app.>").await.unwrap();

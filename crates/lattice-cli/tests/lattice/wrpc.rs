@@ -382,9 +382,7 @@ async fn calls_carry_their_trace_context_and_deadline_across_hosts() {
     // The relay host would have sent its parameter message to calc's host before it sent
     // relay's results, so on the spy's connection it came before them; this client's own is
     // routed once the server answers a round trip after it.
-    lattice_host::nats::sync_with_server(ctl.nats())
-        .await
-        .unwrap();
+    lattice_nats::sync_with_server(ctl.nats()).await.unwrap();
     use futures::FutureExt as _;
     assert!(
         params_spy.next().now_or_never().is_none(),
@@ -531,17 +529,13 @@ async fn a_short_call_between_lattice_peers_takes_one_message_each_way() {
     // A call that runs past 2 ms is acknowledged first (then it takes the usual messages):
     // of ten calls after a warm-up, short ones are answered in one message.
     call("add", 0).await.unwrap();
-    lattice_host::nats::sync_with_server(ctl.nats())
-        .await
-        .unwrap();
+    lattice_nats::sync_with_server(ctl.nats()).await.unwrap();
     spied(&mut spy);
     let mut in_one = 0;
     for i in 0..10 {
         let r = call("add", i).await.unwrap();
         assert_eq!(wasm_wave::to_string(&r[0]).unwrap(), (i + 1).to_string());
-        lattice_host::nats::sync_with_server(ctl.nats())
-            .await
-            .unwrap();
+        lattice_nats::sync_with_server(ctl.nats()).await.unwrap();
         let seen = spied(&mut spy);
         if let [only] = &seen[..] {
             assert!(whole(only), "one message, not the whole results: {only:?}");
@@ -556,9 +550,7 @@ async fn a_short_call_between_lattice_peers_takes_one_message_each_way() {
     let err = call("nope", 0).await.unwrap_err();
     assert_eq!(err.kind(), lattice_wrpc::CallErrorKind::Rejected, "{err}");
     assert!(err.to_string().contains("exports no function"), "{err}");
-    lattice_host::nats::sync_with_server(ctl.nats())
-        .await
-        .unwrap();
+    lattice_nats::sync_with_server(ctl.nats()).await.unwrap();
     let seen = spied(&mut spy);
     assert!(matches!(&seen[..], [m] if whole_failure(m)), "{seen:?}");
 }

@@ -1,15 +1,96 @@
-//! Connecting to NATS with the settings a long-lived lattice member needs.
+//! Connecting to NATS the way every Lattice member does (hosts, the CLI, the reconciler), and
+//! the JetStream KV helper they share. No lattice logic: that is the other crates'.
 //!
-//! A host must outlive restarts and fail-overs of its NATS servers, so it reconnects forever
-//! with a short, capped backoff, and pings its server often enough to notice a half-open
+//! # Layout
+//! - here: [`NatsConfig`] and [`NatsAuth`] (how to reach NATS), [`connect`] and its parts,
+//!   [`sync_with_server`] (wait until the server has processed what was sent).
+//! - [`kv`]: opening a JetStream KV bucket, creating it when missing, race-free across hosts.
+//!
+//! A member (a host above all) must outlive restarts and fail-overs of its NATS servers, so
+//! it reconnects forever with a short, capped backoff, and pings its server often enough to notice a half-open
 //! connection in seconds rather than minutes. async-nats re-establishes subscriptions (queue
 //! groups included) on every reconnect.
 
+pub mod kv;
+
+use std::path::PathBuf;
 use std::time::Duration;
 
 use async_nats::{ConnectOptions, ServerAddr};
 
-use crate::config::{NatsAuth, NatsConfig};
+/// How to reach NATS: one or more server URLs (a cluster's members), credentials and TLS.
+#[derive(Debug, Clone)]
+pub struct NatsConfig {
+    /// Server URLs; the client fails over between them and any servers the cluster announces.
+    pub urls: Vec<String>,
+    pub auth: NatsAuth,
+    /// CA file to trust for the servers' TLS certificates (implies TLS).
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate and key for mutual TLS.
+    pub tls_client_cert: Option<(PathBuf, PathBuf)>,
+    /// Connection name shown in the server's monitoring (`connz`).
+    pub name: Option<String>,
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        Self {
+            urls: vec!["nats://127.0.0.1:4222".into()],
+            auth: NatsAuth::None,
+            tls_ca: None,
+            tls_client_cert: None,
+            name: None,
+        }
+    }
+}
+
+impl NatsConfig {
+    /// A config for the comma-separated server list `urls`, without auth or TLS.
+    pub fn from_urls(urls: &str) -> Self {
+        Self {
+            urls: split_urls(urls),
+            ..Self::default()
+        }
+    }
+}
+
+/// Splits a comma-separated list of URLs, ignoring blanks.
+pub fn split_urls(urls: &str) -> Vec<String> {
+    urls.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// NATS authentication.
+#[derive(Clone, Default)]
+pub enum NatsAuth {
+    #[default]
+    None,
+    UserPassword {
+        user: String,
+        password: String,
+    },
+    Token(String),
+    /// A user nkey seed (`SU…`).
+    NkeySeed(String),
+    /// A `.creds` file holding a user JWT and seed.
+    CredsFile(PathBuf),
+}
+
+impl std::fmt::Debug for NatsAuth {
+    // Secrets stay out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NatsAuth::None => f.write_str("None"),
+            NatsAuth::UserPassword { user, .. } => write!(f, "UserPassword({user}, ***)"),
+            NatsAuth::Token(_) => f.write_str("Token(***)"),
+            NatsAuth::NkeySeed(_) => f.write_str("NkeySeed(***)"),
+            NatsAuth::CredsFile(p) => write!(f, "CredsFile({})", p.display()),
+        }
+    }
+}
 
 /// How often the client pings its server; two unanswered pings drop the connection. Dead
 /// *hosts* are found by the server's own pings (every 500 ms, 3 missed, in the configs we
