@@ -68,7 +68,7 @@ impl Default for HostConfig {
             default_limits: lattice_runtime::Limits::default(),
             oci: crate::oci::OciConfig::default(),
             force_remote_calls: false,
-            call_timeout: crate::router::DEFAULT_CALL_TIMEOUT,
+            call_timeout: crate::calls::DEFAULT_CALL_TIMEOUT,
             http_address: DEFAULT_HTTP_ADDRESS,
         }
     }

@@ -14,10 +14,10 @@ use lattice_proto::subject::{config_bucket, CtlSubjects};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
+use crate::calls::RoutingCounts;
 use crate::components::{Components, InvokeError};
 use crate::config::HostConfig;
 use crate::events::EventPublisher;
-use crate::router::RoutingCounts;
 use crate::store::ConfigStore;
 use crate::{ctl, heartbeat, identity, HostError};
 
@@ -57,43 +57,17 @@ pub(crate) struct HostShared {
     pub connections: crate::messaging::Connections,
     /// What remote peers may make this host hold.
     pub admission: crate::admission::Admission,
-    pub routing: crate::router::RoutingStats,
     pub serving: std::sync::Mutex<std::collections::HashMap<String, JoinHandle<()>>>,
     /// Reply subjects of the wRPC calls this host is running, for callers asking about them.
     pub in_flight: std::sync::Mutex<std::collections::HashSet<Arc<str>>>,
-    /// When the NATS connection was last (re)established.
-    pub connected_at: Arc<crate::router::ConnectedAt>,
-    /// When each remote target last answered a call from here.
-    pub answered_at: std::sync::Mutex<std::collections::HashMap<String, Instant>>,
     /// Bumped on every change of the config bucket, so readers can tell when to re-read.
     pub config_generation: std::sync::atomic::AtomicU64,
-    pub force_remote_calls: bool,
-    pub call_timeout: Duration,
-    pub wrpc: lattice_wrpc::transport::Client,
+    /// Calls to components elsewhere: retries, watchdog, reachability, counters.
+    pub calls: crate::calls::Calls,
     pub stop: watch::Sender<Option<StopReason>>,
 }
 
 impl HostShared {
-    /// Notes that remote target `id` answered a call.
-    pub(crate) fn answered(&self, id: &str) {
-        if let Ok(mut a) = self.answered_at.lock() {
-            if let Some(at) = a.get_mut(id) {
-                *at = Instant::now();
-            } else {
-                a.insert(id.to_string(), Instant::now());
-            }
-        }
-    }
-
-    /// Whether remote target `id` answered a call within [`crate::router::RECENTLY`].
-    pub(crate) fn recently_answered(&self, id: &str) -> bool {
-        self.answered_at
-            .lock()
-            .ok()
-            .and_then(|a| a.get(id).map(|at| at.elapsed() < crate::router::RECENTLY))
-            .unwrap_or(false)
-    }
-
     pub fn labels(&self) -> BTreeMap<String, String> {
         self.labels.read().map(|l| l.clone()).unwrap_or_default()
     }
@@ -178,7 +152,7 @@ impl Host {
             source,
         };
         let notify = reconnected.clone();
-        let connected_at = Arc::new(crate::router::ConnectedAt::default());
+        let connected_at = Arc::new(crate::calls::ConnectedAt::default());
         let connected = connected_at.clone();
         let opts = lattice_nats::connect_options(&nats_config)
             .await
@@ -231,18 +205,16 @@ impl Host {
             replies: Default::default(),
             connections: Default::default(),
             admission: Default::default(),
-            routing: Default::default(),
             serving: Default::default(),
             in_flight: Default::default(),
-            connected_at,
-            answered_at: Default::default(),
             config_generation: Default::default(),
-            force_remote_calls: config.force_remote_calls,
-            wrpc: lattice_wrpc::transport::Client::with_watchdog(
+            calls: crate::calls::Calls::new(
                 client.clone(),
-                crate::router::watchdog(client.clone(), subjects.clone()),
+                subjects.clone(),
+                connected_at,
+                config.call_timeout,
+                config.force_remote_calls,
             ),
-            call_timeout: config.call_timeout,
             config: ConfigStore::new(js, config_bucket(&config.lattice), config.kv_replicas),
             components: Components::new(
                 runtime,
@@ -333,7 +305,7 @@ impl Host {
     /// How many linked calls and HTTP requests stayed in-process, went over wRPC, or were
     /// retried.
     pub fn routing_stats(&self) -> RoutingCounts {
-        self.shared.routing.counts()
+        self.shared.calls.stats.counts()
     }
 
     /// Instance counters of component `id` on this host.

@@ -6,7 +6,6 @@
 //! # Layout
 //! - [`config`]: the typed [`HostConfig`] and [`NatsConfig`] (servers, auth, TLS) a host starts
 //!   from, validated once.
-//! - [`nats`]: turning a [`NatsConfig`] into a connection that reconnects forever.
 //! - `identity`: the host's nkey, friendly name and built-in `hostcore.*` labels.
 //! - `host`: [`Host::start`], the running host's shared state, and graceful stop.
 //! - `ctl`: the control-interface server, one file per group of operations
@@ -17,8 +16,9 @@
 //! - `links`: links in the `LATTICEDATA_{lattice}` bucket and the live table every host keeps;
 //!   `ctl/link.rs` serves `link.put|del|get`.
 //! - `admission`: bounds on what peers can make the host hold (calls served, decoded bytes).
-//! - `router`: where import calls go (link → local pool, or wRPC); `serve`: every running
-//!   component's exports served over wRPC in its queue group.
+//! - `router`: where import calls go (link → local pool, or wRPC); `calls`: every call sent
+//!   elsewhere (linked or forwarded HTTP): retry policy, watchdog, reachability, counters;
+//!   `serve`: every running component's exports served over wRPC in its queue group.
 //! - `events`: publishing CloudEvents; `heartbeat`: the periodic, size-bounded heartbeat.
 //! - `store`: named config in the `CONFIGDATA_{lattice}` JetStream KV bucket.
 //! - `grants`: what each component may reach, resolved from its links (nothing by default).
@@ -26,7 +26,7 @@
 //!   behind `wasmcloud:messaging`, and delivery of subscribed subjects to handlers.
 //! - `http`: HTTP ingress: listeners and routes from links of the built-in `http` source,
 //!   requests served in-process or forwarded over wRPC.
-//! - NATS connections and KV buckets are opened with `lattice-nats`.
+//! - NATS connections (reconnecting forever) and KV buckets are opened with `lattice-nats`.
 //!
 //! Not here: command-line parsing and the application reconciler (`lattice-cli` runs it
 //! beside the host; `lattice-app`), the control client (`lattice-ctl`), and the wire types
@@ -34,6 +34,7 @@
 
 mod admission;
 mod artifact;
+mod calls;
 mod components;
 pub mod config;
 mod ctl;
@@ -51,11 +52,11 @@ mod router;
 mod serve;
 mod store;
 
+pub use calls::{RoutingCounts, RoutingStats};
 pub use components::InvokeError;
 pub use config::{HostConfig, NatsAuth, NatsConfig};
 pub use host::{Host, StopReason};
 pub use lattice_runtime::{Limits, RuntimeConfig, Val};
-pub use router::{RoutingCounts, RoutingStats};
 
 /// Why a host could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]

@@ -222,7 +222,7 @@ impl Messaging for NatsMessaging {
             let shared = shared.ok_or_else(stopped)?;
             let nats = Self::allow(&shared, &component, &subject).await?;
             // A guest's timeout is its wish; the host's call budget is the ceiling.
-            let timeout = timeout.min(shared.call_timeout);
+            let timeout = timeout.min(shared.calls.timeout);
             tracing::trace!(component_id = %component, %subject, "request");
             let asked = nats.request(subject.clone(), body.into());
             match tokio::time::timeout(timeout, asked).await {

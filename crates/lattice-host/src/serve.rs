@@ -82,7 +82,7 @@ async fn serve_loop(
             let limit = running
                 .as_ref()
                 .map(|r| r.pool.policy().limits.max_execution_time)
-                .unwrap_or(crate::router::DEFAULT_CALL_TIMEOUT);
+                .unwrap_or(crate::calls::DEFAULT_CALL_TIMEOUT);
             let mut inv = match transport::accept(&prefix, &nats, msg, limit) {
                 Ok(inv) => inv.with_server_id(server_id),
                 Err(e) => {
@@ -221,7 +221,7 @@ async fn serve_http(
 ) -> Result<(), CallError> {
     let caller = inv.header(transport::CALLER_HEADER).map(str::to_string);
     let work = serve_forwarded_http(pool, inv);
-    let (Some(caller), Some(watchdog)) = (caller, shared.wrpc.watchdog()) else {
+    let (Some(caller), Some(watchdog)) = (caller, shared.calls.wrpc.watchdog()) else {
         return work.await;
     };
     tokio::select! {

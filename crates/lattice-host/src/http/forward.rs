@@ -7,7 +7,6 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use lattice_runtime::http::{full_body, ResponseBody};
-use lattice_wrpc::retry::{retry, RetryPolicy};
 use lattice_wrpc::transport::BodySource;
 use lattice_wrpc::transport::{CALLER_HEADER, SOURCE_HEADER, TRACEPARENT_HEADER};
 use lattice_wrpc::{CallError, CallErrorKind};
@@ -95,26 +94,25 @@ pub(super) async fn forward(
             | http::Method::DELETE
     );
     // A streamed body is sent once: a call a host took is not sent again.
-    let mut policy = RetryPolicy::default().idempotent(idempotent && streamed.is_none());
-    if shared.recently_answered(target) {
-        policy.no_responders_for = crate::router::MOVING_GRACE;
-    }
-    let (result, attempts) = retry(&policy, deadline, || {
-        shared.wrpc.invoke_streaming(
-            &prefix,
-            lattice_wrpc::http::HTTP_INSTANCE,
-            lattice_wrpc::http::HTTP_FUNC,
-            bytes.clone(),
-            headers.clone(),
-            deadline,
-            lattice_wrpc::http::ResponseHead::decode,
-            streamed.clone(),
-        )
-    })
-    .await;
-    shared.routing.count_retries(&attempts);
+    let policy = shared
+        .calls
+        .policy(target, idempotent && streamed.is_none());
+    let calls = &shared.calls;
+    let result = calls
+        .send(target, &policy, deadline, || {
+            calls.wrpc.invoke_streaming(
+                &prefix,
+                lattice_wrpc::http::HTTP_INSTANCE,
+                lattice_wrpc::http::HTTP_FUNC,
+                bytes.clone(),
+                headers.clone(),
+                deadline,
+                lattice_wrpc::http::ResponseHead::decode,
+                streamed.clone(),
+            )
+        })
+        .await;
     let (head, body) = result?;
-    shared.answered(target);
     let mut out = Response::new(streamed_body(body));
     *out.status_mut() = StatusCode::from_u16(head.status).map_err(|_| {
         CallError::new(

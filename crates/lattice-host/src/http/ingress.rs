@@ -53,14 +53,18 @@ pub(super) async fn serve(
         );
         return r;
     }
-    let local = (!shared.force_remote_calls)
+    let local = (!shared.calls.force_remote)
         .then(|| shared.components.get(&target))
         .flatten()
         .filter(|r| r.pool.serves_http());
     let answer = async {
         match local {
             Some(running) => {
-                shared.routing.http_local.fetch_add(1, Ordering::Relaxed);
+                shared
+                    .calls
+                    .stats
+                    .http_local
+                    .fetch_add(1, Ordering::Relaxed);
                 let req = req.map(lattice_runtime::http::incoming_body);
                 running
                     .pool
@@ -69,7 +73,11 @@ pub(super) async fn serve(
                     .map_err(CallError::for_caller)
             }
             None => {
-                shared.routing.http_remote.fetch_add(1, Ordering::Relaxed);
+                shared
+                    .calls
+                    .stats
+                    .http_remote
+                    .fetch_add(1, Ordering::Relaxed);
                 forward(shared, &target, req).await
             }
         }

@@ -1,0 +1,330 @@
+//! The wRPC exchange end to end, client and server of this crate over a real nats-server:
+//! results, chunked parameters, streamed results, and every way a call fails, each with its
+//! kind.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use futures::StreamExt;
+use lattice_testkit::NatsServer;
+use lattice_wrpc::transport::{self, CallState, Client, Invocation, Watchdog};
+use lattice_wrpc::{CallError, CallErrorKind};
+use tokio::time::Instant;
+use wasm_wave::value::{Type, Value};
+use wasm_wave::wasm::WasmValue;
+
+const INSTANCE: &str = "test:echo/echo@0.1.0";
+
+fn nats_server() -> NatsServer {
+    NatsServer::start().expect("nats-server (set LATTICE_NATS_SERVER_BIN or run scripts/test)")
+}
+
+fn encode(types: &[Type], values: &[Value]) -> Bytes {
+    let mut out = Vec::new();
+    lattice_wrpc::encode_values(types, values, &mut out).expect("encodable");
+    Bytes::from(out)
+}
+
+/// Serves every invocation under `prefix` with `handle`, each in a task of its own, on a
+/// connection of its own; subscribed on the server before it returns.
+async fn serve<F, Fut>(nats: &NatsServer, prefix: &'static str, handle: F)
+where
+    F: Fn(Invocation) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let conn = Arc::new(async_nats::connect(nats.url()).await.unwrap());
+    let mut sub = conn
+        .subscribe(lattice_wrpc::subject::serve_wildcard(prefix))
+        .await
+        .unwrap();
+    lattice_nats::sync_with_server(&conn).await.unwrap();
+    let handle = Arc::new(handle);
+    tokio::spawn(async move {
+        while let Some(msg) = sub.next().await {
+            let Ok(inv) = transport::accept(prefix, &conn, msg, Duration::from_secs(30)) else {
+                continue;
+            };
+            tokio::spawn(handle(inv.with_server_id("test-server".into())));
+        }
+    });
+}
+
+async fn client(nats: &NatsServer) -> Client {
+    Client::new(async_nats::connect(nats.url()).await.unwrap())
+}
+
+/// One call of `func` with `params` of `types`, results of `results`, within `budget`.
+async fn call(
+    client: &Client,
+    prefix: &str,
+    func: &str,
+    types: &[Type],
+    params: &[Value],
+    results: &[Type],
+    budget: Duration,
+) -> Result<Vec<Value>, CallError> {
+    let results = results.to_vec();
+    client
+        .invoke(
+            prefix,
+            INSTANCE,
+            func,
+            encode(types, params),
+            HeaderMap::new(),
+            Instant::now() + budget,
+            move |b| lattice_wrpc::decode_values::<Value>(&results, b),
+        )
+        .await
+}
+
+/// An echo server: `reverse(s: string) -> string` and `len(b: list<u8>) -> u32`.
+async fn echo(mut inv: Invocation) {
+    match inv.func.as_str() {
+        "reverse" => {
+            let Ok(v) = inv
+                .read_params(|b| lattice_wrpc::decode_values::<Value>(&[Type::STRING], b))
+                .await
+            else {
+                return;
+            };
+            let s: String = v[0].unwrap_string().chars().rev().collect();
+            let _ = inv
+                .respond(encode(&[Type::STRING], &[Value::make_string(s.into())]))
+                .await;
+        }
+        "len" => {
+            let bytes = Type::list(Type::U8);
+            let Ok(v) = inv
+                .read_params(|b| lattice_wrpc::decode_values::<Value>(&[bytes.clone()], b))
+                .await
+            else {
+                return;
+            };
+            let n = v[0].unwrap_list().count() as u32;
+            let _ = inv
+                .respond(encode(&[Type::U32], &[Value::make_u32(n)]))
+                .await;
+        }
+        _ => {
+            let err = CallError::new(CallErrorKind::Rejected, "no such function");
+            inv.fail(&err).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_gets_its_results() {
+    let nats = nats_server();
+    serve(&nats, "t.echo", echo).await;
+    let client = client(&nats).await;
+    let s = Value::make_string("lattice".into());
+    let out = call(
+        &client,
+        "t.echo",
+        "reverse",
+        &[Type::STRING],
+        &[s],
+        &[Type::STRING],
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out, vec![Value::make_string("ecittal".into())]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parameters_past_max_payload_arrive_whole() {
+    let nats = nats_server();
+    serve(&nats, "t.echo", echo).await;
+    let client = client(&nats).await;
+    // Three times nats-server's default max_payload (1 MiB): sent in chunks.
+    let n = 3 << 20;
+    let bytes = Type::list(Type::U8);
+    let list = Value::make_list(&bytes, (0..n).map(|i| Value::make_u8(i as u8))).unwrap();
+    let out = call(
+        &client,
+        "t.echo",
+        "len",
+        &[bytes],
+        &[list],
+        &[Type::U32],
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out, vec![Value::make_u32(n as u32)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_nobody_serves_fails_with_no_responders() {
+    let nats = nats_server();
+    let client = client(&nats).await;
+    let e = call(
+        &client,
+        "t.nobody",
+        "reverse",
+        &[Type::STRING],
+        &[Value::make_string("x".into())],
+        &[Type::STRING],
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind(), CallErrorKind::NoResponders, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_failure_reaches_the_caller_with_its_kind() {
+    let nats = nats_server();
+    serve(&nats, "t.fail", |mut inv: Invocation| async move {
+        let kind = match inv.func.as_str() {
+            "busy" => CallErrorKind::Busy,
+            // A kind only a host knows goes out as one every peer knows.
+            _ => CallErrorKind::MemoryLimit,
+        };
+        inv.fail(&CallError::new(kind, "said the server")).await;
+    })
+    .await;
+    let client = client(&nats).await;
+    for (func, kind) in [
+        ("busy", CallErrorKind::Busy),
+        ("grow", CallErrorKind::Trapped),
+    ] {
+        let e = call(
+            &client,
+            "t.fail",
+            func,
+            &[Type::STRING],
+            &[Value::make_string("x".into())],
+            &[Type::STRING],
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.kind(), kind, "{e}");
+        assert_eq!(e.message(), "said the server");
+    }
+    // An unknown function, as the echo server answers it.
+    serve(&nats, "t.echo", echo).await;
+    let e = call(
+        &client,
+        "t.echo",
+        "nope",
+        &[Type::STRING],
+        &[Value::make_string("x".into())],
+        &[Type::STRING],
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind(), CallErrorKind::Rejected, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_ends_at_its_deadline_when_the_server_never_answers() {
+    let nats = nats_server();
+    let (held, mut hold) = tokio::sync::mpsc::unbounded_channel::<Invocation>();
+    serve(&nats, "t.silent", move |inv| {
+        // Keeps the invocation (and says nothing) for the rest of the test.
+        let _ = held.send(inv);
+        async {}
+    })
+    .await;
+    let client = client(&nats).await;
+    let e = call(
+        &client,
+        "t.silent",
+        "reverse",
+        &[Type::STRING],
+        &[Value::make_string("x".into())],
+        &[Type::STRING],
+        Duration::from_millis(300),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind(), CallErrorKind::DeadlineExceeded, "{e}");
+    assert!(hold.recv().await.is_some(), "the server got the call");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_whose_host_is_gone_ends_outcome_unknown_before_its_deadline() {
+    let nats = nats_server();
+    let (held, mut hold) = tokio::sync::mpsc::unbounded_channel::<Invocation>();
+    serve(&nats, "t.dying", move |mut inv| {
+        let held = held.clone();
+        async move {
+            // Accepted, then never answered: as a host that died mid-call.
+            let _ = inv.acknowledge().await;
+            let _ = held.send(inv);
+        }
+    })
+    .await;
+    let nats_client = async_nats::connect(nats.url()).await.unwrap();
+    let watchdog = Watchdog {
+        min_timeout: Duration::from_secs(2),
+        probe_every: Duration::from_millis(50),
+        // The liveness check a host would answer: here, the host is gone.
+        probe: Arc::new(|_host, _call, _timeout| Box::pin(async { CallState::HostGone })),
+    };
+    let client = Client::with_watchdog(nats_client, watchdog);
+    let e = call(
+        &client,
+        "t.dying",
+        "reverse",
+        &[Type::STRING],
+        &[Value::make_string("x".into())],
+        &[Type::STRING],
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind(), CallErrorKind::OutcomeUnknown, "{e}");
+    assert!(hold.recv().await.is_some(), "the server took the call");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_results_arrive_whole_and_in_order() {
+    let nats = nats_server();
+    const CHUNKS: usize = 200;
+    serve(&nats, "t.stream", |mut inv: Invocation| async move {
+        if inv
+            .read_params(|b| lattice_wrpc::decode_values::<Value>(&[Type::STRING], b))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        // More chunks than the credit window: the server must wait for the reader.
+        let body = futures::stream::iter(
+            (0..CHUNKS).map(|i| Ok(Bytes::from(format!("chunk {i:04};").into_bytes()))),
+        );
+        let value = encode(&[Type::U32], &[Value::make_u32(CHUNKS as u32)]);
+        if let Err(e) = inv.respond_streaming(value, body).await {
+            inv.fail(&e).await;
+        }
+    })
+    .await;
+    let client = client(&nats).await;
+    let (value, mut rest) = client
+        .invoke_streaming(
+            "t.stream",
+            INSTANCE,
+            "chunks",
+            encode(&[Type::STRING], &[Value::make_string("go".into())]),
+            HeaderMap::new(),
+            Instant::now() + Duration::from_secs(30),
+            |b| lattice_wrpc::decode_values::<Value>(&[Type::U32], b),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(value, vec![Value::make_u32(CHUNKS as u32)]);
+    let mut got = Vec::new();
+    while let Some(chunk) = rest.next_chunk().await.unwrap() {
+        got.extend_from_slice(&chunk);
+    }
+    let want: String = (0..CHUNKS).map(|i| format!("chunk {i:04};")).collect();
+    assert_eq!(String::from_utf8(got).unwrap(), want);
+}
