@@ -58,7 +58,7 @@ impl ClientBuilder {
 
     pub fn build(self) -> Result<Client, Error> {
         let subjects = CtlSubjects::with_prefix(&self.prefix, &self.lattice)
-            .map_err(|e| Error::new(ErrorKind::InvalidInput, e.to_string()))?;
+            .map_err(|e| Error::caused_by(ErrorKind::InvalidInput, e))?;
         Ok(Client {
             nats: self.nats,
             lattice: self.lattice,
@@ -283,7 +283,7 @@ impl Client {
             .nats
             .subscribe(event_wildcard(&self.lattice))
             .await
-            .map_err(|e| Error::new(ErrorKind::Transport, e.to_string()))?;
+            .map_err(|e| Error::caused_by(ErrorKind::Transport, e))?;
         // The subscription must be live on the server before the caller acts on it:
         // `flush()` only empties our socket buffer, so echo a message through the server.
         let echo = self.nats.new_inbox();
@@ -291,11 +291,11 @@ impl Client {
             .nats
             .subscribe(echo.clone())
             .await
-            .map_err(|e| Error::new(ErrorKind::Transport, e.to_string()))?;
+            .map_err(|e| Error::caused_by(ErrorKind::Transport, e))?;
         self.nats
             .publish(echo, Bytes::new())
             .await
-            .map_err(|e| Error::new(ErrorKind::Transport, e.to_string()))?;
+            .map_err(|e| Error::caused_by(ErrorKind::Transport, e))?;
         tokio::time::timeout(self.timeout, probe.next())
             .await
             .map_err(|_| {
@@ -322,13 +322,12 @@ impl Client {
 
     fn host_subject(&self, op: Op, host_id: &str) -> Result<String, Error> {
         lattice_proto::subject::validate_token("host id", host_id)
-            .map_err(|e| Error::new(ErrorKind::InvalidInput, e.to_string()))?;
+            .map_err(|e| Error::caused_by(ErrorKind::InvalidInput, e))?;
         Ok(self.subjects.host_op(op, host_id))
     }
 
     fn config_subject(&self, op: Op, name: &str) -> Result<String, Error> {
-        validate_config_name(name)
-            .map_err(|e| Error::new(ErrorKind::InvalidInput, e.to_string()))?;
+        validate_config_name(name).map_err(|e| Error::caused_by(ErrorKind::InvalidInput, e))?;
         Ok(self.subjects.config_op(op, name))
     }
 
@@ -400,7 +399,7 @@ fn timed_out(subject: &str, timeout: Duration) -> Error {
 fn json<T: Serialize>(value: &T) -> Result<Bytes, Error> {
     serde_json::to_vec(value)
         .map(Bytes::from)
-        .map_err(|e| Error::new(ErrorKind::InvalidInput, e.to_string()))
+        .map_err(|e| Error::caused_by(ErrorKind::InvalidInput, e))
 }
 
 /// Opens a reply envelope: `success:false` becomes [`ErrorKind::Rejected`].

@@ -1,6 +1,7 @@
 //! Errors of control-interface calls, in async-nats style: a kind to match on, a message to show.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// What went wrong with a control-interface call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,11 +20,13 @@ pub enum ErrorKind {
     Transport,
 }
 
-/// A failed control-interface call.
+/// A failed control-interface call, with the error that caused it (if any) as its
+/// `source()`.
 #[derive(Debug, Clone)]
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl Error {
@@ -31,6 +34,19 @@ impl Error {
         Self {
             kind,
             message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An error of `kind` caused by `source`, whose text is the message.
+    pub(crate) fn caused_by(
+        kind: ErrorKind,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            kind,
+            message: source.to_string(),
+            source: Some(Arc::new(source)),
         }
     }
 
@@ -52,4 +68,10 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}

@@ -79,38 +79,29 @@ async fn call(
         .await
 }
 
-/// An echo server: `reverse(s: string) -> string` and `len(b: list<u8>) -> u32`.
+/// An echo server: `reverse(s: string) -> string` and `len(s: string) -> u32`.
 async fn echo(mut inv: Invocation) {
-    match inv.func.as_str() {
-        "reverse" => {
-            let Ok(v) = inv
-                .read_params(|b| lattice_wrpc::decode_values::<Value>(&[Type::STRING], b))
-                .await
-            else {
-                return;
-            };
-            let s: String = v[0].unwrap_string().chars().rev().collect();
-            let _ = inv
-                .respond(encode(&[Type::STRING], &[Value::make_string(s.into())]))
-                .await;
-        }
-        "len" => {
-            let bytes = Type::list(Type::U8);
-            let Ok(v) = inv
-                .read_params(|b| lattice_wrpc::decode_values::<Value>(&[bytes.clone()], b))
-                .await
-            else {
-                return;
-            };
-            let n = v[0].unwrap_list().count() as u32;
-            let _ = inv
-                .respond(encode(&[Type::U32], &[Value::make_u32(n)]))
-                .await;
-        }
-        _ => {
-            let err = CallError::new(CallErrorKind::Rejected, "no such function");
-            inv.fail(&err).await;
-        }
+    let answer = match inv.func.as_str() {
+        "reverse" | "len" => inv
+            .read_params(|b| lattice_wrpc::decode_values::<Value>(&[Type::STRING], b))
+            .await
+            .map(|v| {
+                let s = v[0].unwrap_string();
+                if inv.func == "len" {
+                    encode(&[Type::U32], &[Value::make_u32(s.len() as u32)])
+                } else {
+                    let r: String = s.chars().rev().collect();
+                    encode(&[Type::STRING], &[Value::make_string(r.into())])
+                }
+            }),
+        _ => Err(CallError::new(CallErrorKind::Rejected, "no such function")),
+    };
+    let sent = match answer {
+        Ok(results) => inv.respond(results).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = sent {
+        inv.fail(&e).await;
     }
 }
 
@@ -141,14 +132,13 @@ async fn parameters_past_max_payload_arrive_whole() {
     let client = client(&nats).await;
     // Three times nats-server's default max_payload (1 MiB): sent in chunks.
     let n = 3 << 20;
-    let bytes = Type::list(Type::U8);
-    let list = Value::make_list(&bytes, (0..n).map(|i| Value::make_u8(i as u8))).unwrap();
+    let text: String = (0..n).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
     let out = call(
         &client,
         "t.echo",
         "len",
-        &[bytes],
-        &[list],
+        &[Type::STRING],
+        &[Value::make_string(text.into())],
         &[Type::U32],
         Duration::from_secs(30),
     )
