@@ -25,8 +25,8 @@ pub(crate) enum FetchError {
     },
     #[error("unsupported component reference {0:?}: use file:///path/to/component.wasm or an OCI reference like registry.example:5000/app/component:1.0")]
     Unsupported(String),
-    #[error("{0}")]
-    Oci(String),
+    #[error(transparent)]
+    Pull(#[from] crate::oci::PullError),
 }
 
 /// Fetches the component at `reference`, refusing anything over `max_bytes`.
@@ -45,7 +45,7 @@ pub(crate) async fn fetch(
     if reference.contains("://") || reference.trim().is_empty() {
         return Err(FetchError::Unsupported(reference.into()));
     }
-    oci.pull(reference, max_bytes).await
+    Ok(oci.pull(reference, max_bytes).await?)
 }
 
 async fn read_file(path: &Path, reference: &str, max_bytes: usize) -> Result<Vec<u8>, FetchError> {

@@ -11,13 +11,12 @@
 //! runtime enforces.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 
 use lattice_proto::ctl::{ConfigMap, Link};
 use lattice_proto::grant;
 
-use crate::host::HostShared;
+use crate::state::LatticeState;
 
 /// Why a component may not do what it tried.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -177,10 +176,10 @@ impl Grants {
     /// What `component` may publish to.
     pub async fn messaging(
         &self,
-        shared: &HostShared,
+        state: &LatticeState,
         component: &str,
     ) -> Result<MessagingGrant, Denied> {
-        let link = shared
+        let link = state
             .links
             .of_source_for(component, "wasmcloud", "messaging", "consumer")
             .into_iter()
@@ -188,7 +187,7 @@ impl Grants {
         let needs = ("wasmcloud:messaging/consumer", grant::MESSAGING);
         resolve(
             &self.messaging,
-            shared,
+            state,
             component,
             link.ok_or(needs),
             |config| {
@@ -216,16 +215,16 @@ impl Grants {
     /// Which buckets `component` may open.
     pub async fn keyvalue(
         &self,
-        shared: &HostShared,
+        state: &LatticeState,
         component: &str,
     ) -> Result<KeyValueGrant, Denied> {
-        let link = shared.links.of_source(component).into_iter().find(|l| {
+        let link = state.links.of_source(component).into_iter().find(|l| {
             l.wit_namespace == "wasi" && l.wit_package == "keyvalue" && l.target == grant::KEYVALUE
         });
         let needs = ("wasi:keyvalue", grant::KEYVALUE);
         resolve(
             &self.keyvalue,
-            shared,
+            state,
             component,
             link.ok_or(needs),
             |config| {
@@ -253,7 +252,7 @@ impl Grants {
 /// which interface, to which target), nothing is granted.
 async fn resolve<T: Clone>(
     cache: &Mutex<HashMap<String, Cached<T>>>,
-    shared: &HostShared,
+    state: &LatticeState,
     component: &str,
     link: Result<Link, (&'static str, &'static str)>,
     make: impl FnOnce(&ConfigMap) -> Result<T, Denied>,
@@ -268,7 +267,7 @@ async fn resolve<T: Clone>(
             })
         }
     };
-    let generation = shared.config_generation.load(Ordering::Relaxed);
+    let generation = state.config_generation();
     if let Some(c) = cache.lock().ok().and_then(|c| c.get(component).cloned()) {
         if c.link == link && c.generation == generation {
             return c.value;
@@ -276,7 +275,7 @@ async fn resolve<T: Clone>(
     }
     let mut config = ConfigMap::new();
     for name in &link.target_config {
-        match shared.config.get(name).await {
+        match state.config.get(name).await {
             Ok(Some(values)) => config.extend(values),
             Ok(None) => {}
             // Not cached: the next use tries the store again.

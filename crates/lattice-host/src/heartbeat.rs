@@ -4,14 +4,23 @@
 //! so watchers learn that a host is back without waiting a full interval.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use lattice_proto::ctl::HostInventory;
 use lattice_proto::event::{HostHeartbeat, HOST_HEARTBEAT};
 use tokio::sync::Notify;
 
-use crate::host::HostShared;
+use crate::events::EventPublisher;
 
-pub(crate) async fn run(shared: Arc<HostShared>, reconnected: Arc<Notify>) {
-    let mut tick = tokio::time::interval(shared.heartbeat_interval);
+/// Publishes a heartbeat every `interval` (and after each reconnect) describing what
+/// `inventory` says. Runs until the host stops.
+pub(crate) async fn run(
+    events: EventPublisher,
+    interval: Duration,
+    inventory: impl Fn() -> HostInventory,
+    reconnected: Arc<Notify>,
+) {
+    let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -21,8 +30,8 @@ pub(crate) async fn run(shared: Arc<HostShared>, reconnected: Arc<Notify>) {
                 tick.reset();
             }
         }
-        let hb = HostHeartbeat::from_inventory(&shared.inventory(), shared.heartbeat_interval);
-        let bytes = shared.events.publish(HOST_HEARTBEAT, hb).await;
+        let hb = HostHeartbeat::from_inventory(&inventory(), interval);
+        let bytes = events.publish(HOST_HEARTBEAT, hb).await;
         tracing::debug!(bytes, "heartbeat");
     }
 }

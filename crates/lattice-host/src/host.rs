@@ -46,9 +46,9 @@ pub(crate) struct HostShared {
     pub messaging_nats: async_nats::Client,
     pub subjects: CtlSubjects,
     pub events: EventPublisher,
-    pub config: ConfigStore,
+    /// Named config and links, followed live.
+    pub state: Arc<crate::state::LatticeState>,
     pub components: Components,
-    pub links: Arc<crate::links::Links>,
     /// What each component may reach through messaging and key-value.
     pub grants: crate::grants::Grants,
     /// Reply subjects of the messages components are handling now.
@@ -60,8 +60,6 @@ pub(crate) struct HostShared {
     pub serving: std::sync::Mutex<std::collections::HashMap<String, JoinHandle<()>>>,
     /// Reply subjects of the wRPC calls this host is running, for callers asking about them.
     pub in_flight: std::sync::Mutex<std::collections::HashSet<Arc<str>>>,
-    /// Bumped on every change of the config bucket, so readers can tell when to re-read.
-    pub config_generation: std::sync::atomic::AtomicU64,
     /// Calls to components elsewhere: retries, watchdog, reachability, counters.
     pub calls: crate::calls::Calls,
     pub stop: watch::Sender<Option<StopReason>>,
@@ -196,10 +194,17 @@ impl Host {
             heartbeat_interval: config.heartbeat_interval,
             js_domain: config.js_domain.clone(),
             events: EventPublisher::new(client.clone(), &config.lattice, &id),
-            links: Arc::new(crate::links::Links::new(
-                js.clone(),
-                lattice_proto::subject::lattice_data_bucket(&config.lattice),
-                config.kv_replicas,
+            state: Arc::new(crate::state::LatticeState::new(
+                ConfigStore::new(
+                    js.clone(),
+                    config_bucket(&config.lattice),
+                    config.kv_replicas,
+                ),
+                Arc::new(crate::links::Links::new(
+                    js.clone(),
+                    lattice_proto::subject::lattice_data_bucket(&config.lattice),
+                    config.kv_replicas,
+                )),
             )),
             grants: Default::default(),
             replies: Default::default(),
@@ -207,7 +212,6 @@ impl Host {
             admission: Default::default(),
             serving: Default::default(),
             in_flight: Default::default(),
-            config_generation: Default::default(),
             calls: crate::calls::Calls::new(
                 client.clone(),
                 subjects.clone(),
@@ -215,7 +219,6 @@ impl Host {
                 config.call_timeout,
                 config.force_remote_calls,
             ),
-            config: ConfigStore::new(js, config_bucket(&config.lattice), config.kv_replicas),
             components: Components::new(
                 runtime,
                 oci,
@@ -256,9 +259,29 @@ impl Host {
                 },
             )
             .await;
-        tasks.push(tokio::spawn(heartbeat::run(shared.clone(), reconnected)));
-        tasks.push(tokio::spawn(crate::store::follow_config(shared.clone())));
-        tasks.push(tokio::spawn(crate::links::follow(shared.links.clone())));
+        let described = shared.clone();
+        tasks.push(tokio::spawn(heartbeat::run(
+            shared.events.clone(),
+            shared.heartbeat_interval,
+            move || described.inventory(),
+            reconnected,
+        )));
+        let refresh = shared.clone();
+        tasks.push(tokio::spawn(crate::state::follow_config(
+            shared.state.clone(),
+            move |name| {
+                let shared = refresh.clone();
+                async move {
+                    shared
+                        .components
+                        .config_changed(&name, &shared.state.config)
+                        .await
+                }
+            },
+        )));
+        tasks.push(tokio::spawn(crate::links::follow(
+            shared.state.links.clone(),
+        )));
         tasks.push(tokio::spawn(crate::messaging::follow(shared.clone())));
         tasks.push(tokio::spawn(crate::http::follow(
             shared.clone(),

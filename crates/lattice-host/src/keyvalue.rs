@@ -156,7 +156,7 @@ impl KeyValue for JetStreamKv {
             };
             let granted = shared
                 .grants
-                .keyvalue(&shared, &component)
+                .keyvalue(&shared.state, &component)
                 .await
                 .and_then(|g| g.resolve(&component, &name));
             let bucket = match granted {

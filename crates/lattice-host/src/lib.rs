@@ -50,6 +50,7 @@ mod messaging;
 pub mod oci;
 mod router;
 mod serve;
+mod state;
 mod store;
 
 pub use calls::{RoutingCounts, RoutingStats};

@@ -170,7 +170,7 @@ impl NatsMessaging {
         }
         let grant = shared
             .grants
-            .messaging(shared, component)
+            .messaging(&shared.state, component)
             .await
             .map_err(|e| denied(component, subject, e))?;
         grant
@@ -239,6 +239,7 @@ impl Messaging for NatsMessaging {
 fn local_links(shared: &HostShared) -> Vec<lattice_proto::ctl::Link> {
     let mut links =
         shared
+            .state
             .links
             .of_source_for(MESSAGING_SOURCE, "wasmcloud", "messaging", "handler");
     links.retain(|l| shared.components.get(&l.target).is_some());
@@ -258,7 +259,7 @@ async fn wanted(
     for link in links {
         let mut config = lattice_proto::ctl::ConfigMap::new();
         for name in &link.source_config {
-            if let Ok(Some(values)) = shared.config.get(name).await {
+            if let Ok(Some(values)) = shared.state.config.get(name).await {
                 config.extend(values);
             }
         }
@@ -301,9 +302,7 @@ pub(crate) async fn follow(shared: Arc<HostShared>) {
     loop {
         tick.tick().await;
         let links = local_links(&shared);
-        let generation = shared
-            .config_generation
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let generation = shared.state.config_generation();
         let now = (links, generation);
         let broken = active.values().any(|t| t.is_finished());
         if seen.as_ref() == Some(&now) && !broken {

@@ -15,8 +15,6 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::Reference;
 use sha2::{Digest, Sha256};
 
-use crate::artifact::FetchError;
-
 /// Media type of a component layer.
 pub const WASM_LAYER_MEDIA_TYPE: &str = "application/wasm";
 /// Media type of the artifact config.
@@ -138,20 +136,20 @@ impl OciClient {
         &self,
         reference: &str,
         max_bytes: usize,
-    ) -> Result<Vec<u8>, FetchError> {
+    ) -> Result<Vec<u8>, PullError> {
         let limit = self.config.pull_timeout;
         tokio::time::timeout(limit, self.pull_within(reference, max_bytes))
             .await
             .unwrap_or_else(|_| {
-                Err(FetchError::Oci(format!(
+                Err(PullError::Registry(format!(
                     "pulling {reference} took longer than {limit:?}; abandoned"
                 )))
             })
     }
 
-    async fn pull_within(&self, reference: &str, max_bytes: usize) -> Result<Vec<u8>, FetchError> {
+    async fn pull_within(&self, reference: &str, max_bytes: usize) -> Result<Vec<u8>, PullError> {
         let oci = |what: &str, e: &dyn std::fmt::Display| {
-            FetchError::Oci(format!("{what} {reference}: {e}"))
+            PullError::Registry(format!("{what} {reference}: {e}"))
         };
         let parsed: Reference = reference
             .parse()
@@ -160,7 +158,7 @@ impl OciClient {
             && parsed.tag().is_none_or(|t| t == "latest")
             && !self.config.allow_latest
         {
-            return Err(FetchError::Oci(format!(
+            return Err(PullError::Registry(format!(
                 "{reference} names no version (or :latest); pin a tag or digest, or allow it with --oci-allow-latest"
             )));
         }
@@ -175,7 +173,7 @@ impl OciClient {
             .iter()
             .find(|l| ACCEPTED_LAYER_TYPES.contains(&l.media_type.as_str()))
             .ok_or_else(|| {
-                FetchError::Oci(format!(
+                PullError::Registry(format!(
                     "{reference} has no WebAssembly layer (media types: {})",
                     manifest
                         .layers
@@ -187,7 +185,7 @@ impl OciClient {
             })?;
         let total = u64::try_from(layer.size).unwrap_or(0);
         if total > max_bytes as u64 {
-            return Err(FetchError::TooLarge {
+            return Err(PullError::TooLarge {
                 reference: reference.into(),
                 size: total,
                 limit: max_bytes,
@@ -209,7 +207,7 @@ impl OciClient {
         {
             data.extend_from_slice(&chunk);
             if data.len() > max_bytes {
-                return Err(FetchError::TooLarge {
+                return Err(PullError::TooLarge {
                     reference: reference.into(),
                     size: data.len() as u64,
                     limit: max_bytes,
@@ -228,7 +226,7 @@ impl OciClient {
         }
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(&data)));
         if digest != layer.digest {
-            return Err(FetchError::Oci(format!(
+            return Err(PullError::Registry(format!(
                 "{reference}: layer digest mismatch (expected {}, got {digest})",
                 layer.digest
             )));
@@ -274,5 +272,18 @@ pub enum PushError {
         reference: String,
         #[source]
         source: oci_client::errors::OciDistributionError,
+    },
+}
+
+/// Why a pull failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PullError {
+    #[error("{0}")]
+    Registry(String),
+    #[error("component at {reference} is {size} bytes, over the {limit}-byte limit (max component size)")]
+    TooLarge {
+        reference: String,
+        size: u64,
+        limit: usize,
     },
 }

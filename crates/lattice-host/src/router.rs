@@ -83,6 +83,7 @@ pub(crate) async fn route(
     };
     let (ns, pkg, iface) = split_instance(instance).ok_or_else(not_linked)?;
     let route = shared
+        .state
         .links
         .target(source, ns, pkg, iface, link_name)
         .ok_or_else(not_linked)?;

@@ -5,7 +5,6 @@
 //! without JetStream (e.g. behind a leaf node that is still connecting) still joins the lattice;
 //! config operations then fail with a clear error until JetStream is reachable.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
@@ -124,29 +123,6 @@ pub(crate) async fn open_or_create(
         bucket: bucket.to_string(),
         detail: e.to_string(),
     })
-}
-
-/// Follows every change of the config bucket and refreshes the components that use the
-/// changed config, so the next call sees it. Runs until the host stops.
-pub(crate) async fn follow_config(shared: Arc<crate::host::HostShared>) {
-    follow_bucket(
-        "config",
-        || shared.config.kv(),
-        |entry| {
-            let shared = shared.clone();
-            async move {
-                tracing::debug!(config = %entry.key, "config changed");
-                shared
-                    .config_generation
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                shared
-                    .components
-                    .config_changed(&entry.key, &shared.config)
-                    .await;
-            }
-        },
-    )
-    .await
 }
 
 /// Follows every change of a KV bucket forever: opens it with `open`, watches all keys and

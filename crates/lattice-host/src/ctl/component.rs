@@ -46,7 +46,7 @@ pub(super) fn scale(shared: &Arc<HostShared>, body: &[u8]) -> Handled {
     );
     let shared = shared.clone();
     tokio::spawn(async move {
-        let mut result = shared.components.scale(&cmd, &shared.config).await;
+        let mut result = shared.components.scale(&cmd, &shared.state.config).await;
         if result.is_ok() {
             if cmd.count == 0 {
                 crate::serve::stop(&shared, &cmd.component_id);

@@ -27,7 +27,7 @@ async fn put(shared: &HostShared, name: &str, body: &[u8]) -> Handled {
         Ok(m) => m,
         Err(e) => return Handled::error(e.to_string()),
     };
-    if let Err(e) = shared.config.put(name, &map).await {
+    if let Err(e) = shared.state.config.put(name, &map).await {
         return Handled::error(e.to_string());
     }
     shared
@@ -43,7 +43,7 @@ async fn put(shared: &HostShared, name: &str, body: &[u8]) -> Handled {
 }
 
 async fn get(shared: &HostShared, name: &str) -> Handled {
-    match shared.config.get(name).await {
+    match shared.state.config.get(name).await {
         Ok(Some(map)) => Handled::reply(CtlResponse::ok(map)),
         // wasmCloud answers a missing config with success and this message.
         Ok(None) => Handled::reply(CtlResponse::success_with("Configuration not found")),
@@ -52,7 +52,7 @@ async fn get(shared: &HostShared, name: &str) -> Handled {
 }
 
 async fn del(shared: &HostShared, name: &str) -> Handled {
-    if let Err(e) = shared.config.delete(name).await {
+    if let Err(e) = shared.state.config.delete(name).await {
         return Handled::error(e.to_string());
     }
     shared

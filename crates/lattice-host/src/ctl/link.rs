@@ -18,7 +18,7 @@ pub(super) async fn handle(shared: &HostShared, op: Op, body: &[u8]) -> Handled 
     match op {
         Op::LinkPut => put(shared, body).await,
         Op::LinkDel => del(shared, body).await,
-        Op::LinkGet => match shared.links.all().await {
+        Op::LinkGet => match shared.state.links.all().await {
             Ok(links) => Handled::reply(CtlResponse::ok(links)),
             Err(e) => Handled::error(e.to_string()),
         },
@@ -56,13 +56,14 @@ async fn put(shared: &HostShared, body: &[u8]) -> Handled {
     let result = async {
         validate(&link)?;
         for name in link.source_config.iter().chain(&link.target_config) {
-            match shared.config.get(name).await {
+            match shared.state.config.get(name).await {
                 Ok(Some(_)) => {}
                 Ok(None) => return Err(format!("named config {name:?} does not exist")),
                 Err(e) => return Err(e.to_string()),
             }
         }
         shared
+            .state
             .links
             .modify(&link.source_id, |links| {
                 let same_key = |l: &Link| {
@@ -121,6 +122,7 @@ async fn del(shared: &HostShared, body: &[u8]) -> Handled {
     }
     let removed = std::sync::atomic::AtomicBool::new(false);
     let result = shared
+        .state
         .links
         .modify(&req.source_id, |links| {
             let before = links.len();

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -30,8 +29,8 @@ pub(crate) async fn follow(
     let mut bind_failed: std::collections::HashSet<SocketAddr> = Default::default();
     loop {
         tick.tick().await;
-        let links = http_links(&shared);
-        let generation = shared.config_generation.load(Ordering::Relaxed);
+        let links = http_links(&shared.state);
+        let generation = shared.state.config_generation();
         let now = (links, generation);
         let broken = listeners
             .values()
@@ -39,7 +38,10 @@ pub(crate) async fn follow(
         if seen.as_ref() == Some(&now) && !broken && bind_failed.is_empty() {
             continue;
         }
-        let routes = routes_of(&with_configs(&shared, now.0.clone()).await, shared_address);
+        let routes = routes_of(
+            &with_configs(&shared.state, now.0.clone()).await,
+            shared_address,
+        );
         seen = Some(now);
         let tls_of = |addr: &SocketAddr| {
             routes

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use lattice_proto::ctl::Link;
 
-use crate::host::HostShared;
+use crate::state::LatticeState;
 
 use super::route::{Route, RouteOptions};
 use super::HTTP_SOURCE;
@@ -61,22 +61,22 @@ pub(crate) fn routes_of(
     routes
 }
 
-pub(super) fn http_links(shared: &HostShared) -> Vec<Link> {
-    shared
+pub(super) fn http_links(state: &LatticeState) -> Vec<Link> {
+    state
         .links
         .of_source_for(HTTP_SOURCE, "wasi", "http", "incoming-handler")
 }
 
 /// The merged source config of each link (later names win).
 pub(super) async fn with_configs(
-    shared: &HostShared,
+    state: &LatticeState,
     links: Vec<Link>,
 ) -> Vec<(Link, BTreeMap<String, String>)> {
     let mut out = Vec::new();
     for link in links {
         let mut merged = BTreeMap::new();
         for name in &link.source_config {
-            if let Ok(Some(config)) = shared.config.get(name).await {
+            if let Ok(Some(config)) = state.config.get(name).await {
                 merged.extend(config);
             }
         }
