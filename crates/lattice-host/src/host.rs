@@ -1,14 +1,12 @@
-//! A running host: its shared state, start-up order and graceful stop.
+//! A running host: start-up order (the wiring of its parts) and graceful stop.
 //!
 //! Start-up order matters for "nothing is lost": every control subscription is in place (and
 //! flushed to the server) before `host_started` is published, so a client reacting to that event
 //! always reaches the host.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use lattice_proto::ctl::{human_uptime, Host as HostInfo, HostInventory};
 use lattice_proto::event::{HostStarted, HostStopped, HOST_STARTED, HOST_STOPPED};
 use lattice_proto::subject::{config_bucket, CtlSubjects};
 use tokio::sync::{watch, Notify};
@@ -18,95 +16,9 @@ use crate::calls::RoutingCounts;
 use crate::components::{Components, InvokeError};
 use crate::config::HostConfig;
 use crate::events::EventPublisher;
+use crate::shared::{HostShared, StopReason};
 use crate::store::ConfigStore;
 use crate::{ctl, heartbeat, identity, HostError};
-
-/// Why a host is stopping.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StopReason {
-    /// A `host.stop` control request, allowing `timeout` for graceful work.
-    Requested { timeout: Duration },
-    /// The process was told to stop (SIGINT/SIGTERM).
-    Signal,
-}
-
-/// State shared by every task of one host.
-pub(crate) struct HostShared {
-    pub id: String,
-    pub friendly_name: String,
-    pub lattice: String,
-    pub started: Instant,
-    pub labels: RwLock<BTreeMap<String, String>>,
-    pub heartbeat_interval: Duration,
-    pub js_domain: Option<String>,
-    pub nats: async_nats::Client,
-    /// The messaging capability's own connection (same servers and credentials): what
-    /// components publish, request and are subscribed to travels here, so a flood of
-    /// application messages (or a slow consumer) never stalls control, heartbeats or calls.
-    pub messaging_nats: async_nats::Client,
-    pub subjects: CtlSubjects,
-    pub events: EventPublisher,
-    /// Named config and links, followed live.
-    pub state: Arc<crate::state::LatticeState>,
-    pub components: Components,
-    /// What each component may reach through messaging and key-value.
-    pub grants: crate::grants::Grants,
-    /// Reply subjects of the messages components are handling now.
-    pub replies: crate::messaging::Replies,
-    /// Messaging connections of links' own (`cluster_uris`).
-    pub connections: crate::messaging::Connections,
-    /// What remote peers may make this host hold.
-    pub admission: crate::admission::Admission,
-    pub serving: std::sync::Mutex<std::collections::HashMap<String, JoinHandle<()>>>,
-    /// Reply subjects of the wRPC calls this host is running, for callers asking about them.
-    pub in_flight: std::sync::Mutex<std::collections::HashSet<Arc<str>>>,
-    /// Calls to components elsewhere: retries, watchdog, reachability, counters.
-    pub calls: crate::calls::Calls,
-    pub stop: watch::Sender<Option<StopReason>>,
-}
-
-impl HostShared {
-    pub fn labels(&self) -> BTreeMap<String, String> {
-        self.labels.read().map(|l| l.clone()).unwrap_or_default()
-    }
-
-    fn uptime(&self) -> Duration {
-        self.started.elapsed()
-    }
-
-    /// This host's reply to `host.ping`.
-    pub fn info(&self) -> HostInfo {
-        let server = self.nats.server_info();
-        let server = format!("nats://{}:{}", server.host, server.port);
-        HostInfo {
-            id: self.id.clone(),
-            friendly_name: self.friendly_name.clone(),
-            labels: self.labels(),
-            lattice: self.lattice.clone(),
-            version: crate::VERSION.into(),
-            uptime_seconds: self.uptime().as_secs(),
-            uptime_human: human_uptime(self.uptime()),
-            ctl_host: Some(server.clone()),
-            rpc_host: Some(server),
-            js_domain: self.js_domain.clone(),
-            heartbeat_interval_ms: Some(self.heartbeat_interval.as_millis() as u64),
-        }
-    }
-
-    /// The full inventory.
-    pub fn inventory(&self) -> HostInventory {
-        HostInventory {
-            host_id: self.id.clone(),
-            friendly_name: self.friendly_name.clone(),
-            labels: self.labels(),
-            version: crate::VERSION.into(),
-            uptime_seconds: self.uptime().as_secs(),
-            uptime_human: human_uptime(self.uptime()),
-            components: self.components.describe(),
-            providers: Vec::new(),
-        }
-    }
-}
 
 /// How long a stopping host tries to announce `host_stopped` and drain its connection.
 pub const GOODBYE_BUDGET: Duration = Duration::from_secs(2);
@@ -186,6 +98,8 @@ impl Host {
         };
         let js_for_kv = js.clone();
         let (stop, stop_rx) = watch::channel(None);
+        let connections =
+            crate::messaging::connections::Connections::new(messaging_nats, &friendly_name);
         let shared = Arc::new(HostShared {
             friendly_name,
             lattice: config.lattice.clone(),
@@ -208,7 +122,7 @@ impl Host {
             )),
             grants: Default::default(),
             replies: Default::default(),
-            connections: Default::default(),
+            connections,
             admission: Default::default(),
             serving: Default::default(),
             in_flight: Default::default(),
@@ -226,7 +140,6 @@ impl Host {
                 config.default_limits.clone(),
             ),
             nats: client,
-            messaging_nats,
             subjects,
             stop,
             id,
@@ -389,7 +302,7 @@ impl Host {
             if let Err(e) = self.shared.nats.drain().await {
                 tracing::warn!(error = %e, "draining the NATS connection failed");
             }
-            let _ = self.shared.messaging_nats.drain().await;
+            let _ = self.shared.connections.default_connection().drain().await;
         };
         if tokio::time::timeout(GOODBYE_BUDGET, goodbye).await.is_err() {
             tracing::warn!("NATS unreachable: stopped without announcing host_stopped");

@@ -30,7 +30,7 @@ const CAS_ATTEMPTS: usize = 1000;
 pub(crate) struct JetStreamKv {
     inner: Arc<Inner>,
     /// Where grants are resolved (once; set after the host's state exists).
-    shared: std::sync::OnceLock<std::sync::Weak<crate::host::HostShared>>,
+    shared: std::sync::OnceLock<std::sync::Weak<crate::shared::HostShared>>,
 }
 
 struct Inner {
@@ -137,7 +137,7 @@ impl JetStreamKv {
     }
 
     /// Lets grants be resolved (once; set after the host's state exists).
-    pub fn follow_links(&self, shared: std::sync::Weak<crate::host::HostShared>) {
+    pub fn follow_links(&self, shared: std::sync::Weak<crate::shared::HostShared>) {
         let _ = self.shared.set(shared);
     }
 }

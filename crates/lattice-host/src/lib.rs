@@ -7,7 +7,8 @@
 //! - [`config`]: the typed [`HostConfig`] and [`NatsConfig`] (servers, auth, TLS) a host starts
 //!   from, validated once.
 //! - `identity`: the host's nkey, friendly name and built-in `hostcore.*` labels.
-//! - `host`: [`Host::start`], the running host's shared state, and graceful stop.
+//! - `host`: [`Host::start`] (the wiring of the parts) and graceful stop; `shared`: the
+//!   parts every task of the host shares, and what the host says about itself.
 //! - `ctl`: the control-interface server, one file per group of operations
 //!   (`ctl/host.rs`: ping, get, stop; `ctl/label.rs`; `ctl/config.rs`; `ctl/component.rs`:
 //!   scale, update, auction; `ctl/registry.rs`).
@@ -50,14 +51,16 @@ mod messaging;
 pub mod oci;
 mod router;
 mod serve;
+mod shared;
 mod state;
 mod store;
 
 pub use calls::{RoutingCounts, RoutingStats};
 pub use components::InvokeError;
 pub use config::{HostConfig, NatsAuth, NatsConfig};
-pub use host::{Host, StopReason};
+pub use host::Host;
 pub use lattice_runtime::{Limits, RuntimeConfig, Val};
+pub use shared::StopReason;
 
 /// Why a host could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]

@@ -18,7 +18,7 @@ use lattice_wrpc::transport::{LINK_HEADER, SOURCE_HEADER, TRACEPARENT_HEADER};
 use lattice_wrpc::{CallError, CallErrorKind};
 use tokio::time::Instant;
 
-use crate::host::HostShared;
+use crate::shared::HostShared;
 
 pub(crate) struct HostRouter {
     pub shared: Weak<HostShared>,

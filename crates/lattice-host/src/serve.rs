@@ -18,7 +18,7 @@ use lattice_wrpc::trace::TraceParent;
 use lattice_wrpc::transport::{self, Invocation};
 use lattice_wrpc::{CallError, CallErrorKind};
 
-use crate::host::HostShared;
+use crate::shared::HostShared;
 
 /// How long a call runs before its caller is told it arrived.
 const ACK_AFTER: std::time::Duration = std::time::Duration::from_millis(2);

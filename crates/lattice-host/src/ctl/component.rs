@@ -14,7 +14,7 @@ use lattice_proto::subject::validate_token;
 use lattice_proto::{decode_request, CtlResponse};
 
 use super::Handled;
-use crate::host::HostShared;
+use crate::shared::HostShared;
 
 pub(super) fn scale(shared: &Arc<HostShared>, body: &[u8]) -> Handled {
     let cmd: ScaleComponentCommand = match decode_request(

@@ -8,7 +8,7 @@ use lattice_proto::subject::validate_config_name;
 use lattice_proto::{decode_request, CtlResponse};
 
 use super::Handled;
-use crate::host::HostShared;
+use crate::shared::HostShared;
 
 pub(super) async fn handle(shared: &HostShared, op: Op, name: &str, body: &[u8]) -> Handled {
     if let Err(e) = validate_config_name(name) {

@@ -7,7 +7,7 @@ use lattice_proto::op::Alive;
 use lattice_proto::{decode_request, CtlResponse};
 
 use super::{After, Handled};
-use crate::host::HostShared;
+use crate::shared::HostShared;
 use crate::StopReason;
 
 /// Graceful-stop allowance when `host.stop` names none (wasmCloud's default).

@@ -8,7 +8,7 @@ use lattice_proto::event::{LabelsChanged, LABELS_CHANGED};
 use lattice_proto::{decode_request, CtlResponse};
 
 use super::Handled;
-use crate::host::HostShared;
+use crate::shared::HostShared;
 
 pub(crate) const MAX_LABELS: usize = 64;
 pub(crate) const MAX_LABEL_VALUE_BYTES: usize = 512;

@@ -12,7 +12,7 @@ use lattice_proto::{decode_request, CtlResponse};
 use serde_json::json;
 
 use super::Handled;
-use crate::host::HostShared;
+use crate::shared::HostShared;
 
 pub(super) async fn handle(shared: &HostShared, op: Op, body: &[u8]) -> Handled {
     match op {

@@ -34,7 +34,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
-use crate::host::HostShared;
+use crate::shared::HostShared;
 use crate::HostError;
 
 /// Control requests (other than liveness) handled at once.

@@ -7,8 +7,8 @@ use lattice_proto::{decode_request, CtlResponse};
 use serde::Deserialize;
 
 use super::Handled;
-use crate::host::HostShared;
 use crate::oci::RegistryCredentials;
+use crate::shared::HostShared;
 
 #[derive(Deserialize)]
 struct Credential {

@@ -11,7 +11,7 @@ use lattice_wrpc::transport::BodySource;
 use lattice_wrpc::transport::{CALLER_HEADER, SOURCE_HEADER, TRACEPARENT_HEADER};
 use lattice_wrpc::{CallError, CallErrorKind};
 
-use crate::host::HostShared;
+use crate::shared::HostShared;
 
 use super::HTTP_SOURCE;
 

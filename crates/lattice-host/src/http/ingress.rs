@@ -8,7 +8,7 @@ use http::{Request, Response, StatusCode};
 use lattice_runtime::http::{full_body, ResponseBody};
 use lattice_wrpc::{CallError, CallErrorKind};
 
-use crate::host::HostShared;
+use crate::shared::HostShared;
 
 use super::forward::forward;
 use super::routes::{find, Routes};

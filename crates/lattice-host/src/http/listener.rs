@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::host::HostShared;
+use crate::shared::HostShared;
 
 use super::ingress::serve;
 use super::route::{TlsFiles, TlsStamp};

@@ -12,7 +12,7 @@
 //!   keeps the subscriptions equal to the links and the running components.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,7 +22,10 @@ use lattice_proto::grant;
 use lattice_runtime::{Message, Messaging, MessagingError, Val};
 
 use crate::grants::Denied;
-use crate::host::HostShared;
+use crate::shared::HostShared;
+
+pub(crate) mod connections;
+pub(crate) mod replies;
 
 /// The source id of links that subscribe a component to subjects.
 pub const MESSAGING_SOURCE: &str = grant::MESSAGING;
@@ -33,106 +36,6 @@ const FOLLOW_EVERY: Duration = Duration::from_millis(250);
 /// Messages one component may be handling at once on this host; past it, a message is
 /// dropped (and a request answered `busy`) rather than queued without bound.
 pub(crate) const MAX_DELIVERIES: usize = 256;
-
-/// Connections of their own that messaging links asked for (`cluster_uris`) at most, per host.
-pub(crate) const MAX_CONNECTIONS: usize = 16;
-/// How long connecting one of those may take before the publish (or subscription) fails.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Reply subjects of the messages each component is handling now, with the connection each
-/// came in on: the one kind of inbox a component may publish to, and only while it handles
-/// the message.
-#[derive(Default)]
-pub(crate) struct Replies {
-    open: Mutex<OpenReplies>,
-}
-
-/// By (component, reply subject): how many of its messages with that reply are being
-/// handled, and the connection they came in on.
-type OpenReplies = HashMap<(Arc<str>, String), (usize, async_nats::Client)>;
-
-impl Replies {
-    /// Opens `subject` for `component`'s answer. The sender chose it: only an inbox-like one
-    /// (or an ordinary subject) opens, never one of the lattice's own, or a peer could make the
-    /// component "answer" a control request (`host.stop`) on its behalf.
-    fn open(&self, component: &Arc<str>, subject: &str, via: &async_nats::Client) {
-        if grant::reserved(subject).is_some_and(|s| s != grant::Reserved::Inbox) {
-            return;
-        }
-        if let Ok(mut o) = self.open.lock() {
-            o.entry((component.clone(), subject.to_string()))
-                .or_insert_with(|| (0, via.clone()))
-                .0 += 1;
-        }
-    }
-
-    fn close(&self, component: &Arc<str>, subject: &str) {
-        if let Ok(mut o) = self.open.lock() {
-            let key = (component.clone(), subject.to_string());
-            if let Some((n, _)) = o.get_mut(&key) {
-                *n -= 1;
-                if *n == 0 {
-                    o.remove(&key);
-                }
-            }
-        }
-    }
-
-    /// The connection to answer on, if `subject` is a reply `component` may send now.
-    fn open_on(&self, component: &Arc<str>, subject: &str) -> Option<async_nats::Client> {
-        self.open
-            .lock()
-            .ok()?
-            .get(&(component.clone(), subject.to_string()))
-            .map(|(_, c)| c.clone())
-    }
-}
-
-/// The messaging connections links point at (`cluster_uris`), one per set of servers, made
-/// on first use and kept.
-#[derive(Default)]
-pub(crate) struct Connections {
-    by_servers: tokio::sync::Mutex<HashMap<Vec<String>, async_nats::Client>>,
-}
-
-impl Connections {
-    /// The connection for `servers` (`None`: the host's messaging connection).
-    async fn get(
-        &self,
-        shared: &HostShared,
-        servers: Option<&Vec<String>>,
-    ) -> Result<async_nats::Client, MessagingError> {
-        let Some(servers) = servers else {
-            return Ok(shared.messaging_nats.clone());
-        };
-        let mut by = self.by_servers.lock().await;
-        if let Some(c) = by.get(servers) {
-            return Ok(c.clone());
-        }
-        if by.len() >= MAX_CONNECTIONS {
-            return Err(MessagingError::Busy(format!(
-                "this host holds {MAX_CONNECTIONS} messaging connections of links' own, its most"
-            )));
-        }
-        let config = crate::NatsConfig {
-            urls: servers.clone(),
-            name: Some(format!("lattice-host {} messaging", shared.friendly_name)),
-            ..Default::default()
-        };
-        let what = servers.join(",");
-        let client = tokio::time::timeout(CONNECT_TIMEOUT, lattice_nats::connect(&config))
-            .await
-            .map_err(|_| {
-                MessagingError::Failed(format!(
-                    "cannot connect to {what} within {CONNECT_TIMEOUT:?}"
-                ))
-            })?
-            .map_err(|e| MessagingError::Failed(format!("cannot connect to {what}: {e}")))?;
-        tracing::info!(servers = %what, "messaging connection of a link's own");
-        by.insert(servers.clone(), client.clone());
-        Ok(client)
-    }
-}
 
 /// `wasmcloud:messaging/consumer` of the components on this host: every subject checked
 /// against the component's grant before it reaches NATS.
@@ -176,7 +79,7 @@ impl NatsMessaging {
         grant
             .check(component, subject)
             .map_err(|e| denied(component, subject, e))?;
-        shared.connections.get(shared, grant.cluster.as_ref()).await
+        shared.connections.get(grant.cluster.as_ref()).await
     }
 }
 
@@ -324,7 +227,7 @@ pub(crate) async fn follow(shared: Arc<HostShared>) {
             }
             let (id, subject, cluster) = key.clone();
             let group = lattice_proto::wrpc::messaging_group(&shared.lattice, &id);
-            let nats = match shared.connections.get(&shared, cluster.as_ref()).await {
+            let nats = match shared.connections.get(cluster.as_ref()).await {
                 Ok(n) => n,
                 Err(e) => {
                     tracing::warn!(component_id = %id, %subject, error = %e, "cannot subscribe");
