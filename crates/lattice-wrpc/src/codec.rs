@@ -18,24 +18,7 @@ use wasm_wave::wasm::{WasmType, WasmTypeKind, WasmValue};
 
 use crate::leb;
 
-/// A value that does not fit its type.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot encode value: {0}")]
-pub struct EncodeError(pub String);
-
-/// Bytes that are not (yet) a value of the expected type.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DecodeError {
-    /// The bytes end before the value does: more may be on the way.
-    #[error("value truncated: more bytes expected")]
-    Incomplete,
-    /// The bytes can never be a value of the type.
-    #[error("malformed value: {0}")]
-    Invalid(String),
-    /// The values would take more memory, decoded, than the decoder was allowed.
-    #[error("values would take more than {limit} bytes decoded")]
-    TooLarge { limit: usize },
-}
+pub use crate::error::{DecodeError, EncodeError};
 
 /// Most memory [`decode_values`] lets values take, decoded: a `list<u8>` takes one value per
 /// byte (tens of bytes each), and nested lists of empty elements far more, so the wire size

@@ -1,6 +1,6 @@
 //! LEB128 integers, as the component-model value encoding uses them.
 
-use crate::codec::DecodeError;
+use crate::error::DecodeError;
 
 pub fn write_unsigned(out: &mut Vec<u8>, mut v: u64) {
     loop {

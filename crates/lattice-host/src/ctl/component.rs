@@ -13,7 +13,7 @@ use lattice_proto::event::{ComponentScaled, COMPONENT_SCALED, COMPONENT_SCALE_FA
 use lattice_proto::subject::validate_token;
 use lattice_proto::{decode_request, CtlResponse};
 
-use super::Handled;
+use super::reply::Handled;
 use crate::shared::HostShared;
 
 pub(super) fn scale(shared: &Arc<HostShared>, body: &[u8]) -> Handled {

@@ -7,7 +7,7 @@ use lattice_proto::op::Op;
 use lattice_proto::subject::validate_config_name;
 use lattice_proto::{decode_request, CtlResponse};
 
-use super::Handled;
+use super::reply::Handled;
 use crate::shared::HostShared;
 
 pub(super) async fn handle(shared: &HostShared, op: Op, name: &str, body: &[u8]) -> Handled {

@@ -6,7 +6,7 @@ use lattice_proto::ctl::StopHostCommand;
 use lattice_proto::op::Alive;
 use lattice_proto::{decode_request, CtlResponse};
 
-use super::{After, Handled};
+use super::reply::{After, Handled};
 use crate::shared::HostShared;
 use crate::StopReason;
 

@@ -7,7 +7,7 @@ use lattice_proto::ctl::{validate_label_key, HostLabel, HostLabelKey};
 use lattice_proto::event::{LabelsChanged, LABELS_CHANGED};
 use lattice_proto::{decode_request, CtlResponse};
 
-use super::Handled;
+use super::reply::Handled;
 use crate::shared::HostShared;
 
 pub(crate) const MAX_LABELS: usize = 64;

@@ -11,7 +11,7 @@ use lattice_proto::subject::validate_token;
 use lattice_proto::{decode_request, CtlResponse};
 use serde_json::json;
 
-use super::Handled;
+use super::reply::Handled;
 use crate::shared::HostShared;
 
 pub(super) async fn handle(shared: &HostShared, op: Op, body: &[u8]) -> Handled {

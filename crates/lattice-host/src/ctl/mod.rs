@@ -22,70 +22,24 @@ mod host;
 mod label;
 mod link;
 mod registry;
+mod reply;
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures::StreamExt;
 use lattice_proto::op::{Op, Target};
 use lattice_proto::subject::CtlOp;
-use lattice_proto::CtlResponse;
-use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::shared::HostShared;
 use crate::HostError;
+use reply::{After, Handled};
 
 /// Control requests (other than liveness) handled at once.
 pub(crate) const MAX_CONCURRENT_REQUESTS: usize = 64;
 /// Control requests waiting for one of those slots; more are refused with "busy".
 pub(crate) const MAX_QUEUED_REQUESTS: usize = 1024;
-
-/// What a handler wants done after its reply is sent.
-pub(crate) enum After {
-    Nothing,
-    Stop(crate::StopReason),
-}
-
-/// A handler's outcome: the encoded reply envelope (none: stay silent, as a host that does
-/// not bid in an auction does) and any follow-up.
-pub(crate) struct Handled {
-    reply: Option<Bytes>,
-    after: After,
-}
-
-impl Handled {
-    fn reply<T: Serialize>(response: CtlResponse<T>) -> Self {
-        Self {
-            reply: Some(encode(&response)),
-            after: After::Nothing,
-        }
-    }
-
-    fn silent() -> Self {
-        Self {
-            reply: None,
-            after: After::Nothing,
-        }
-    }
-
-    fn error(message: impl Into<String>) -> Self {
-        Self::reply(CtlResponse::error(message))
-    }
-}
-
-fn encode<T: Serialize>(response: &CtlResponse<T>) -> Bytes {
-    serde_json::to_vec(response)
-        .map(Bytes::from)
-        // Our own response types always serialize; keep a valid envelope if one ever does not.
-        .unwrap_or_else(|e| {
-            Bytes::from(format!(
-                r#"{{"success":false,"message":"cannot encode reply: {}"}}"#,
-                e.to_string().replace('"', "'")
-            ))
-        })
-}
 
 /// Subscribes to the control interface and spawns one serving task per subscription.
 pub(crate) async fn serve(shared: Arc<HostShared>) -> Result<Vec<JoinHandle<()>>, HostError> {

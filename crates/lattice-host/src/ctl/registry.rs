@@ -6,7 +6,7 @@ use std::sync::Arc;
 use lattice_proto::{decode_request, CtlResponse};
 use serde::Deserialize;
 
-use super::Handled;
+use super::reply::Handled;
 use crate::oci::RegistryCredentials;
 use crate::shared::HostShared;
 

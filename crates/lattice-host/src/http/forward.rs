@@ -13,7 +13,7 @@ use lattice_wrpc::{CallError, CallErrorKind};
 
 use crate::shared::HostShared;
 
-use super::HTTP_SOURCE;
+use super::route::HTTP_SOURCE;
 
 /// Largest request body that goes to another host whole, with the request, when its size
 /// is known; any other streams after it.

@@ -27,12 +27,12 @@
 //! stopping any of them leaves the others serving it.
 
 //! # Layout
-//! - `route`: one route's settings from its link's config (paths, hosts, TLS, CORS, ...).
+//! - `route`: one route's settings from its link's config (paths, hosts, TLS, CORS, ...), and
+//!   the source id of HTTP links.
 //! - `routes`: the routing table, from the links, and the lookup of a request's route.
 //! - `listener`: listeners following the links, and the accept loop with its bounds.
 //! - `ingress`: serving one request, here or by forwarding it.
 //! - `forward`: forwarding a request to another host over wRPC, and serving one forwarded.
-//! - here: the source id of HTTP links.
 
 mod forward;
 mod ingress;
@@ -43,9 +43,6 @@ mod routes;
 pub(crate) use forward::{data_chunks, serve_forwarded};
 pub(crate) use listener::follow;
 
-/// The source id of links that route HTTP requests to a component.
-pub const HTTP_SOURCE: &str = "http";
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -53,8 +50,8 @@ mod tests {
 
     use lattice_proto::ctl::Link;
 
+    use super::route::HTTP_SOURCE;
     use super::routes::{find, routes_of};
-    use super::HTTP_SOURCE;
 
     fn link(target: &str) -> Link {
         Link::new(HTTP_SOURCE, target, "wasi", "http", &["incoming-handler"])

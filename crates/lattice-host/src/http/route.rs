@@ -9,6 +9,9 @@ use bytes::Bytes;
 use http::Response;
 use lattice_runtime::http::{full_body, ResponseBody};
 
+/// The source id of links that route HTTP requests to a component.
+pub const HTTP_SOURCE: &str = "http";
+
 /// Where requests for one component come in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Route {

@@ -8,8 +8,8 @@ use lattice_proto::ctl::Link;
 
 use crate::state::LatticeState;
 
+use super::route::HTTP_SOURCE;
 use super::route::{Route, RouteOptions};
-use super::HTTP_SOURCE;
 
 /// Routes by listener address.
 pub(crate) type Routes = HashMap<SocketAddr, Vec<Route>>;

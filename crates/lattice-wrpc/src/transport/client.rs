@@ -16,13 +16,13 @@ use crate::error::{CallError, CallErrorKind};
 use crate::frames::{Frames, Progress};
 use crate::subject;
 
-use super::inbox::{check_host, CallRoute, CallSlot, ClientInner, Replies};
-use super::stream::{send_body, AbortOnDrop, BodySource, ResultStream, StreamWatch, STREAM_WINDOW};
-use super::watchdog::{RoundTrips, Watchdog};
-use super::{
+use super::headers::{
     deadline_exceeded, header, header_len, transport, ERROR_HEADER, MAX_MESSAGE_BYTES,
     SERVER_HEADER, STREAM_HEADER, TIMEOUT_HEADER, WHOLE_HEADER,
 };
+use super::inbox::{check_host, CallRoute, CallSlot, ClientInner, Replies};
+use super::stream::{send_body, AbortOnDrop, BodySource, ResultStream, StreamWatch, STREAM_WINDOW};
+use super::watchdog::{RoundTrips, Watchdog};
 
 /// A wRPC client over one NATS connection. All its calls share one wildcard inbox
 /// subscription (`{inbox}.>`), demultiplexed by call, so a call costs no SUB/UNSUB round of

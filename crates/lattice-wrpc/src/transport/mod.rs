@@ -33,70 +33,21 @@
 //! - `stream`: bodies streamed after a call's value, both ways, with per-chunk credit.
 //! - `watchdog`: [`Watchdog`], how a client notices that its call's host is gone.
 //! - `server`: [`accept`] and [`Invocation`], a server's side of one call.
-//! - here: the headers (defined in `lattice_proto::wrpc`) and what every side shares.
-
-use async_nats::HeaderMap;
-
-use crate::error::{CallError, CallErrorKind};
+//! - `headers`: the headers (named in `lattice_proto::wrpc`), reading and writing them, and
+//!   the errors every side makes alike.
 
 mod client;
+mod headers;
 mod inbox;
 mod server;
 mod stream;
 mod watchdog;
 
 pub use client::Client;
+pub use headers::{
+    header, header_value, CALLER_HEADER, ERROR_HEADER, LINK_HEADER, MAX_MESSAGE_BYTES,
+    SERVER_HEADER, SOURCE_HEADER, STREAM_HEADER, TIMEOUT_HEADER, TRACEPARENT_HEADER, WHOLE_HEADER,
+};
 pub use server::{accept, Invocation};
 pub use stream::{BodyError, BodySource, ResultStream, STREAM_CHUNK, STREAM_WINDOW};
 pub use watchdog::{CallState, Liveness, Watchdog};
-
-pub use lattice_proto::wrpc::{
-    CALLER_HEADER, ERROR_HEADER, LINK_HEADER, SERVER_HEADER, SOURCE_HEADER, STREAM_HEADER,
-    TIMEOUT_HEADER, TRACEPARENT_HEADER, WHOLE_HEADER,
-};
-
-/// Largest parameters or results a peer accumulates for one call.
-pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
-
-fn transport(what: &str, e: impl std::fmt::Display) -> CallError {
-    CallError::new(CallErrorKind::Transport, format!("{what}: {e}"))
-}
-
-fn deadline_exceeded(subject: &str, waiting_for: &str) -> CallError {
-    CallError::new(
-        CallErrorKind::DeadlineExceeded,
-        format!("no {waiting_for} from {subject} before the call's deadline"),
-    )
-}
-
-/// Bytes a header block adds to a NATS message.
-fn header_len(headers: &HeaderMap) -> usize {
-    let mut n = b"NATS/1.0\r\n\r\n".len();
-    for (k, vs) in headers.iter() {
-        let k: &[u8] = k.as_ref();
-        for v in vs {
-            n += k.len() + 4 + v.as_str().len();
-        }
-    }
-    n
-}
-
-/// The (first) value of header `name` in `headers`, found without building a `HeaderName`:
-/// `HeaderMap::get` allocates one per lookup for names NATS does not define, and a served
-/// call looks up a few on its way.
-pub fn header<'h>(headers: Option<&'h HeaderMap>, name: &str) -> Option<&'h str> {
-    let (_, values) = headers?.iter().find(|(k, _)| {
-        let k: &str = k.as_ref();
-        k == name
-    })?;
-    values.first().map(|v| v.as_str())
-}
-
-/// A header value: one line, bounded.
-pub fn header_value(s: &str) -> String {
-    let one_line: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    one_line.chars().take(1024).collect()
-}

@@ -14,12 +14,12 @@ use crate::error::{CallError, CallErrorKind};
 use crate::frames::{Frames, Progress};
 use crate::subject;
 
-use super::stream::{BodyChunks, CREDIT_STOP};
-use super::stream::{BodyError, STREAM_CHUNK, STREAM_WINDOW};
-use super::{
+use super::headers::{
     deadline_exceeded, header, header_value, transport, ERROR_HEADER, MAX_MESSAGE_BYTES,
     SERVER_HEADER, STREAM_HEADER, TIMEOUT_HEADER, WHOLE_HEADER,
 };
+use super::stream::{BodyChunks, CREDIT_STOP};
+use super::stream::{BodyError, STREAM_CHUNK, STREAM_WINDOW};
 
 /// An invocation a server received, before its parameters are read.
 pub struct Invocation {

@@ -12,9 +12,9 @@ use tokio::time::Instant;
 
 use crate::error::{CallError, CallErrorKind};
 
+use super::headers::{deadline_exceeded, header, header_value, transport, ERROR_HEADER};
 use super::inbox::{check_host, CallSlot, Replies};
 use super::watchdog::Watchdog;
-use super::{deadline_exceeded, header, header_value, transport, ERROR_HEADER};
 
 pub use lattice_proto::wrpc::{CREDIT_STOP, STREAM_CHUNK, STREAM_WINDOW};
 
