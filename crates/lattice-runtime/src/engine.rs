@@ -10,6 +10,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use crate::cache::{self, CacheOutcome, CompileCache};
 use crate::pool::ComponentPool;
+use crate::services::Services;
 use crate::store::Ctx;
 use crate::{CallError, CallErrorKind, ConfigValues, LoadError, Policy};
 
@@ -58,38 +59,6 @@ pub trait Router: Send + Sync + 'static {
         param_types: Vec<wasmtime::component::Type>,
         results: Vec<wasmtime::component::Type>,
     ) -> futures::future::BoxFuture<'static, Result<Vec<wasmtime::component::Val>, CallError>>;
-}
-
-/// What the host supplies to guests' built-in interfaces, set once after start-up.
-pub(crate) struct Services {
-    pub keyvalue: std::sync::OnceLock<Arc<dyn crate::KeyValue>>,
-    pub messaging: std::sync::OnceLock<Arc<dyn crate::Messaging>>,
-    /// One permit per spare instance the host may keep (see `ComponentPool`).
-    spares: Arc<tokio::sync::Semaphore>,
-}
-
-/// Most spare instances a host keeps.
-const MAX_SPARES: usize = 16;
-
-impl Services {
-    /// Each spare holds an instance slot: at most an eighth of `pool_instances` (0: slots
-    /// allocated on demand) are spares.
-    fn new(pool_instances: u32) -> Self {
-        let max_spares = match pool_instances {
-            0 => MAX_SPARES,
-            n => MAX_SPARES.min(n as usize / 8),
-        };
-        Self {
-            keyvalue: Default::default(),
-            messaging: Default::default(),
-            spares: Arc::new(tokio::sync::Semaphore::new(max_spares)),
-        }
-    }
-
-    /// Room for one more spare instance, if the host has it; given back on drop.
-    pub fn spare_budget(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        self.spares.clone().try_acquire_owned().ok()
-    }
 }
 
 /// One wasmtime engine, linker and compile cache for a whole host.

@@ -13,9 +13,13 @@
 //! - [`policy`]: [`Policy`]: limits (memory, execution time, size) and WASI grants, deny by default.
 //! - [`pool`]: [`ComponentPool`]: instances per call, concurrency bound, stats, typed call errors.
 //! - `store`: per-call store data (WASI context, resource limiter, config snapshot).
-//! - [`http`]: serving `wasi:http/incoming-handler` ([`ComponentPool::handle_http`]) and the
-//!   outgoing-request grant.
-//! - `builtins`: host implementations of `wasi:logging` and `wasi:config` (`store` and `runtime`).
+//! - [`http`]: serving `wasi:http/incoming-handler` ([`ComponentPool::handle_http`]);
+//!   `outgoing`: the outgoing-request grant.
+//! - [`keyvalue`], [`messaging`]: what the host supplies behind `wasi:keyvalue` and
+//!   `wasmcloud:messaging` ([`KeyValue`], [`Messaging`]); `services`: where the runtime keeps
+//!   them, with the budget of spare instances.
+//! - `builtins`: the guest side of the built-in interfaces: `wasi:logging`, `wasi:config`,
+//!   `wasmcloud:bus/lattice`, and (in its folder) `wasi:keyvalue` and `wasmcloud:messaging`.
 //! - [`error`]: [`LoadError`] (cannot prepare a component) and [`CallError`] (a call failed).
 //!
 //! Not here: where bytes come from (files, OCI: `lattice-host`), links and remote calls.
@@ -27,8 +31,10 @@ pub mod error;
 pub mod http;
 pub mod keyvalue;
 pub mod messaging;
+mod outgoing;
 pub mod policy;
 pub mod pool;
+mod services;
 mod store;
 
 pub use engine::{Router, Runtime, RuntimeConfig};

@@ -7,9 +7,6 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use crate::builtins::wasmcloud::messaging::{consumer, types::BrokerMessage};
-use crate::store::Ctx;
-
 /// A message, as the host's [`Messaging`] sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
@@ -55,52 +52,4 @@ pub trait Messaging: Send + Sync + 'static {
         body: Vec<u8>,
         timeout: Duration,
     ) -> BoxFuture<'static, Result<Message, MessagingError>>;
-}
-
-impl Ctx {
-    fn messaging(&self) -> Result<Arc<dyn Messaging>, String> {
-        self.messaging
-            .clone()
-            .ok_or_else(|| "this host has no messaging".to_string())
-    }
-}
-
-impl crate::builtins::wasmcloud::messaging::types::Host for Ctx {}
-
-impl consumer::Host for Ctx {
-    async fn request(
-        &mut self,
-        subject: String,
-        body: Vec<u8>,
-        timeout_ms: u32,
-    ) -> wasmtime::Result<Result<BrokerMessage, String>> {
-        let m = match self.messaging() {
-            Ok(m) => m,
-            Err(e) => return Ok(Err(e)),
-        };
-        let timeout = Duration::from_millis(timeout_ms.into());
-        Ok(m.request(self.component_id.clone(), subject, body, timeout)
-            .await
-            .map(|r| BrokerMessage {
-                subject: r.subject,
-                body: r.body,
-                reply_to: r.reply_to,
-            })
-            .map_err(|e| e.to_string()))
-    }
-
-    async fn publish(&mut self, msg: BrokerMessage) -> wasmtime::Result<Result<(), String>> {
-        let m = match self.messaging() {
-            Ok(m) => m,
-            Err(e) => return Ok(Err(e)),
-        };
-        let msg = Message {
-            subject: msg.subject,
-            body: msg.body,
-            reply_to: msg.reply_to,
-        };
-        Ok(m.publish(self.component_id.clone(), msg)
-            .await
-            .map_err(|e| e.to_string()))
-    }
 }

@@ -63,7 +63,7 @@ pub struct ComponentPool {
     /// The `wasi:http` view of `pre`, if the component serves HTTP.
     proxy_pre: Option<wasmtime_wasi_http::p2::bindings::ProxyPre<Ctx>>,
     /// The policy's outgoing-HTTP grant, built once (each call's store shares it).
-    outgoing: crate::http::OutgoingPolicy,
+    outgoing: crate::outgoing::OutgoingPolicy,
     policy: Policy,
     engine: Engine,
     permits: Arc<Semaphore>,
@@ -72,7 +72,7 @@ pub struct ComponentPool {
     /// Exported functions looked up so far, by interface (`""`: the root) and name; only
     /// found ones, so names off the network cannot grow it.
     exports: RwLock<HashMap<String, HashMap<String, Arc<Export>>>>,
-    services: Arc<crate::engine::Services>,
+    services: Arc<crate::services::Services>,
     /// An instance made ahead for the next call (see [`Spent::clean_up`]).
     spare: std::sync::Mutex<Option<Spare>>,
     calls: AtomicU64,
@@ -92,15 +92,15 @@ impl ComponentPool {
         max_instances: u32,
         config: ConfigValues,
         engine: Engine,
-        services: Arc<crate::engine::Services>,
+        services: Arc<crate::services::Services>,
     ) -> Self {
         Self {
             services,
             id: id.into(),
             digest,
             component,
-            proxy_pre: crate::http::proxy_pre(&pre),
-            outgoing: crate::http::OutgoingPolicy::new(&policy.grants.http_hosts),
+            proxy_pre: wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre.clone()).ok(),
+            outgoing: crate::outgoing::OutgoingPolicy::new(&policy.grants.http_hosts),
             pre,
             policy,
             engine,

@@ -24,7 +24,7 @@ pub(crate) struct Ctx {
     pub messaging: Option<Arc<dyn crate::Messaging>>,
     pub(crate) http: wasmtime_wasi_http::WasiHttpCtx,
     /// Which hosts `wasi:http/outgoing-handler` may reach.
-    pub(crate) outgoing: crate::http::OutgoingPolicy,
+    pub(crate) outgoing: crate::outgoing::OutgoingPolicy,
 }
 
 impl Ctx {
@@ -32,8 +32,8 @@ impl Ctx {
         policy: &Policy,
         component_id: Arc<str>,
         config: Arc<ConfigValues>,
-        services: &crate::engine::Services,
-        outgoing: crate::http::OutgoingPolicy,
+        services: &crate::services::Services,
+        outgoing: crate::outgoing::OutgoingPolicy,
     ) -> Self {
         Self {
             wasi: wasi_ctx(policy),

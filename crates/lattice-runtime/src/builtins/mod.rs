@@ -1,12 +1,16 @@
 //! Interfaces every host provides in-process: `wasi:logging`, `wasi:config` and
-//! `wasmcloud:bus/lattice` (which link a guest's calls go through); `wasi:keyvalue` is in
-//! `keyvalue.rs`.
+//! `wasmcloud:bus/lattice` (which link a guest's calls go through) here; `wasi:keyvalue` and
+//! `wasmcloud:messaging/consumer` in `keyvalue.rs` and `messaging.rs` of this folder, over what
+//! the host supplies (the traits in the crate's `keyvalue` and `messaging`).
 //!
 //! Logging goes to the host's `tracing`, tagged with the component id (target `lattice::guest`).
 //! Config is the snapshot of the component's named configs taken when its call started, so a
 //! config change in the lattice reaches the very next call.
 
 use crate::store::Ctx;
+
+mod keyvalue;
+mod messaging;
 
 wasmtime::component::bindgen!({
     path: "wit",
