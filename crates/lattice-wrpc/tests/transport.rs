@@ -79,6 +79,27 @@ async fn call(
         .await
 }
 
+/// A call of `func` taking and returning one string, with `"x"`: for calls whose failure
+/// is what the test looks at.
+async fn string_call(
+    client: &Client,
+    prefix: &str,
+    func: &str,
+    budget: Duration,
+) -> Result<Vec<Value>, CallError> {
+    let x = Value::make_string("x".into());
+    call(
+        client,
+        prefix,
+        func,
+        &[Type::STRING],
+        &[x],
+        &[Type::STRING],
+        budget,
+    )
+    .await
+}
+
 /// An echo server: `reverse(s: string) -> string` and `len(s: string) -> u32`.
 async fn echo(mut inv: Invocation) {
     let answer = match inv.func.as_str() {
@@ -151,17 +172,9 @@ async fn parameters_past_max_payload_arrive_whole() {
 async fn a_call_nobody_serves_fails_with_no_responders() {
     let nats = nats_server();
     let client = client(&nats).await;
-    let e = call(
-        &client,
-        "t.nobody",
-        "reverse",
-        &[Type::STRING],
-        &[Value::make_string("x".into())],
-        &[Type::STRING],
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap_err();
+    let e = string_call(&client, "t.nobody", "reverse", Duration::from_secs(10))
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), CallErrorKind::NoResponders, "{e}");
 }
 
@@ -182,33 +195,17 @@ async fn a_server_failure_reaches_the_caller_with_its_kind() {
         ("busy", CallErrorKind::Busy),
         ("grow", CallErrorKind::Trapped),
     ] {
-        let e = call(
-            &client,
-            "t.fail",
-            func,
-            &[Type::STRING],
-            &[Value::make_string("x".into())],
-            &[Type::STRING],
-            Duration::from_secs(10),
-        )
-        .await
-        .unwrap_err();
+        let e = string_call(&client, "t.fail", func, Duration::from_secs(10))
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), kind, "{e}");
         assert_eq!(e.message(), "said the server");
     }
     // An unknown function, as the echo server answers it.
     serve(&nats, "t.echo", echo).await;
-    let e = call(
-        &client,
-        "t.echo",
-        "nope",
-        &[Type::STRING],
-        &[Value::make_string("x".into())],
-        &[Type::STRING],
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap_err();
+    let e = string_call(&client, "t.echo", "nope", Duration::from_secs(10))
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), CallErrorKind::Rejected, "{e}");
 }
 
@@ -223,17 +220,9 @@ async fn a_call_ends_at_its_deadline_when_the_server_never_answers() {
     })
     .await;
     let client = client(&nats).await;
-    let e = call(
-        &client,
-        "t.silent",
-        "reverse",
-        &[Type::STRING],
-        &[Value::make_string("x".into())],
-        &[Type::STRING],
-        Duration::from_millis(300),
-    )
-    .await
-    .unwrap_err();
+    let e = string_call(&client, "t.silent", "reverse", Duration::from_millis(300))
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), CallErrorKind::DeadlineExceeded, "{e}");
     assert!(hold.recv().await.is_some(), "the server got the call");
 }
@@ -259,17 +248,9 @@ async fn a_call_whose_host_is_gone_ends_outcome_unknown_before_its_deadline() {
         probe: Arc::new(|_host, _call, _timeout| Box::pin(async { CallState::HostGone })),
     };
     let client = Client::with_watchdog(nats_client, watchdog);
-    let e = call(
-        &client,
-        "t.dying",
-        "reverse",
-        &[Type::STRING],
-        &[Value::make_string("x".into())],
-        &[Type::STRING],
-        Duration::from_secs(60),
-    )
-    .await
-    .unwrap_err();
+    let e = string_call(&client, "t.dying", "reverse", Duration::from_secs(60))
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), CallErrorKind::OutcomeUnknown, "{e}");
     assert!(hold.recv().await.is_some(), "the server took the call");
 }
