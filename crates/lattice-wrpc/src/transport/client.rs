@@ -17,7 +17,7 @@ use crate::frames::{Frames, Progress};
 use crate::subject;
 
 use super::headers::{
-    deadline_exceeded, header, header_len, transport, ERROR_HEADER, MAX_MESSAGE_BYTES,
+    deadline_exceeded, header, header_len, nats_failed, transport, ERROR_HEADER, MAX_MESSAGE_BYTES,
     SERVER_HEADER, STREAM_HEADER, TIMEOUT_HEADER, WHOLE_HEADER,
 };
 use super::inbox::{check_host, CallRoute, CallSlot, ClientInner, Replies};
@@ -77,7 +77,7 @@ impl Client {
                     .nats
                     .subscribe(format!("{}.>", inner.inbox))
                     .await
-                    .map_err(|e| transport("cannot subscribe the reply inbox", e))?;
+                    .map_err(|e| nats_failed("cannot subscribe the reply inbox", e))?;
                 Ok::<_, CallError>(tokio::sync::Mutex::new(sub))
             })
             .await
@@ -94,7 +94,7 @@ impl Client {
                     .nats
                     .subscribe(format!("{}.>", inner.stream_inbox))
                     .await
-                    .map_err(|e| transport("cannot subscribe the reply inbox", e))?;
+                    .map_err(|e| nats_failed("cannot subscribe the reply inbox", e))?;
                 let weak = Arc::downgrade(&self.inner);
                 let prefix_len = inner.stream_inbox.len() + 1;
                 Ok::<_, CallError>(tokio::spawn(async move {
@@ -222,7 +222,7 @@ impl Client {
         let first = rest.split_to(first_len);
         nats.publish_with_reply_and_headers(target.clone(), rc.clone(), headers, first)
             .await
-            .map_err(|e| transport("cannot publish the invocation", e))?;
+            .map_err(|e| nats_failed("cannot publish the invocation", e))?;
 
         let mut handshaken = false;
         // Who accepted the call (Lattice hosts say so in the handshake), and when to check
@@ -330,7 +330,7 @@ impl Client {
                         let chunk = rest.split_to(max.min(rest.len()));
                         nats.publish(param_subject.clone(), chunk)
                             .await
-                            .map_err(|e| transport("cannot send parameters", e))?;
+                            .map_err(|e| nats_failed("cannot send parameters", e))?;
                     }
                     if let (Some(stream), Some(credits)) =
                         (body.as_ref().and_then(BodySource::take), &credits)
@@ -345,7 +345,7 @@ impl Client {
                     // End of the parameter stream, as upstream peers expect.
                     nats.publish(param_subject, Bytes::new())
                         .await
-                        .map_err(|e| transport("cannot end parameters", e))?;
+                        .map_err(|e| nats_failed("cannot end parameters", e))?;
                     continue;
                 }
                 // A failure in place of the handshake: nothing follows.

@@ -17,6 +17,14 @@ pub(super) fn transport(what: &str, e: impl std::fmt::Display) -> CallError {
     CallError::new(CallErrorKind::Transport, format!("{what}: {e}"))
 }
 
+/// A transport error caused by NATS failing underneath, kept as its `source()`.
+pub(super) fn nats_failed(
+    what: &str,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> CallError {
+    transport(what, &e).with_source(e)
+}
+
 pub(super) fn deadline_exceeded(subject: &str, waiting_for: &str) -> CallError {
     CallError::new(
         CallErrorKind::DeadlineExceeded,

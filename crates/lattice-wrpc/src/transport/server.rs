@@ -15,8 +15,8 @@ use crate::frames::{Frames, Progress};
 use crate::subject;
 
 use super::headers::{
-    deadline_exceeded, header, header_value, transport, ERROR_HEADER, MAX_MESSAGE_BYTES,
-    SERVER_HEADER, STREAM_HEADER, TIMEOUT_HEADER, WHOLE_HEADER,
+    deadline_exceeded, header, header_value, nats_failed, transport, ERROR_HEADER,
+    MAX_MESSAGE_BYTES, SERVER_HEADER, STREAM_HEADER, TIMEOUT_HEADER, WHOLE_HEADER,
 };
 use super::stream::{BodyChunks, CREDIT_STOP};
 use super::stream::{BodyError, STREAM_CHUNK, STREAM_WINDOW};
@@ -132,7 +132,7 @@ impl Invocation {
                 self.nats
                     .subscribe(subject::params(&rs))
                     .await
-                    .map_err(|e| transport("cannot subscribe the parameter inbox", e))?,
+                    .map_err(|e| nats_failed("cannot subscribe the parameter inbox", e))?,
             );
         }
         self.inbox = Some(rs.clone());
@@ -150,7 +150,7 @@ impl Invocation {
                     .await
             }
         };
-        sent.map_err(|e| transport("cannot answer the handshake", e))?;
+        sent.map_err(|e| nats_failed("cannot answer the handshake", e))?;
         self.handshaken = true;
         Ok(())
     }
@@ -199,14 +199,14 @@ impl Invocation {
                 .nats
                 .publish(subject::whole(&self.reply), results)
                 .await
-                .map_err(|e| transport("cannot send results", e));
+                .map_err(|e| nats_failed("cannot send results", e));
         }
         self.handshake(false).await?;
         self.publish_chunks(results, max).await?;
         self.nats
             .publish(self.results(), Bytes::new())
             .await
-            .map_err(|e| transport("cannot end results", e))
+            .map_err(|e| nats_failed("cannot end results", e))
     }
 
     /// The body the caller streams after the parameters (see
@@ -256,7 +256,7 @@ impl Invocation {
             .nats
             .subscribe(subject::credit(&inbox))
             .await
-            .map_err(|e| transport("cannot subscribe for stream credit", e))?;
+            .map_err(|e| nats_failed("cannot subscribe for stream credit", e))?;
         let max = self.nats.max_payload().max(1024);
         self.publish_chunks(value, max).await?;
         let chunk = STREAM_CHUNK.min(max);
@@ -287,14 +287,14 @@ impl Invocation {
                 self.nats
                     .publish(self.results(), piece)
                     .await
-                    .map_err(|e| transport("cannot send a chunk", e))?;
+                    .map_err(|e| nats_failed("cannot send a chunk", e))?;
                 sent += 1;
             }
         }
         self.nats
             .publish(self.results(), Bytes::new())
             .await
-            .map_err(|e| transport("cannot end results", e))
+            .map_err(|e| nats_failed("cannot end results", e))
     }
 
     /// Publishes `bytes` on the results subject in messages of at most `max` bytes.
@@ -304,7 +304,7 @@ impl Invocation {
             self.nats
                 .publish(self.results(), chunk)
                 .await
-                .map_err(|e| transport("cannot send results", e))?;
+                .map_err(|e| nats_failed("cannot send results", e))?;
         }
         Ok(())
     }

@@ -12,7 +12,9 @@ use tokio::time::Instant;
 
 use crate::error::{CallError, CallErrorKind};
 
-use super::headers::{deadline_exceeded, header, header_value, transport, ERROR_HEADER};
+use super::headers::{
+    deadline_exceeded, header, header_value, nats_failed, transport, ERROR_HEADER,
+};
 use super::inbox::{check_host, CallSlot, Replies};
 use super::watchdog::Watchdog;
 
@@ -80,7 +82,7 @@ pub(super) async fn send_body(
     }
     nats.publish_with_headers(subject, headers, Bytes::new())
         .await
-        .map_err(|e| transport("cannot end the body", e))
+        .map_err(|e| nats_failed("cannot end the body", e))
 }
 
 /// The byte chunks that follow a streamed call's value (see [`Client::invoke_streaming`]).
@@ -123,7 +125,7 @@ impl ResultStream {
                 self.nats
                     .publish(credit.clone(), Bytes::new())
                     .await
-                    .map_err(|e| transport("cannot return stream credit", e))?;
+                    .map_err(|e| nats_failed("cannot return stream credit", e))?;
             }
         }
         loop {
@@ -212,7 +214,7 @@ impl BodyChunks {
             self.nats
                 .publish(self.credit.clone(), Bytes::new())
                 .await
-                .map_err(|e| transport("cannot return body credit", e))?;
+                .map_err(|e| nats_failed("cannot return body credit", e))?;
         }
         let msg = tokio::time::timeout_at(self.deadline, self.sub.next()).await;
         let msg = msg
