@@ -9,11 +9,14 @@
 //!   hosts sequentially and again 32 at a time; fails if any call fails.
 //! - `http`: HTTP ingress req/s and latency against `wasmtime serve`, same component, same
 //!   load generator, interleaved rounds (needs `wasmtime`: scripts/install-wasmtime).
+//! - `faults [CALLS]`: how fast a call to a target nobody serves fails (client and linked
+//!   calls) against raw NATS's own no-responders answer.
 //! - `fuzz [EXECS]`: EXECS (default 1,000,000) mutated and random inputs through every
 //!   network-facing decoder, on the stable toolchain.
 //!
 //! Everything runs against a real nats-server on loopback and real guest components.
 
+mod faults;
 mod fuzz;
 mod http;
 mod runtime;
@@ -44,6 +47,13 @@ fn main() -> anyhow::Result<()> {
             rt.block_on(wrpc::load(calls))
         }
         "http" => rt.block_on(http::run()),
+        "faults" => {
+            let calls = std::env::args()
+                .nth(2)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(2000);
+            rt.block_on(faults::run(calls))
+        }
         "fuzz" => fuzz::run(
             std::env::args()
                 .nth(2)
@@ -51,7 +61,7 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or(1_000_000),
         ),
         other => anyhow::bail!(
-            "unknown benchmark {other:?} (known: runtime, wrpc [CALLS], load [CALLS], http, fuzz [EXECS])"
+            "unknown benchmark {other:?} (known: runtime, wrpc [CALLS], load [CALLS], http, faults [CALLS], fuzz [EXECS])"
         ),
     }
 }

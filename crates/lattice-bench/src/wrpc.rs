@@ -287,12 +287,12 @@ async fn spawn_echo_server(nats: &NatsServer) -> anyhow::Result<&'static str> {
 }
 
 /// Rounds of [`measure_interleaved`].
-const ROUNDS: usize = 50;
+pub(crate) const ROUNDS: usize = 50;
 
 /// One benchmarked path: each call yields one operation.
 type Path<'a> = Box<dyn FnMut() -> futures::future::LocalBoxFuture<'a, anyhow::Result<()>> + 'a>;
 
-fn boxed<'a, F, Fut>(mut f: F) -> Path<'a>
+pub(crate) fn boxed<'a, F, Fut>(mut f: F) -> Path<'a>
 where
     F: FnMut() -> Fut + 'a,
     Fut: std::future::Future<Output = anyhow::Result<()>> + 'a,
@@ -302,7 +302,10 @@ where
 
 /// `n` timed operations of each path (after `n / 10` untimed ones), in [`ROUNDS`] rounds
 /// where every path takes its turn: short turns, so drift hits every path alike.
-async fn measure_interleaved(n: usize, mut paths: Vec<Path<'_>>) -> anyhow::Result<Vec<Summary>> {
+pub(crate) async fn measure_interleaved(
+    n: usize,
+    mut paths: Vec<Path<'_>>,
+) -> anyhow::Result<Vec<Summary>> {
     for p in &mut paths {
         for _ in 0..n / 10 {
             p().await?;
@@ -322,7 +325,7 @@ async fn measure_interleaved(n: usize, mut paths: Vec<Path<'_>>) -> anyhow::Resu
     Ok(samples.into_iter().map(summarize).collect())
 }
 
-async fn start_host(nats: &NatsServer, force_remote: bool) -> anyhow::Result<Host> {
+pub(crate) async fn start_host(nats: &NatsServer, force_remote: bool) -> anyhow::Result<Host> {
     Ok(Host::start(HostConfig {
         nats: NatsConfig::from_urls(&nats.url()),
         allow_file_load: true,
@@ -333,7 +336,7 @@ async fn start_host(nats: &NatsServer, force_remote: bool) -> anyhow::Result<Hos
     .await?)
 }
 
-async fn scale(ctl: &lattice_ctl::Client, host: &str, name: &str) -> anyhow::Result<()> {
+pub(crate) async fn scale(ctl: &lattice_ctl::Client, host: &str, name: &str) -> anyhow::Result<()> {
     scale_as(ctl, host, name, name).await
 }
 

@@ -59,7 +59,7 @@ pub use calls::{RoutingCounts, RoutingStats};
 pub use components::InvokeError;
 pub use config::{HostConfig, NatsAuth, NatsConfig};
 pub use host::Host;
-pub use lattice_runtime::{Limits, RuntimeConfig, Val};
+pub use lattice_runtime::{CallError, CallErrorKind, Limits, RuntimeConfig, Val};
 pub use shared::StopReason;
 
 /// Why a host could not start or stopped with an error.

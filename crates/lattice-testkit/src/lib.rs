@@ -37,6 +37,13 @@ pub enum Error {
         what: String,
         waited: std::time::Duration,
     },
+    /// Something a test said must not happen did, `after` into the window it watched.
+    #[error("{what} {after:?} into a quiet window: {seen}")]
+    Happened {
+        what: String,
+        after: std::time::Duration,
+        seen: String,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

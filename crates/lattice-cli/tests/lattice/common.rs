@@ -218,3 +218,11 @@ pub async fn put_config(ctl: &Client, name: &str, pairs: &[(&str, &str)]) {
         .await
         .unwrap_or_else(|e| panic!("config put {name}: {e}"));
 }
+
+/// The call error of a local call that reached its component (panics on `NotRunning`).
+pub fn call_error(e: lattice_host::InvokeError) -> lattice_host::CallError {
+    match e {
+        lattice_host::InvokeError::Call(e) => e,
+        other => panic!("expected a call error, got: {other}"),
+    }
+}

@@ -48,6 +48,7 @@ async fn labels_are_set_and_removed_with_events() {
     // Labels ride in every heartbeat, so a host caps them.
     let big = "v".repeat(10_000);
     let err = ctl.put_label(&h.id, "big", &big).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Rejected);
     assert!(err.to_string().contains("limit"), "{err}");
 }
 
