@@ -48,7 +48,7 @@ mod identity;
 mod keyvalue;
 mod links;
 mod messaging;
-pub mod oci;
+pub use lattice_oci as oci;
 mod router;
 mod serve;
 mod shared;

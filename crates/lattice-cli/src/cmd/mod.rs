@@ -8,4 +8,7 @@ pub mod get;
 pub mod host;
 pub mod label;
 pub mod link;
+pub mod oci;
+#[cfg(feature = "host")]
+pub mod run_host;
 pub mod up;

@@ -132,7 +132,7 @@ impl OciClient {
     /// Pulls the component at `reference`, refusing layers over `max_bytes` and pulls that
     /// take longer than the configured timeout, logging progress and checking the layer
     /// digest.
-    pub(crate) async fn pull(
+    pub async fn pull(
         &self,
         reference: &str,
         max_bytes: usize,
@@ -277,7 +277,7 @@ pub enum PushError {
 
 /// Why a pull failed.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum PullError {
+pub enum PullError {
     #[error("{0}")]
     Registry(String),
     #[error("component at {reference} is {size} bytes, over the {limit}-byte limit (max component size)")]
