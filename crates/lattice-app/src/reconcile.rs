@@ -306,12 +306,16 @@ async fn apply(
                 .collect(),
         })
         .collect();
+    let seen = Seen {
+        views: &views,
+        inventories,
+    };
     for c in &m.spec.components {
         let id = m.component_id(c);
         // A built-in capability runs in every host: nothing to place, only its links.
         if Manifest::builtin_source(c).is_none() {
             scalers.push(
-                place_component(ctl, app, c, &id, &views, inventories, state, &mut busy).await,
+                place_component(ctl, app, c, &id, &seen, state, &mut busy).await,
             );
         }
         for l in Manifest::links(c) {
@@ -399,19 +403,24 @@ async fn apply(
     }
 }
 
+/// What one pass saw of the hosts: for placement, and as they reported it.
+struct Seen<'a> {
+    views: &'a [HostView],
+    inventories: &'a [HostInventory],
+}
+
 /// Places component `c` (id `id`) of app `app`: scales or updates it on each host as its
 /// scaler says, and reports the scaler's status. Sets `busy` when it sent anything.
-#[allow(clippy::too_many_arguments)]
 async fn place_component(
     ctl: &lattice_ctl::Client,
     app: &str,
     c: &crate::manifest::Component,
     id: &str,
-    views: &[HostView],
-    inventories: &[HostInventory],
+    seen: &Seen<'_>,
     state: &mut State,
     busy: &mut bool,
 ) -> ScalerStatus {
+    let Seen { views, inventories } = *seen;
     // Configs with properties are written before anything uses them.
     for cfg in &c.properties.config {
         write_config(ctl, state, cfg).await;

@@ -66,12 +66,13 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
             let r = wrpc
                 .invoke(
-                    "default.ghost",
-                    CALC,
-                    "add",
-                    Bytes::from_static(&[1, 2]),
-                    async_nats::HeaderMap::new(),
-                    deadline,
+                    lattice_wrpc::transport::Call::new(
+                        "default.ghost",
+                        CALC,
+                        "add",
+                        Bytes::from_static(&[1, 2]),
+                        deadline,
+                    ),
                     |_| Ok::<_, lattice_wrpc::DecodeError>(()),
                 )
                 .await;

@@ -116,12 +116,7 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
                 let types = [lattice_runtime::Type::S32];
                 client
                     .invoke(
-                        prefix,
-                        CALC,
-                        "add",
-                        params,
-                        HeaderMap::new(),
-                        deadline,
+                        lattice_wrpc::transport::Call::new(prefix, CALC, "add", params, deadline),
                         |b| lattice_wrpc::decode_values::<Val>(&types, b),
                     )
                     .await

@@ -6,15 +6,15 @@
 //! "no responders: …", "deadline exceeded: …").
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use std::sync::Weak;
 
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use lattice_proto::ctl::split_instance;
-use lattice_runtime::{Type, Val};
+use lattice_runtime::{ImportCall, Val};
 use lattice_wrpc::trace::TraceParent;
-use lattice_wrpc::transport::{LINK_HEADER, SOURCE_HEADER, TRACEPARENT_HEADER};
+use lattice_wrpc::transport::{Call, LINK_HEADER, SOURCE_HEADER, TRACEPARENT_HEADER};
 use lattice_wrpc::{CallError, CallErrorKind};
 use tokio::time::Instant;
 
@@ -25,32 +25,13 @@ pub(crate) struct HostRouter {
 }
 
 impl lattice_runtime::Router for HostRouter {
-    fn call(
-        &self,
-        source: Arc<str>,
-        link_name: String,
-        instance: String,
-        func: String,
-        params: Vec<Val>,
-        param_types: Vec<Type>,
-        results: Vec<Type>,
-    ) -> BoxFuture<'static, Result<Vec<Val>, CallError>> {
+    fn call(&self, call: ImportCall) -> BoxFuture<'static, Result<Vec<Val>, CallError>> {
         let shared = self.shared.clone();
         Box::pin(async move {
             let shared = shared
                 .upgrade()
                 .ok_or_else(|| CallError::new(CallErrorKind::Stopped, "the host is stopping"))?;
-            route(
-                &shared,
-                &source,
-                &link_name,
-                &instance,
-                &func,
-                params,
-                &param_types,
-                &results,
-            )
-            .await
+            route(&shared, call).await
         })
     }
 }
@@ -60,17 +41,17 @@ tokio::task_local! {
     pub(crate) static CURRENT_TRACE: Option<TraceParent>;
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn route(
-    shared: &HostShared,
-    source: &str,
-    link_name: &str,
-    instance: &str,
-    func: &str,
-    params: Vec<Val>,
-    param_types: &[Type],
-    results: &[Type],
-) -> Result<Vec<Val>, CallError> {
+pub(crate) async fn route(shared: &HostShared, call: ImportCall) -> Result<Vec<Val>, CallError> {
+    let ImportCall {
+        source,
+        link_name,
+        instance,
+        func,
+        params,
+        param_types,
+        results,
+    } = call;
+    let (source, link_name, instance, func) = (&*source, &*link_name, &*instance, &*func);
     let not_linked = || {
         CallError::new(
             CallErrorKind::NotLinked,
@@ -100,7 +81,7 @@ pub(crate) async fn route(
     }
     shared.calls.stats.remote.fetch_add(1, Ordering::Relaxed);
     let mut bytes = Vec::new();
-    lattice_wrpc::encode_values(param_types, &params, &mut bytes)
+    lattice_wrpc::encode_values(&param_types, &params, &mut bytes)
         .map_err(|e| CallError::new(CallErrorKind::Decode, e.to_string()))?;
     let bytes = Bytes::from(bytes);
     let mut headers = HeaderMap::new();
@@ -119,15 +100,11 @@ pub(crate) async fn route(
     let calls = &shared.calls;
     calls
         .send(&target, &policy, deadline, || {
-            calls.wrpc.invoke(
-                &prefix,
-                instance,
-                func,
-                bytes.clone(),
-                headers.clone(),
-                deadline,
-                |b| lattice_wrpc::decode_values::<Val>(results, b),
-            )
+            let call = Call::new(&prefix, instance, func, bytes.clone(), deadline)
+                .with_headers(headers.clone());
+            calls
+                .wrpc
+                .invoke(call, |b| lattice_wrpc::decode_values::<Val>(&results, b))
         })
         .await
 }

@@ -132,11 +132,7 @@ impl OciClient {
     /// Pulls the component at `reference`, refusing layers over `max_bytes` and pulls that
     /// take longer than the configured timeout, logging progress and checking the layer
     /// digest.
-    pub async fn pull(
-        &self,
-        reference: &str,
-        max_bytes: usize,
-    ) -> Result<Vec<u8>, PullError> {
+    pub async fn pull(&self, reference: &str, max_bytes: usize) -> Result<Vec<u8>, PullError> {
         let limit = self.config.pull_timeout;
         tokio::time::timeout(limit, self.pull_within(reference, max_bytes))
             .await

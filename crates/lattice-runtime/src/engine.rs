@@ -41,23 +41,32 @@ impl Default for RuntimeConfig {
     }
 }
 
+/// A call a component made on one of its non-WASI imports, for the [`Router`] to deliver.
+#[derive(Debug, Clone)]
+pub struct ImportCall {
+    /// The calling component's id.
+    pub source: Arc<str>,
+    /// The link it goes through: `default`, unless the guest picked one by name
+    /// (`wasmcloud:bus/lattice`).
+    pub link_name: String,
+    /// The imported instance, `namespace:package/interface[@version]`.
+    pub instance: String,
+    pub func: String,
+    pub params: Vec<wasmtime::component::Val>,
+    /// The types of `params`, for encoding them.
+    pub param_types: Vec<wasmtime::component::Type>,
+    /// The types the results must have.
+    pub results: Vec<wasmtime::component::Type>,
+}
+
 /// Where calls on a component's non-WASI imports go: the host resolves the link and calls the
 /// target, in-process or over the network.
 pub trait Router: Send + Sync + 'static {
-    /// Calls `func` of `instance` (an import of component `source`, through its link named
-    /// `link_name`) with `params` (of types
-    /// `param_types`), expecting values of `results`. A failure traps the calling guest, and
-    /// the call it was serving fails with this error, its kind intact.
-    #[allow(clippy::too_many_arguments)]
+    /// Delivers `call`. A failure traps the calling guest, and the call it was serving fails
+    /// with this error, its kind intact.
     fn call(
         &self,
-        source: Arc<str>,
-        link_name: String,
-        instance: String,
-        func: String,
-        params: Vec<wasmtime::component::Val>,
-        param_types: Vec<wasmtime::component::Type>,
-        results: Vec<wasmtime::component::Type>,
+        call: ImportCall,
     ) -> futures::future::BoxFuture<'static, Result<Vec<wasmtime::component::Val>, CallError>>;
 }
 
@@ -151,11 +160,14 @@ impl Runtime {
             .limits
             .max_memory_bytes
             .min(self.config.max_memory_bytes);
-        let pool = ComponentPool::new(
-            id,
+        let compiled = crate::pool::Compiled {
             digest,
             component,
             pre,
+        };
+        let pool = ComponentPool::new(
+            id,
+            compiled,
             policy,
             max_instances,
             config,
@@ -278,15 +290,15 @@ fn routed_call(
     params: &[wasmtime::component::Val],
 ) -> futures::future::BoxFuture<'static, Result<Vec<wasmtime::component::Val>, CallError>> {
     match router.get() {
-        Some(r) => r.call(
-            ctx.component_id.clone(),
-            link_name(ctx, instance),
-            instance.to_string(),
-            func.to_string(),
-            params.to_vec(),
-            ty.params().map(|(_, t)| t).collect(),
-            ty.results().collect(),
-        ),
+        Some(r) => r.call(ImportCall {
+            source: ctx.component_id.clone(),
+            link_name: link_name(ctx, instance),
+            instance: instance.to_string(),
+            func: func.to_string(),
+            params: params.to_vec(),
+            param_types: ty.params().map(|(_, t)| t).collect(),
+            results: ty.results().collect(),
+        }),
         None => {
             let e = CallError::new(
                 CallErrorKind::NotLinked,

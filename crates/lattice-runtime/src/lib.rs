@@ -37,7 +37,7 @@ pub mod pool;
 mod services;
 mod store;
 
-pub use engine::{Router, Runtime, RuntimeConfig};
+pub use engine::{ImportCall, Router, Runtime, RuntimeConfig};
 pub use error::{CallError, CallErrorKind, LoadError};
 pub use keyvalue::{KeyValue, KvError};
 pub use messaging::{Message, Messaging, MessagingError};

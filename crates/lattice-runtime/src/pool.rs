@@ -81,19 +81,28 @@ pub struct ComponentPool {
     peak: AtomicU32,
 }
 
+/// A component compiled and pre-linked, with the digest of its bytes.
+pub(crate) struct Compiled {
+    pub digest: String,
+    pub component: Component,
+    pub pre: InstancePre<Ctx>,
+}
+
 impl ComponentPool {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         id: &str,
-        digest: String,
-        component: Component,
-        pre: InstancePre<Ctx>,
+        compiled: Compiled,
         policy: Policy,
         max_instances: u32,
         config: ConfigValues,
         engine: Engine,
         services: Arc<crate::services::Services>,
     ) -> Self {
+        let Compiled {
+            digest,
+            component,
+            pre,
+        } = compiled;
         Self {
             services,
             id: id.into(),

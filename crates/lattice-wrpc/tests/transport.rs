@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures::StreamExt;
 use lattice_testkit::NatsServer;
@@ -68,12 +67,13 @@ async fn call(
     let results = results.to_vec();
     client
         .invoke(
-            prefix,
-            INSTANCE,
-            func,
-            encode(types, params),
-            HeaderMap::new(),
-            Instant::now() + budget,
+            lattice_wrpc::transport::Call::new(
+                prefix,
+                INSTANCE,
+                func,
+                encode(types, params),
+                Instant::now() + budget,
+            ),
             move |b| lattice_wrpc::decode_values::<Value>(&results, b),
         )
         .await
@@ -280,12 +280,13 @@ async fn streamed_results_arrive_whole_and_in_order() {
     let client = client(&nats).await;
     let (value, mut rest) = client
         .invoke_streaming(
-            "t.stream",
-            INSTANCE,
-            "chunks",
-            encode(&[Type::STRING], &[Value::make_string("go".into())]),
-            HeaderMap::new(),
-            Instant::now() + Duration::from_secs(30),
+            lattice_wrpc::transport::Call::new(
+                "t.stream",
+                INSTANCE,
+                "chunks",
+                encode(&[Type::STRING], &[Value::make_string("go".into())]),
+                Instant::now() + Duration::from_secs(30),
+            ),
             |b| lattice_wrpc::decode_values::<Value>(&[Type::U32], b),
             None,
         )

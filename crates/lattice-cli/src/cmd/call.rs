@@ -58,12 +58,14 @@ pub async fn run(global: &GlobalArgs, args: CallArgs) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + args.call_timeout;
     let results = transport::Client::new(ctl.nats().clone())
         .invoke(
-            &lattice_proto::wrpc::component_prefix(&global.lattice, &args.component_id),
-            &instance,
-            &func,
-            Bytes::from(bytes),
-            headers,
-            deadline,
+            lattice_wrpc::transport::Call::new(
+                &lattice_proto::wrpc::component_prefix(&global.lattice, &args.component_id),
+                &instance,
+                &func,
+                Bytes::from(bytes),
+                deadline,
+            )
+            .with_headers(headers),
             |b| lattice_wrpc::decode_values::<Value>(&result_types, b),
         )
         .await?;

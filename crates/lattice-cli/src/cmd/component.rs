@@ -153,8 +153,7 @@ pub async fn push(global: &GlobalArgs, args: PushArgs) -> anyhow::Result<()> {
     let size = bytes.len();
     // A push sends the credentials to the registry its reference names, and nowhere else.
     let registry = args.reference.split('/').next().unwrap_or_default();
-    let client =
-        lattice_oci::OciClient::new(super::oci::oci_config(&args.oci, Some(registry))?);
+    let client = lattice_oci::OciClient::new(super::oci::oci_config(&args.oci, Some(registry))?);
     let started = std::time::Instant::now();
     let url = client
         .push(&args.reference, bytes)

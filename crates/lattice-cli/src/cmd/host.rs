@@ -36,4 +36,3 @@ pub async fn run(global: &GlobalArgs, cmd: HostCommand) -> anyhow::Result<()> {
         }
     }
 }
-

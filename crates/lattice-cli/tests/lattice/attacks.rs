@@ -286,12 +286,7 @@ async fn add_with(client: &lattice_wrpc::transport::Client) -> Result<i32, Strin
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let out = client
         .invoke(
-            "default.calc",
-            CALC,
-            "add",
-            bytes.into(),
-            HeaderMap::new(),
-            deadline,
+            lattice_wrpc::transport::Call::new("default.calc", CALC, "add", bytes.into(), deadline),
             |b| lattice_wrpc::decode_values::<Value>(&[Type::S32], b),
         )
         .await

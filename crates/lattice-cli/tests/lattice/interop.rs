@@ -76,12 +76,13 @@ async fn upstream_wrpc_client_and_server_interoperate_with_lattice() {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
             client
                 .invoke(
-                    "default.upstream",
-                    echo,
-                    func,
-                    Bytes::from(bytes),
-                    Default::default(),
-                    deadline,
+                    lattice_wrpc::transport::Call::new(
+                        "default.upstream",
+                        echo,
+                        func,
+                        Bytes::from(bytes),
+                        deadline,
+                    ),
                     |b| lattice_wrpc::decode_values::<Value>(&results, b),
                 )
                 .await

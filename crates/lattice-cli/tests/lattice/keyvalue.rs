@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use async_nats::HeaderMap;
 use lattice_testkit::{HostProcess, NatsServer};
 use wasm_wave::value::{Type, Value};
 use wasm_wave::wasm::WasmValue;
@@ -85,12 +84,13 @@ async fn counter_call_in(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let mut out = client
         .invoke(
-            "default.counter",
-            COUNTER,
-            func,
-            bytes.into(),
-            HeaderMap::new(),
-            deadline,
+            lattice_wrpc::transport::Call::new(
+                "default.counter",
+                COUNTER,
+                func,
+                bytes.into(),
+                deadline,
+            ),
             |b| lattice_wrpc::decode_values::<Value>(&result, b),
         )
         .await
@@ -276,12 +276,13 @@ async fn counter_call_at(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let mut out = client
         .invoke(
-            prefix,
-            COUNTER,
-            "increment",
-            bytes.into(),
-            HeaderMap::new(),
-            deadline,
+            lattice_wrpc::transport::Call::new(
+                prefix,
+                COUNTER,
+                "increment",
+                bytes.into(),
+                deadline,
+            ),
             |b| lattice_wrpc::decode_values::<Value>(&result, b),
         )
         .await

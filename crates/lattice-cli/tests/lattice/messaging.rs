@@ -147,12 +147,13 @@ async fn a_link_puts_a_components_messages_on_other_servers() {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         let out = client
             .invoke(
-                "default.snoop",
-                "lattice:examples/snoop@0.1.0",
-                "publish",
-                bytes.into(),
-                async_nats::HeaderMap::new(),
-                deadline,
+                lattice_wrpc::transport::Call::new(
+                    "default.snoop",
+                    "lattice:examples/snoop@0.1.0",
+                    "publish",
+                    bytes.into(),
+                    deadline,
+                ),
                 |b| lattice_wrpc::decode_values::<Value>(&result, b),
             )
             .await

@@ -361,12 +361,14 @@ async fn calls_carry_their_trace_context_and_deadline_across_hosts() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let r = client
         .invoke(
-            "default.relay",
-            "lattice:examples/relay@0.1.0",
-            "add-via-calc",
-            params.into(),
-            headers,
-            deadline,
+            lattice_wrpc::transport::Call::new(
+                "default.relay",
+                "lattice:examples/relay@0.1.0",
+                "add-via-calc",
+                params.into(),
+                deadline,
+            )
+            .with_headers(headers),
             |b| lattice_wrpc::decode_values::<wasm_wave::value::Value>(&types[..1], b),
         )
         .await
@@ -502,12 +504,13 @@ async fn a_short_call_between_lattice_peers_takes_one_message_each_way() {
         async move {
             client
                 .invoke(
-                    "default.calc",
-                    "lattice:examples/calc@0.1.0",
-                    func,
-                    params.into(),
-                    async_nats::HeaderMap::new(),
-                    tokio::time::Instant::now() + Duration::from_secs(5),
+                    lattice_wrpc::transport::Call::new(
+                        "default.calc",
+                        "lattice:examples/calc@0.1.0",
+                        func,
+                        params.into(),
+                        tokio::time::Instant::now() + Duration::from_secs(5),
+                    ),
                     |b| lattice_wrpc::decode_values::<wasm_wave::value::Value>(&types[..1], b),
                 )
                 .await
@@ -647,12 +650,13 @@ async fn concurrent_calls_get_their_own_replies_in_any_order_and_one_giving_up_s
         async move {
             client
                 .invoke(
-                    "t",
-                    "i",
-                    "echo",
-                    params.into(),
-                    async_nats::HeaderMap::new(),
-                    tokio::time::Instant::now() + budget,
+                    lattice_wrpc::transport::Call::new(
+                        "t",
+                        "i",
+                        "echo",
+                        params.into(),
+                        tokio::time::Instant::now() + budget,
+                    ),
                     |b| lattice_wrpc::decode_values::<wasm_wave::value::Value>(&types, b),
                 )
                 .await

@@ -100,13 +100,16 @@ pub(super) async fn forward(
     let calls = &shared.calls;
     let result = calls
         .send(target, &policy, deadline, || {
-            calls.wrpc.invoke_streaming(
+            let call = lattice_wrpc::transport::Call::new(
                 &prefix,
                 lattice_wrpc::http::HTTP_INSTANCE,
                 lattice_wrpc::http::HTTP_FUNC,
                 bytes.clone(),
-                headers.clone(),
                 deadline,
+            )
+            .with_headers(headers.clone());
+            calls.wrpc.invoke_streaming(
+                call,
                 lattice_wrpc::http::ResponseHead::decode,
                 streamed.clone(),
             )

@@ -24,6 +24,50 @@ use super::inbox::{check_host, CallRoute, CallSlot, ClientInner, Replies};
 use super::stream::{send_body, AbortOnDrop, BodySource, ResultStream, StreamWatch, STREAM_WINDOW};
 use super::watchdog::{RoundTrips, Watchdog};
 
+/// One invocation to send: where to, what, and by when. A retry sends the same value again,
+/// so it is cheap to clone (the parameters are shared `Bytes`).
+#[derive(Debug, Clone)]
+pub struct Call<'a> {
+    /// The target's subject prefix, `{lattice}.{component}` for a Lattice component (see
+    /// [`crate::subject::component_prefix`]).
+    pub prefix: &'a str,
+    /// The exported instance, e.g. `wasi:http/incoming-handler@0.2.0`.
+    pub instance: &'a str,
+    pub func: &'a str,
+    /// The encoded parameters.
+    pub params: Bytes,
+    /// Headers to send with the invocation; the client adds its own (the time budget).
+    pub headers: HeaderMap,
+    /// The call is never waited for past this instant.
+    pub deadline: Instant,
+}
+
+impl<'a> Call<'a> {
+    /// A call of `func` of `instance` under `prefix`, with no headers of its own.
+    pub fn new(
+        prefix: &'a str,
+        instance: &'a str,
+        func: &'a str,
+        params: Bytes,
+        deadline: Instant,
+    ) -> Self {
+        Self {
+            prefix,
+            instance,
+            func,
+            params,
+            headers: HeaderMap::new(),
+            deadline,
+        }
+    }
+
+    /// The same call with `headers` sent along.
+    pub fn with_headers(mut self, headers: HeaderMap) -> Self {
+        self.headers = headers;
+        self
+    }
+}
+
 /// A wRPC client over one NATS connection. All its calls share one wildcard inbox
 /// subscription (`{inbox}.>`), demultiplexed by call, so a call costs no SUB/UNSUB round of
 /// its own on the server: the same trick NATS request-reply uses.
@@ -108,23 +152,14 @@ impl Client {
             .map(drop)
     }
 
-    /// Invokes `func` of `instance` under `prefix` with the encoded `params`, and decodes the
-    /// results with `decode` as they arrive. Never waits past `deadline`.
-    #[allow(clippy::too_many_arguments)]
+    /// Makes `call` and decodes its results with `decode` as they arrive. Never waits past
+    /// the call's deadline.
     pub async fn invoke<T>(
         &self,
-        prefix: &str,
-        instance: &str,
-        func: &str,
-        params: Bytes,
-        headers: HeaderMap,
-        deadline: Instant,
+        call: Call<'_>,
         decode: impl Fn(&[u8]) -> Result<T, DecodeError>,
     ) -> Result<T, CallError> {
-        let call = self.start(
-            prefix, instance, func, params, headers, deadline, decode, false, None,
-        );
-        call.await.map(|(v, _)| v)
+        self.start(call, decode, false, None).await.map(|(v, _)| v)
     }
 
     /// Like [`Client::invoke`], for a function whose results are a value followed by a
@@ -134,23 +169,13 @@ impl Client {
     /// fast writer instead of being flooded. With `body`, the parameters are followed by its
     /// chunks, sent as the server takes them (the same window the other way), while the
     /// results come in. Lattice servers only.
-    #[allow(clippy::too_many_arguments)]
     pub async fn invoke_streaming<T>(
         &self,
-        prefix: &str,
-        instance: &str,
-        func: &str,
-        params: Bytes,
-        headers: HeaderMap,
-        deadline: Instant,
+        call: Call<'_>,
         decode: impl Fn(&[u8]) -> Result<T, DecodeError>,
         body: Option<BodySource>,
     ) -> Result<(T, ResultStream), CallError> {
-        let (value, rest) = self
-            .start(
-                prefix, instance, func, params, headers, deadline, decode, true, body,
-            )
-            .await?;
+        let (value, rest) = self.start(call, decode, true, body).await?;
         let rest =
             rest.ok_or_else(|| transport("results", "a streamed call ended without its stream"))?;
         Ok((value, rest))
@@ -160,19 +185,21 @@ impl Client {
     /// Only a streamed call gets the rest of its results as a [`ResultStream`]: a plain
     /// call's value is all there is, and building one (a client clone, a subject) showed in
     /// profiles of short calls.
-    #[allow(clippy::too_many_arguments)]
     async fn start<T>(
         &self,
-        prefix: &str,
-        instance: &str,
-        func: &str,
-        params: Bytes,
-        mut headers: HeaderMap,
-        deadline: Instant,
+        call: Call<'_>,
         decode: impl Fn(&[u8]) -> Result<T, DecodeError>,
         streaming: bool,
         body: Option<BodySource>,
     ) -> Result<(T, Option<ResultStream>), CallError> {
+        let Call {
+            prefix,
+            instance,
+            func,
+            params,
+            mut headers,
+            deadline,
+        } = call;
         if streaming {
             self.demux().await?;
         } else {

@@ -43,7 +43,7 @@ mod server;
 mod stream;
 mod watchdog;
 
-pub use client::Client;
+pub use client::{Call, Client};
 pub use headers::{
     header, header_value, CALLER_HEADER, ERROR_HEADER, LINK_HEADER, MAX_MESSAGE_BYTES,
     SERVER_HEADER, SOURCE_HEADER, STREAM_HEADER, TIMEOUT_HEADER, TRACEPARENT_HEADER, WHOLE_HEADER,
