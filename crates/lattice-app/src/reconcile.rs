@@ -314,9 +314,7 @@ async fn apply(
         let id = m.component_id(c);
         // A built-in capability runs in every host: nothing to place, only its links.
         if Manifest::builtin_source(c).is_none() {
-            scalers.push(
-                place_component(ctl, app, c, &id, &seen, state, &mut busy).await,
-            );
+            scalers.push(place_component(ctl, app, c, &id, &seen, state, &mut busy).await);
         }
         for l in Manifest::links(c) {
             let source_configs = l.source.iter().flat_map(|s| &s.config);

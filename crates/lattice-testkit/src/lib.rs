@@ -10,10 +10,17 @@
 //! - [`process`]: a child process with its log captured to a file, signals and log polling.
 //! - [`http`]: a minimal HTTP/1.1 client for driving hosts' ingress.
 //! - [`proxy`]: a TCP proxy that delays, stalls or cuts a link ([`proxy::FaultyLink`]).
-//! - [`wait`]: polling a condition until a deadline (never sleep-and-hope).
+//! - [`wait`]: polling a condition until a deadline (never sleep-and-hope), or over a window
+//!   to show that nothing happens.
+//! - [`control`]: driving a lattice through the control interface (scale and its outcome
+//!   event, config, polls over `host.ping`).
+//! - `in_process` (feature `host`): hosts inside the test process.
 
+pub mod control;
 pub mod host;
 pub mod http;
+#[cfg(feature = "host")]
+pub mod in_process;
 pub mod nats;
 pub mod process;
 pub mod proxy;

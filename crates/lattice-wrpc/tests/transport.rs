@@ -300,3 +300,139 @@ async fn streamed_results_arrive_whole_and_in_order() {
     let want: String = (0..CHUNKS).map(|i| format!("chunk {i:04};")).collect();
     assert_eq!(String::from_utf8(got).unwrap(), want);
 }
+
+/// `Invocation::written` resolves only once the results are on the socket: the server's
+/// runtime stops right after it, and the caller still gets them. Without the wait they would
+/// sit in the client's queue with no task left to write them.
+#[test]
+fn a_served_calls_results_are_on_the_wire_once_written_resolves() {
+    use futures::StreamExt;
+    use lattice_wrpc::transport::{self, TIMEOUT_HEADER};
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let server_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (server, mut sub) = server_rt.block_on(async {
+        let server = std::sync::Arc::new(async_nats::connect(&url).await.unwrap());
+        let sub = server
+            .subscribe(lattice_wrpc::subject::serve_wildcard("t"))
+            .await
+            .unwrap();
+        server.flush().await.unwrap();
+        (server, sub)
+    });
+    // The caller lives on a thread and runtime of its own, so it runs while the server's
+    // runtime is stopped.
+    let (got_tx, got_rx) = std::sync::mpsc::channel();
+    let caller = std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let caller = async_nats::connect(&url).await.unwrap();
+            let mut replies = caller.subscribe("reply.>").await.unwrap();
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(TIMEOUT_HEADER, "5000");
+            caller
+                .publish_with_reply_and_headers(
+                    lattice_wrpc::subject::invocation("t", "i", "f"),
+                    "reply.1",
+                    headers,
+                    bytes::Bytes::new(),
+                )
+                .await
+                .unwrap();
+            let reply = tokio::time::timeout(Duration::from_secs(5), replies.next()).await;
+            let _ = got_tx.send(reply.ok().flatten().map(|m| m.payload));
+        })
+    });
+    server_rt.block_on(async {
+        let msg = sub.next().await.unwrap();
+        let mut inv = transport::accept("t", &server, msg, Duration::from_secs(5)).unwrap();
+        inv.respond(bytes::Bytes::from_static(b"ok")).await.unwrap();
+        inv.written().await;
+    });
+    // Nothing drives the server's connection from here on.
+    let got = got_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(got.as_deref(), Some(&b"ok"[..]), "the results never left");
+    caller.join().unwrap();
+}
+
+/// A plain call's replies are read off the client's inbox by the calls waiting for them
+/// (see `lattice_wrpc::transport`'s `Replies`): replies that come in reverse order reach
+/// their own calls, and a call that gives up while it reads for the others leaves the
+/// reading to them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_calls_get_their_own_replies_in_any_order_and_one_giving_up_stalls_none() {
+    use futures::StreamExt;
+    use lattice_wrpc::transport;
+    const CALLS: i32 = 8;
+    let nats = NatsServer::start().unwrap();
+    let server = std::sync::Arc::new(async_nats::connect(nats.url()).await.unwrap());
+    let mut sub = server
+        .subscribe(lattice_wrpc::subject::serve_wildcard("t"))
+        .await
+        .unwrap();
+    server.flush().await.unwrap();
+    let client = transport::Client::new(async_nats::connect(nats.url()).await.unwrap());
+    let types = [wasm_wave::value::Type::S32];
+    let call = |n: i32, budget: Duration| {
+        let client = client.clone();
+        let mut params = Vec::new();
+        lattice_wrpc::encode_values(&types, &[wasm_wave::value::Value::from(n)], &mut params)
+            .unwrap();
+        let types = types.clone();
+        async move {
+            client
+                .invoke(
+                    lattice_wrpc::transport::Call::new(
+                        "t",
+                        "i",
+                        "echo",
+                        params.into(),
+                        tokio::time::Instant::now() + budget,
+                    ),
+                    |b| lattice_wrpc::decode_values::<wasm_wave::value::Value>(&types, b),
+                )
+                .await
+        }
+    };
+    // Call 0 waits first, so it most likely reads for all; it gives up before any reply.
+    let (gave_up_tx, gave_up) = tokio::sync::oneshot::channel();
+    let first = tokio::spawn({
+        let call = call(0, Duration::from_millis(300));
+        async move {
+            let r = call.await;
+            let _ = gave_up_tx.send(());
+            r
+        }
+    });
+    let mut invocations = vec![sub.next().await.unwrap()];
+    let rest: Vec<_> = (1..CALLS)
+        .map(|n| tokio::spawn(call(n, Duration::from_secs(10))))
+        .collect();
+    while invocations.len() < CALLS as usize {
+        invocations.push(sub.next().await.unwrap());
+    }
+    let first = first.await.unwrap();
+    gave_up.await.unwrap();
+    assert_eq!(
+        first.unwrap_err().kind(),
+        lattice_wrpc::CallErrorKind::DeadlineExceeded
+    );
+    // Every call echoed back, the last to arrive first (call 0's reply is late: dropped).
+    for msg in invocations.into_iter().rev() {
+        let mut inv = transport::accept("t", &server, msg, Duration::from_secs(10)).unwrap();
+        let params = inv
+            .read_params(|b| lattice_wrpc::decode_values::<wasm_wave::value::Value>(&types, b))
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        lattice_wrpc::encode_values(&types, &params, &mut out).unwrap();
+        inv.respond(out.into()).await.unwrap();
+    }
+    for (n, call) in (1..CALLS).zip(rest) {
+        let got = call.await.unwrap().unwrap();
+        assert_eq!(wasm_wave::to_string(&got[0]).unwrap(), n.to_string());
+    }
+}

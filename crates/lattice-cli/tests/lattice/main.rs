@@ -1,4 +1,6 @@
-//! Integration tests of Lattice against real nats-server processes and real host processes.
+//! Integration tests of the `lattice` binary and of host processes against real nats-server
+//! processes: CLI output, signals, the demo, chaos; tests of one crate live in its own
+//! `tests/` (in-process hosts in lattice-host, wRPC in lattice-wrpc, control in lattice-ctl).
 //!
 //! One test binary for the whole crate (each binary links slowly); one module per capability.
 
@@ -11,7 +13,7 @@ mod components;
 mod demo;
 mod discovery;
 mod fuzz;
-mod hostile;
+
 mod http;
 mod interop;
 mod keyvalue;
