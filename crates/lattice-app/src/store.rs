@@ -19,8 +19,9 @@ use crate::manifest::Manifest;
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// JetStream failed underneath; the cause is the `source()`.
     #[error("JetStream KV: {0}")]
-    Kv(String),
+    Kv(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("no application named {0:?}")]
     NoSuchApp(String),
     #[error("application {app:?} has no version {version:?} (known: {known})")]
@@ -35,8 +36,8 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-fn kv_err(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Kv(e.to_string())
+fn kv_err(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Kv(Box::new(e))
 }
 
 /// One stored version of an application.
