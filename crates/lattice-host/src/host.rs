@@ -100,14 +100,18 @@ impl Host {
         let (stop, stop_rx) = watch::channel(None);
         let connections =
             crate::messaging::connections::Connections::new(messaging_nats, &friendly_name);
+        let events = EventPublisher::new(client.clone(), &config.lattice, &id);
         let shared = Arc::new(HostShared {
-            friendly_name,
-            lattice: config.lattice.clone(),
-            started: Instant::now(),
-            labels: RwLock::new(labels),
-            heartbeat_interval: config.heartbeat_interval,
-            js_domain: config.js_domain.clone(),
-            events: EventPublisher::new(client.clone(), &config.lattice, &id),
+            me: crate::identity::Identity {
+                id,
+                friendly_name,
+                lattice: config.lattice.clone(),
+                started: Instant::now(),
+                labels: RwLock::new(labels),
+                heartbeat_interval: config.heartbeat_interval,
+                js_domain: config.js_domain.clone(),
+            },
+            events,
             state: Arc::new(crate::state::LatticeState::new(
                 ConfigStore::new(
                     js.clone(),
@@ -121,35 +125,43 @@ impl Host {
                 )),
             )),
             grants: Default::default(),
-            replies: Default::default(),
-            connections,
+            messaging: crate::messaging::parts::Parts {
+                replies: Default::default(),
+                connections,
+            },
             admission: Default::default(),
             serving: Default::default(),
-            in_flight: Default::default(),
-            calls: crate::calls::Calls::new(
+            calls: Arc::new(crate::calls::Calls::new(
                 client.clone(),
                 subjects.clone(),
                 connected_at,
                 config.call_timeout,
                 config.force_remote_calls,
-            ),
-            components: Components::new(
+            )),
+            components: Arc::new(Components::new(
                 runtime,
                 oci,
                 config.allow_file_load,
                 config.default_limits.clone(),
-            ),
+            )),
             nats: client,
             subjects,
             stop,
-            id,
         });
 
         router_runtime.set_router(Arc::new(crate::router::HostRouter {
-            shared: Arc::downgrade(&shared),
+            lattice: shared.me.lattice.clone(),
+            links: shared.state.links.clone(),
+            components: Arc::downgrade(&shared.components),
+            calls: shared.calls.clone(),
         }));
-        let kv = crate::keyvalue::JetStreamKv::new(js_for_kv, &shared.lattice, config.kv_replicas);
-        kv.follow_links(Arc::downgrade(&shared));
+        let kv = crate::keyvalue::JetStreamKv::new(
+            js_for_kv,
+            &shared.me.lattice,
+            config.kv_replicas,
+            shared.grants.clone(),
+            shared.state.clone(),
+        );
         router_runtime.set_keyvalue(Arc::new(kv));
         router_runtime.set_messaging(Arc::new(crate::messaging::NatsMessaging {
             shared: Arc::downgrade(&shared),
@@ -164,18 +176,18 @@ impl Host {
             .publish(
                 HOST_STARTED,
                 HostStarted {
-                    friendly_name: shared.friendly_name.clone(),
-                    labels: shared.labels(),
+                    friendly_name: shared.me.friendly_name.clone(),
+                    labels: shared.me.labels(),
                     uptime_seconds: 0,
                     version: crate::VERSION.into(),
-                    heartbeat_interval_ms: Some(shared.heartbeat_interval.as_millis() as u64),
+                    heartbeat_interval_ms: Some(shared.me.heartbeat_interval.as_millis() as u64),
                 },
             )
             .await;
         let described = shared.clone();
         tasks.push(tokio::spawn(heartbeat::run(
             shared.events.clone(),
-            shared.heartbeat_interval,
+            shared.me.heartbeat_interval,
             move || described.inventory(),
             reconnected,
         )));
@@ -196,15 +208,22 @@ impl Host {
             shared.state.links.clone(),
         )));
         tasks.push(tokio::spawn(crate::messaging::follow(shared.clone())));
+        let ingress = Arc::new(crate::http::Ingress {
+            host_id: shared.me.id.clone(),
+            lattice: shared.me.lattice.clone(),
+            state: shared.state.clone(),
+            components: shared.components.clone(),
+            calls: shared.calls.clone(),
+        });
         tasks.push(tokio::spawn(crate::http::follow(
-            shared.clone(),
+            ingress,
             config.http_address,
             Default::default(),
         )));
         tracing::info!(
-            host_id = %shared.id,
-            name = %shared.friendly_name,
-            lattice = %shared.lattice,
+            host_id = %shared.me.id,
+            name = %shared.me.friendly_name,
+            lattice = %shared.me.lattice,
             "host started"
         );
         Ok(Host {
@@ -216,11 +235,11 @@ impl Host {
 
     /// The host's public key (`N…`).
     pub fn id(&self) -> &str {
-        &self.shared.id
+        &self.shared.me.id
     }
 
     pub fn friendly_name(&self) -> &str {
-        &self.shared.friendly_name
+        &self.shared.me.friendly_name
     }
 
     /// Calls `func` of `interface` (`None`: a root-level function) exported by component `id`
@@ -265,7 +284,7 @@ impl Host {
     /// instances, and `host_stopped` is announced if NATS is reachable within
     /// [`GOODBYE_BUDGET`].
     pub async fn shutdown(self, reason: StopReason) {
-        tracing::info!(host_id = %self.shared.id, ?reason, "host stopping");
+        tracing::info!(host_id = %self.shared.me.id, ?reason, "host stopping");
         // Dropping the control tasks drops their subscriptions: pings stop finding this host.
         for task in &self.tasks {
             task.abort();
@@ -273,11 +292,7 @@ impl Host {
         for task in self.tasks {
             let _ = task.await;
         }
-        if let Ok(mut serving) = self.shared.serving.lock() {
-            for (_, task) in serving.drain() {
-                task.abort();
-            }
-        }
+        self.shared.serving.stop_all();
         self.shared.components.stop_all();
         let why = match reason {
             StopReason::Requested { .. } => "stop requested",
@@ -291,7 +306,7 @@ impl Host {
                 .publish(
                     HOST_STOPPED,
                     HostStopped {
-                        labels: self.shared.labels(),
+                        labels: self.shared.me.labels(),
                         reason: Some(why.into()),
                     },
                 )
@@ -302,11 +317,17 @@ impl Host {
             if let Err(e) = self.shared.nats.drain().await {
                 tracing::warn!(error = %e, "draining the NATS connection failed");
             }
-            let _ = self.shared.connections.default_connection().drain().await;
+            let _ = self
+                .shared
+                .messaging
+                .connections
+                .default_connection()
+                .drain()
+                .await;
         };
         if tokio::time::timeout(GOODBYE_BUDGET, goodbye).await.is_err() {
             tracing::warn!("NATS unreachable: stopped without announcing host_stopped");
         }
-        tracing::info!(host_id = %self.shared.id, "host stopped");
+        tracing::info!(host_id = %self.shared.me.id, "host stopped");
     }
 }

@@ -1,10 +1,34 @@
 //! Who a host is: its nkey, a friendly name and the labels it sets on itself.
 
 use std::collections::BTreeMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
 
 use nkeys::{KeyPair, KeyPairType};
 
 use lattice_proto::ctl::RESERVED_LABEL_PREFIX;
+
+/// Who this host is and what it says about itself in pings, heartbeats and events; only its
+/// labels change after start-up (`label.put|del`).
+pub(crate) struct Identity {
+    pub id: String,
+    pub friendly_name: String,
+    pub lattice: String,
+    pub started: Instant,
+    pub labels: RwLock<BTreeMap<String, String>>,
+    pub heartbeat_interval: Duration,
+    pub js_domain: Option<String>,
+}
+
+impl Identity {
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        self.labels.read().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
 
 /// The host's server key pair: from `seed` (`SN…`) or fresh.
 pub fn host_key(seed: Option<&str>) -> Result<KeyPair, String> {

@@ -29,8 +29,9 @@ const CAS_ATTEMPTS: usize = 1000;
 
 pub(crate) struct JetStreamKv {
     inner: Arc<Inner>,
-    /// Where grants are resolved (once; set after the host's state exists).
-    shared: std::sync::OnceLock<std::sync::Weak<crate::shared::HostShared>>,
+    /// What each component may reach, resolved from the links in `state`.
+    grants: Arc<crate::grants::Grants>,
+    state: Arc<crate::state::LatticeState>,
 }
 
 struct Inner {
@@ -124,7 +125,14 @@ impl Inner {
 }
 
 impl JetStreamKv {
-    pub fn new(js: jetstream::Context, lattice: &str, replicas: usize) -> Self {
+    /// Buckets of `lattice` in `js`, reached as `grants` allow under the links in `state`.
+    pub fn new(
+        js: jetstream::Context,
+        lattice: &str,
+        replicas: usize,
+        grants: Arc<crate::grants::Grants>,
+        state: Arc<crate::state::LatticeState>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 js,
@@ -132,13 +140,9 @@ impl JetStreamKv {
                 replicas,
                 buckets: Default::default(),
             }),
-            shared: Default::default(),
+            grants,
+            state,
         }
-    }
-
-    /// Lets grants be resolved (once; set after the host's state exists).
-    pub fn follow_links(&self, shared: std::sync::Weak<crate::shared::HostShared>) {
-        let _ = self.shared.set(shared);
     }
 }
 
@@ -149,14 +153,10 @@ impl KeyValue for JetStreamKv {
         name: String,
     ) -> BoxFuture<'static, Result<String, KvError>> {
         let inner = self.inner.clone();
-        let shared = self.shared.get().and_then(|w| w.upgrade());
+        let (grants, state) = (self.grants.clone(), self.state.clone());
         Box::pin(async move {
-            let Some(shared) = shared else {
-                return Err(KvError::Other("the host is stopping".into()));
-            };
-            let granted = shared
-                .grants
-                .keyvalue(&shared.state, &component)
+            let granted = grants
+                .keyvalue(&state, &component)
                 .await
                 .and_then(|g| g.resolve(&component, &name));
             let bucket = match granted {

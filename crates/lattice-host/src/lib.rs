@@ -6,9 +6,9 @@
 //! # Layout
 //! - [`config`]: the typed [`HostConfig`] and [`NatsConfig`] (servers, auth, TLS) a host starts
 //!   from, validated once.
-//! - `identity`: the host's nkey, friendly name and built-in `hostcore.*` labels.
 //! - `host`: [`Host::start`] (the wiring of the parts) and graceful stop; `shared`: the
-//!   parts every task of the host shares, and what the host says about itself.
+//!   handles of the host's subsystems, for what acts on the whole host, and what the host
+//!   says about itself; `identity`: who the host is (nkey, friendly name, labels).
 //! - `ctl`: the control-interface server, one file per group of operations
 //!   (`ctl/host.rs`: ping, get, stop; `ctl/label.rs`; `ctl/config.rs`; `ctl/component.rs`:
 //!   scale, update, auction; `ctl/registry.rs`).
@@ -19,7 +19,8 @@
 //! - `admission`: bounds on what peers can make the host hold (calls served, decoded bytes).
 //! - `router`: where import calls go (link → local pool, or wRPC); `calls`: every call sent
 //!   elsewhere (linked or forwarded HTTP): retry policy, watchdog, reachability, counters;
-//!   `serve`: every running component's exports served over wRPC in its queue group.
+//!   `serve`: every running component's exports served over wRPC in its queue group;
+//!   `serving`: what is served and which calls run now (for `host.alive`).
 //! - `events`: publishing CloudEvents; `heartbeat`: the periodic, size-bounded heartbeat.
 //! - `store`: named config in the `CONFIGDATA_{lattice}` JetStream KV bucket.
 //! - `grants`: what each component may reach, resolved from its links (nothing by default).
@@ -51,6 +52,7 @@ mod messaging;
 pub use lattice_oci as oci;
 mod router;
 mod serve;
+mod serving;
 mod shared;
 mod state;
 mod store;

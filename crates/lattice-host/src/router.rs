@@ -6,7 +6,7 @@
 //! "no responders: …", "deadline exceeded: …").
 
 use std::sync::atomic::Ordering;
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 
 use async_nats::HeaderMap;
 use bytes::Bytes;
@@ -18,22 +18,45 @@ use lattice_wrpc::transport::{Call, LINK_HEADER, SOURCE_HEADER, TRACEPARENT_HEAD
 use lattice_wrpc::{CallError, CallErrorKind};
 use tokio::time::Instant;
 
-use crate::shared::HostShared;
+use crate::calls::Calls;
+use crate::components::Components;
+use crate::links::Links;
 
+/// What routing needs: the link table, this host's components (weakly: they own the
+/// runtime that owns this router) and the calls sent elsewhere.
 pub(crate) struct HostRouter {
-    pub shared: Weak<HostShared>,
+    pub lattice: String,
+    pub links: Arc<Links>,
+    pub components: Weak<Components>,
+    pub calls: Arc<Calls>,
 }
 
 impl lattice_runtime::Router for HostRouter {
     fn call(&self, call: ImportCall) -> BoxFuture<'static, Result<Vec<Val>, CallError>> {
-        let shared = self.shared.clone();
+        let (lattice, links, calls) =
+            (self.lattice.clone(), self.links.clone(), self.calls.clone());
+        let components = self.components.clone();
         Box::pin(async move {
-            let shared = shared
+            let components = components
                 .upgrade()
                 .ok_or_else(|| CallError::new(CallErrorKind::Stopped, "the host is stopping"))?;
-            route(&shared, call).await
+            let router = Route {
+                lattice: &lattice,
+                links: &links,
+                components: &components,
+                calls: &calls,
+            };
+            router.route(call).await
         })
     }
+}
+
+/// One routing decision's view of the host.
+struct Route<'a> {
+    lattice: &'a str,
+    links: &'a Links,
+    components: &'a Components,
+    calls: &'a Calls,
 }
 
 tokio::task_local! {
@@ -41,19 +64,26 @@ tokio::task_local! {
     pub(crate) static CURRENT_TRACE: Option<TraceParent>;
 }
 
-pub(crate) async fn route(shared: &HostShared, call: ImportCall) -> Result<Vec<Val>, CallError> {
-    let ImportCall {
-        source,
-        link_name,
-        instance,
-        func,
-        params,
-        param_types,
-        results,
-    } = call;
-    let (source, link_name, instance, func) = (&*source, &*link_name, &*instance, &*func);
-    let not_linked = || {
-        CallError::new(
+impl Route<'_> {
+    async fn route(&self, call: ImportCall) -> Result<Vec<Val>, CallError> {
+        let Route {
+            lattice,
+            links,
+            components,
+            calls,
+        } = *self;
+        let ImportCall {
+            source,
+            link_name,
+            instance,
+            func,
+            params,
+            param_types,
+            results,
+        } = call;
+        let (source, link_name, instance, func) = (&*source, &*link_name, &*instance, &*func);
+        let not_linked = || {
+            CallError::new(
             CallErrorKind::NotLinked,
             format!(
                 "{source} has no link{} for {instance} (add one: lattice link put {source} TARGET_ID NAMESPACE PACKAGE --interface INTERFACE{})",
@@ -61,50 +91,48 @@ pub(crate) async fn route(shared: &HostShared, call: ImportCall) -> Result<Vec<V
                 if link_name == "default" { String::new() } else { format!(" --name {link_name}") },
             ),
         )
-    };
-    let (ns, pkg, iface) = split_instance(instance).ok_or_else(not_linked)?;
-    let route = shared
-        .state
-        .links
-        .target(source, ns, pkg, iface, link_name)
-        .ok_or_else(not_linked)?;
-    let target = route.target;
-    if !shared.calls.force_remote {
-        if let Some(local) = shared.components.get(&target) {
-            shared.calls.stats.local.fetch_add(1, Ordering::Relaxed);
-            return local
-                .pool
-                .call(Some(instance), func, &params)
-                .await
-                .map_err(CallError::for_caller);
+        };
+        let (ns, pkg, iface) = split_instance(instance).ok_or_else(not_linked)?;
+        let route = links
+            .target(source, ns, pkg, iface, link_name)
+            .ok_or_else(not_linked)?;
+        let target = route.target;
+        if !calls.force_remote {
+            if let Some(local) = components.get(&target) {
+                calls.stats.local.fetch_add(1, Ordering::Relaxed);
+                return local
+                    .pool
+                    .call(Some(instance), func, &params)
+                    .await
+                    .map_err(CallError::for_caller);
+            }
         }
+        calls.stats.remote.fetch_add(1, Ordering::Relaxed);
+        let mut bytes = Vec::new();
+        lattice_wrpc::encode_values(&param_types, &params, &mut bytes)
+            .map_err(|e| CallError::new(CallErrorKind::Decode, e.to_string()))?;
+        let bytes = Bytes::from(bytes);
+        let mut headers = HeaderMap::new();
+        headers.insert(SOURCE_HEADER, source);
+        headers.insert(LINK_HEADER, link_name);
+        let trace = CURRENT_TRACE
+            .try_with(|t| *t)
+            .ok()
+            .flatten()
+            .map(|t| t.child())
+            .unwrap_or_else(TraceParent::root);
+        headers.insert(TRACEPARENT_HEADER, trace.to_string().as_str());
+        let deadline = Instant::now() + calls.timeout;
+        let prefix = lattice_proto::wrpc::component_prefix(lattice, &target);
+        let policy = calls.policy(&target, route.idempotent);
+        calls
+            .send(&target, &policy, deadline, || {
+                let call = Call::new(&prefix, instance, func, bytes.clone(), deadline)
+                    .with_headers(headers.clone());
+                calls
+                    .wrpc
+                    .invoke(call, |b| lattice_wrpc::decode_values::<Val>(&results, b))
+            })
+            .await
     }
-    shared.calls.stats.remote.fetch_add(1, Ordering::Relaxed);
-    let mut bytes = Vec::new();
-    lattice_wrpc::encode_values(&param_types, &params, &mut bytes)
-        .map_err(|e| CallError::new(CallErrorKind::Decode, e.to_string()))?;
-    let bytes = Bytes::from(bytes);
-    let mut headers = HeaderMap::new();
-    headers.insert(SOURCE_HEADER, source);
-    headers.insert(LINK_HEADER, link_name);
-    let trace = CURRENT_TRACE
-        .try_with(|t| *t)
-        .ok()
-        .flatten()
-        .map(|t| t.child())
-        .unwrap_or_else(TraceParent::root);
-    headers.insert(TRACEPARENT_HEADER, trace.to_string().as_str());
-    let deadline = Instant::now() + shared.calls.timeout;
-    let prefix = lattice_proto::wrpc::component_prefix(&shared.lattice, &target);
-    let policy = shared.calls.policy(&target, route.idempotent);
-    let calls = &shared.calls;
-    calls
-        .send(&target, &policy, deadline, || {
-            let call = Call::new(&prefix, instance, func, bytes.clone(), deadline)
-                .with_headers(headers.clone());
-            calls
-                .wrpc
-                .invoke(call, |b| lattice_wrpc::decode_values::<Val>(&results, b))
-        })
-        .await
 }

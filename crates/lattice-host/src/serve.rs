@@ -18,6 +18,7 @@ use lattice_wrpc::trace::TraceParent;
 use lattice_wrpc::transport::{self, Invocation};
 use lattice_wrpc::{CallError, CallErrorKind};
 
+use crate::serving::InFlight;
 use crate::shared::HostShared;
 
 /// How long a call runs before its caller is told it arrived.
@@ -25,15 +26,10 @@ const ACK_AFTER: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Starts serving component `id` unless it is served already.
 pub(crate) async fn ensure(shared: &Arc<HostShared>, id: &str) -> Result<(), String> {
-    if shared
-        .serving
-        .lock()
-        .map(|s| s.contains_key(id))
-        .unwrap_or(false)
-    {
+    if shared.serving.serves(id) {
         return Ok(());
     }
-    let prefix = lattice_proto::wrpc::component_prefix(&shared.lattice, id);
+    let prefix = lattice_proto::wrpc::component_prefix(&shared.me.lattice, id);
     let sub = shared
         .nats
         .queue_subscribe(
@@ -46,19 +42,8 @@ pub(crate) async fn ensure(shared: &Arc<HostShared>, id: &str) -> Result<(), Str
         tracing::warn!(component_id = id, error = %e, "cannot confirm the subscription with the server");
     }
     let task = tokio::spawn(serve_loop(shared.clone(), id.to_string(), prefix, sub));
-    if let Ok(mut serving) = shared.serving.lock() {
-        if let Some(old) = serving.insert(id.to_string(), task) {
-            old.abort();
-        }
-    }
+    shared.serving.insert(id, task);
     Ok(())
-}
-
-/// Stops serving component `id` (its queue membership ends with the subscription).
-pub(crate) fn stop(shared: &HostShared, id: &str) {
-    if let Some(task) = shared.serving.lock().ok().and_then(|mut s| s.remove(id)) {
-        task.abort();
-    }
 }
 
 async fn serve_loop(
@@ -69,7 +54,7 @@ async fn serve_loop(
 ) {
     // Shared by every call, not copied per call.
     let (id, prefix): (Arc<str>, Arc<str>) = (id.into(), prefix.into());
-    let server_id: Arc<str> = shared.id.as_str().into();
+    let server_id: Arc<str> = shared.me.id.as_str().into();
     let nats = Arc::new(shared.nats.clone());
     let share = crate::admission::ComponentShare::default();
     lattice_wrpc::serve::each(sub, |msg| {
@@ -98,7 +83,7 @@ async fn serve_loop(
                     return None;
                 }
             };
-            let _in_flight = InFlight::new(&shared, inv.reply_subject());
+            let _in_flight = InFlight::new(&shared.serving, inv.reply_subject());
             match handle(&shared, &id, &share, running, &mut inv).await {
                 Ok(then) => then,
                 Err(e) => {
@@ -110,32 +95,6 @@ async fn serve_loop(
         }
     })
     .await
-}
-
-/// Marks a call as running on this host (see `host.alive`) until dropped, however the call
-/// ends.
-struct InFlight<'a> {
-    shared: &'a HostShared,
-    /// Shared with the set, so a call allocates its name once.
-    reply: Arc<str>,
-}
-
-impl<'a> InFlight<'a> {
-    fn new(shared: &'a HostShared, reply: &str) -> Self {
-        let reply: Arc<str> = reply.into();
-        if let Ok(mut f) = shared.in_flight.lock() {
-            f.insert(reply.clone());
-        }
-        Self { shared, reply }
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut f) = self.shared.in_flight.lock() {
-            f.remove(&*self.reply);
-        }
-    }
 }
 
 /// Serves one call of `running` (component `id`, if it still runs here); returns the work it

@@ -33,23 +33,23 @@ pub(super) fn scale(shared: &Arc<HostShared>, body: &[u8]) -> Handled {
     if let Some(h) = cmd
         .host_id
         .as_deref()
-        .filter(|h| !h.is_empty() && *h != shared.id)
+        .filter(|h| !h.is_empty() && *h != shared.me.id)
     {
         return Handled::error(format!(
             "host_id {h} does not match this host ({})",
-            shared.id
+            shared.me.id
         ));
     }
     let ack = format!(
         "scaling {} to {} on {}",
-        cmd.component_id, cmd.count, shared.id
+        cmd.component_id, cmd.count, shared.me.id
     );
     let shared = shared.clone();
     tokio::spawn(async move {
         let mut result = shared.components.scale(&cmd, &shared.state.config).await;
         if result.is_ok() {
             if cmd.count == 0 {
-                crate::serve::stop(&shared, &cmd.component_id);
+                shared.serving.stop(&cmd.component_id);
             } else {
                 result = crate::serve::ensure(&shared, &cmd.component_id).await;
             }
@@ -121,7 +121,7 @@ async fn report(
     let mut payload = ComponentScaled {
         component_id: id.to_string(),
         image_ref: image_ref.to_string(),
-        host_id: shared.id.clone(),
+        host_id: shared.me.id.clone(),
         max_instances: count,
         annotations,
         error: None,
@@ -177,7 +177,7 @@ pub(super) fn auction(shared: &Arc<HostShared>, body: &[u8]) -> Handled {
         // Other hosts will bid; a malformed auction is simply not answered.
         return Handled::silent();
     };
-    let labels = shared.labels();
+    let labels = shared.me.labels();
     let fits = req
         .constraints
         .iter()
@@ -188,7 +188,7 @@ pub(super) fn auction(shared: &Arc<HostShared>, body: &[u8]) -> Handled {
     Handled::reply(CtlResponse::ok(ComponentAuctionAck {
         component_ref: req.component_ref,
         component_id: req.component_id,
-        host_id: shared.id.clone(),
+        host_id: shared.me.id.clone(),
         constraints: req.constraints,
     }))
 }

@@ -8,30 +8,36 @@ use lattice_proto::subject::validate_config_name;
 use lattice_proto::{decode_request, CtlResponse};
 
 use super::reply::Handled;
-use crate::shared::HostShared;
+use crate::events::EventPublisher;
+use crate::state::LatticeState;
 
-pub(super) async fn handle(shared: &HostShared, op: Op, name: &str, body: &[u8]) -> Handled {
+pub(super) async fn handle(
+    state: &LatticeState,
+    events: &EventPublisher,
+    op: Op,
+    name: &str,
+    body: &[u8],
+) -> Handled {
     if let Err(e) = validate_config_name(name) {
         return Handled::error(e.to_string());
     }
     match op {
-        Op::ConfigPut => put(shared, name, body).await,
-        Op::ConfigGet => get(shared, name).await,
-        Op::ConfigDel => del(shared, name).await,
+        Op::ConfigPut => put(state, events, name, body).await,
+        Op::ConfigGet => get(state, name).await,
+        Op::ConfigDel => del(state, events, name).await,
         _ => Handled::error("unsupported subject"),
     }
 }
 
-async fn put(shared: &HostShared, name: &str, body: &[u8]) -> Handled {
+async fn put(state: &LatticeState, events: &EventPublisher, name: &str, body: &[u8]) -> Handled {
     let map: ConfigMap = match decode_request(body, "object of string keys to string values") {
         Ok(m) => m,
         Err(e) => return Handled::error(e.to_string()),
     };
-    if let Err(e) = shared.state.config.put(name, &map).await {
+    if let Err(e) = state.config.put(name, &map).await {
         return Handled::error(e.to_string());
     }
-    shared
-        .events
+    events
         .publish(
             CONFIG_SET,
             ConfigChanged {
@@ -42,8 +48,8 @@ async fn put(shared: &HostShared, name: &str, body: &[u8]) -> Handled {
     Handled::reply(CtlResponse::success())
 }
 
-async fn get(shared: &HostShared, name: &str) -> Handled {
-    match shared.state.config.get(name).await {
+async fn get(state: &LatticeState, name: &str) -> Handled {
+    match state.config.get(name).await {
         Ok(Some(map)) => Handled::reply(CtlResponse::ok(map)),
         // wasmCloud answers a missing config with success and this message.
         Ok(None) => Handled::reply(CtlResponse::success_with("Configuration not found")),
@@ -51,12 +57,11 @@ async fn get(shared: &HostShared, name: &str) -> Handled {
     }
 }
 
-async fn del(shared: &HostShared, name: &str) -> Handled {
-    if let Err(e) = shared.state.config.delete(name).await {
+async fn del(state: &LatticeState, events: &EventPublisher, name: &str) -> Handled {
+    if let Err(e) = state.config.delete(name).await {
         return Handled::error(e.to_string());
     }
-    shared
-        .events
+    events
         .publish(
             CONFIG_DELETED,
             ConfigChanged {

@@ -21,20 +21,13 @@ pub(super) fn ping(shared: &HostShared) -> Handled {
 /// Lattice extension: the cheapest proof of life, asked by callers whose call this host
 /// accepted (a dead host's subscriptions are gone, so asking it gets "no responders"). A body
 /// naming a call (its reply subject) is answered `running` or `finished`.
-pub(super) fn alive(shared: &HostShared, body: &[u8]) -> Handled {
+pub(super) fn alive(serving: &crate::serving::Serving, body: &[u8]) -> Handled {
     let Ok(call) = std::str::from_utf8(body) else {
         return Handled::error("the body must be a call's reply subject (UTF-8)");
     };
     let state = match call {
         "" => Alive::Alive,
-        call if shared
-            .in_flight
-            .lock()
-            .map(|f| f.contains(call))
-            .unwrap_or(false) =>
-        {
-            Alive::Running
-        }
+        call if serving.is_running(call) => Alive::Running,
         _ => Alive::Finished,
     };
     Handled::reply(CtlResponse::success_with(state.as_str()))
@@ -45,15 +38,15 @@ pub(super) fn get(shared: &HostShared) -> Handled {
 }
 
 /// Stops only on a well-formed request naming this host, so stray bytes never stop a host.
-pub(super) fn stop(shared: &HostShared, body: &[u8]) -> Handled {
+pub(super) fn stop(me: &crate::identity::Identity, body: &[u8]) -> Handled {
     let cmd: StopHostCommand = match decode_request(body, "stop command {host_id, timeout?}") {
         Ok(cmd) => cmd,
         Err(e) => return Handled::error(e.to_string()),
     };
-    if cmd.host_id != shared.id {
+    if cmd.host_id != me.id {
         return Handled::error(format!(
             "host_id {:?} in the body does not match this host ({})",
-            cmd.host_id, shared.id
+            cmd.host_id, me.id
         ));
     }
     let timeout = cmd

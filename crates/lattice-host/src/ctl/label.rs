@@ -8,12 +8,13 @@ use lattice_proto::event::{LabelsChanged, LABELS_CHANGED};
 use lattice_proto::{decode_request, CtlResponse};
 
 use super::reply::Handled;
-use crate::shared::HostShared;
+use crate::events::EventPublisher;
+use crate::identity::Identity;
 
 pub(crate) const MAX_LABELS: usize = 64;
 pub(crate) const MAX_LABEL_VALUE_BYTES: usize = 512;
 
-pub(super) async fn put(shared: &HostShared, body: &[u8]) -> Handled {
+pub(super) async fn put(me: &Identity, events: &EventPublisher, body: &[u8]) -> Handled {
     let label: HostLabel = match decode_request(body, "label {key, value}") {
         Ok(l) => l,
         Err(e) => return Handled::error(e.to_string()),
@@ -28,7 +29,7 @@ pub(super) async fn put(shared: &HostShared, body: &[u8]) -> Handled {
         ));
     }
     let labels = {
-        let Ok(mut labels) = shared.labels.write() else {
+        let Ok(mut labels) = me.labels.write() else {
             return Handled::error("host label table is unavailable");
         };
         if !labels.contains_key(&label.key) && labels.len() >= MAX_LABELS {
@@ -37,11 +38,11 @@ pub(super) async fn put(shared: &HostShared, body: &[u8]) -> Handled {
         labels.insert(label.key, label.value);
         labels.clone()
     };
-    changed(shared, labels).await;
+    changed(me, events, labels).await;
     Handled::reply(CtlResponse::success())
 }
 
-pub(super) async fn del(shared: &HostShared, body: &[u8]) -> Handled {
+pub(super) async fn del(me: &Identity, events: &EventPublisher, body: &[u8]) -> Handled {
     let HostLabelKey { key } = match decode_request(body, "label key {key}") {
         Ok(k) => k,
         Err(e) => return Handled::error(e.to_string()),
@@ -50,7 +51,7 @@ pub(super) async fn del(shared: &HostShared, body: &[u8]) -> Handled {
         return Handled::error(e.to_string());
     }
     let (removed, labels) = {
-        let Ok(mut labels) = shared.labels.write() else {
+        let Ok(mut labels) = me.labels.write() else {
             return Handled::error("host label table is unavailable");
         };
         (labels.remove(&key).is_some(), labels.clone())
@@ -61,17 +62,20 @@ pub(super) async fn del(shared: &HostShared, body: &[u8]) -> Handled {
             "label {key:?} was not set"
         )));
     }
-    changed(shared, labels).await;
+    changed(me, events, labels).await;
     Handled::reply(CtlResponse::success())
 }
 
-async fn changed(shared: &HostShared, labels: std::collections::BTreeMap<String, String>) {
-    shared
-        .events
+async fn changed(
+    me: &Identity,
+    events: &EventPublisher,
+    labels: std::collections::BTreeMap<String, String>,
+) {
+    events
         .publish(
             LABELS_CHANGED,
             LabelsChanged {
-                host_id: shared.id.clone(),
+                host_id: me.id.clone(),
                 labels,
             },
         )

@@ -12,13 +12,19 @@ use lattice_proto::{decode_request, CtlResponse};
 use serde_json::json;
 
 use super::reply::Handled;
-use crate::shared::HostShared;
+use crate::events::EventPublisher;
+use crate::state::LatticeState;
 
-pub(super) async fn handle(shared: &HostShared, op: Op, body: &[u8]) -> Handled {
+pub(super) async fn handle(
+    state: &LatticeState,
+    events: &EventPublisher,
+    op: Op,
+    body: &[u8],
+) -> Handled {
     match op {
-        Op::LinkPut => put(shared, body).await,
-        Op::LinkDel => del(shared, body).await,
-        Op::LinkGet => match shared.state.links.all().await {
+        Op::LinkPut => put(state, events, body).await,
+        Op::LinkDel => del(state, events, body).await,
+        Op::LinkGet => match state.links.all().await {
             Ok(links) => Handled::reply(CtlResponse::ok(links)),
             Err(e) => Handled::error(e.to_string()),
         },
@@ -45,7 +51,7 @@ fn validate(link: &Link) -> Result<(), String> {
     Ok(())
 }
 
-async fn put(shared: &HostShared, body: &[u8]) -> Handled {
+async fn put(state: &LatticeState, events: &EventPublisher, body: &[u8]) -> Handled {
     let link: Link = match decode_request(
         body,
         "link {source_id, target, wit_namespace, wit_package, interfaces, name?, source_config?, target_config?}",
@@ -56,14 +62,13 @@ async fn put(shared: &HostShared, body: &[u8]) -> Handled {
     let result = async {
         validate(&link)?;
         for name in link.source_config.iter().chain(&link.target_config) {
-            match shared.state.config.get(name).await {
+            match state.config.get(name).await {
                 Ok(Some(_)) => {}
                 Ok(None) => return Err(format!("named config {name:?} does not exist")),
                 Err(e) => return Err(e.to_string()),
             }
         }
-        shared
-            .state
+        state
             .links
             .modify(&link.source_id, |links| {
                 let same_key = |l: &Link| {
@@ -100,18 +105,18 @@ async fn put(shared: &HostShared, body: &[u8]) -> Handled {
     let mut event = serde_json::to_value(&link).unwrap_or_default();
     match result {
         Ok(()) => {
-            shared.events.publish(LINKDEF_SET, event).await;
+            events.publish(LINKDEF_SET, event).await;
             Handled::reply(CtlResponse::success())
         }
         Err(e) => {
             event["error"] = json!(e);
-            shared.events.publish(LINKDEF_SET_FAILED, event).await;
+            events.publish(LINKDEF_SET_FAILED, event).await;
             Handled::error(e)
         }
     }
 }
 
-async fn del(shared: &HostShared, body: &[u8]) -> Handled {
+async fn del(state: &LatticeState, events: &EventPublisher, body: &[u8]) -> Handled {
     let req: DeleteLinkRequest =
         match decode_request(body, "{source_id, wit_namespace, wit_package, name?}") {
             Ok(r) => r,
@@ -121,8 +126,7 @@ async fn del(shared: &HostShared, body: &[u8]) -> Handled {
         return Handled::error(e.to_string());
     }
     let removed = std::sync::atomic::AtomicBool::new(false);
-    let result = shared
-        .state
+    let result = state
         .links
         .modify(&req.source_id, |links| {
             let before = links.len();
@@ -141,8 +145,7 @@ async fn del(shared: &HostShared, body: &[u8]) -> Handled {
             Handled::reply(CtlResponse::success_with("no such link; nothing deleted"))
         }
         Ok(()) => {
-            shared
-                .events
+            events
                 .publish(
                     LINKDEF_DELETED,
                     json!({

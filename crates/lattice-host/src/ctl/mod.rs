@@ -53,7 +53,7 @@ pub(crate) async fn serve(shared: Arc<HostShared>) -> Result<Vec<JoinHandle<()>>
         .subscribe(ping.clone())
         .await
         .map_err(subscribe_err(&ping))?;
-    let ops = shared.subjects.host_ops_wildcard(&shared.id);
+    let ops = shared.subjects.host_ops_wildcard(&shared.me.id);
     let ops_sub = nats
         .subscribe(ops.clone())
         .await
@@ -179,16 +179,18 @@ async fn dispatch(shared: &Arc<HostShared>, parsed: CtlOp<'_>, body: &[u8]) -> H
             Handled::error("unsupported subject")
         }
         (Op::ComponentAuction, _) => component::auction(shared, body),
-        (Op::LinkPut | Op::LinkDel | Op::LinkGet, _) => link::handle(shared, op, body).await,
-        (Op::RegistryPut, _) => registry::put(shared, body),
+        (Op::LinkPut | Op::LinkDel | Op::LinkGet, _) => {
+            link::handle(&shared.state, &shared.events, op, body).await
+        }
+        (Op::RegistryPut, _) => registry::put(&shared.components, body),
         (Op::HostPing, _) => host::ping(shared),
         (Op::HostGet, _) => host::get(shared),
-        (Op::HostAlive, _) => host::alive(shared, body),
-        (Op::HostStop, _) => host::stop(shared, body),
-        (Op::LabelPut, _) => label::put(shared, body).await,
-        (Op::LabelDel, _) => label::del(shared, body).await,
+        (Op::HostAlive, _) => host::alive(&shared.serving, body),
+        (Op::HostStop, _) => host::stop(&shared.me, body),
+        (Op::LabelPut, _) => label::put(&shared.me, &shared.events, body).await,
+        (Op::LabelDel, _) => label::del(&shared.me, &shared.events, body).await,
         (Op::ConfigPut | Op::ConfigGet | Op::ConfigDel, Some(name)) => {
-            config::handle(shared, op, name, body).await
+            config::handle(&shared.state, &shared.events, op, name, body).await
         }
         (Op::ConfigPut | Op::ConfigGet | Op::ConfigDel, None) => {
             Handled::error(format!("{op} needs a config name in the subject"))

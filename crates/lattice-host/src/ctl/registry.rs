@@ -1,14 +1,13 @@
 //! `registry.put`: credentials for OCI registries, taken by every host.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use lattice_proto::{decode_request, CtlResponse};
 use serde::Deserialize;
 
 use super::reply::Handled;
+use crate::components::Components;
 use crate::oci::RegistryCredentials;
-use crate::shared::HostShared;
 
 #[derive(Deserialize)]
 struct Credential {
@@ -22,7 +21,7 @@ struct Credential {
     registry_type: Option<String>,
 }
 
-pub(super) fn put(shared: &Arc<HostShared>, body: &[u8]) -> Handled {
+pub(super) fn put(components: &Components, body: &[u8]) -> Handled {
     const EXPECTED: &str = "map of registry to {username, password, token, registryType}";
     // Objects first: serde would also build a struct from a JSON array.
     let raw: BTreeMap<String, serde_json::Map<String, serde_json::Value>> =
@@ -48,7 +47,7 @@ pub(super) fn put(shared: &Arc<HostShared>, body: &[u8]) -> Handled {
         ));
     }
     for (registry, c) in map {
-        shared.components.oci().set_credentials(
+        components.oci().set_credentials(
             &registry,
             RegistryCredentials {
                 username: c.username,

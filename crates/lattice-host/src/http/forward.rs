@@ -11,7 +11,7 @@ use lattice_wrpc::transport::BodySource;
 use lattice_wrpc::transport::{CALLER_HEADER, SOURCE_HEADER, TRACEPARENT_HEADER};
 use lattice_wrpc::{CallError, CallErrorKind};
 
-use crate::shared::HostShared;
+use super::context::Ingress;
 
 use super::route::HTTP_SOURCE;
 
@@ -32,7 +32,7 @@ pub(super) fn wire_headers(h: &http::HeaderMap) -> lattice_wrpc::http::Headers {
 
 /// Serves a request with an instance of `target` elsewhere in the lattice.
 pub(super) async fn forward(
-    shared: &HostShared,
+    ingress: &Ingress,
     target: &str,
     req: Request<hyper::body::Incoming>,
 ) -> Result<Response<ResponseBody>, CallError> {
@@ -74,7 +74,7 @@ pub(super) async fn forward(
     let bytes = Bytes::from(bytes);
     let mut headers = async_nats::HeaderMap::new();
     headers.insert(SOURCE_HEADER, HTTP_SOURCE);
-    headers.insert(CALLER_HEADER, shared.id.as_str());
+    headers.insert(CALLER_HEADER, ingress.host_id.as_str());
     headers.insert(
         TRACEPARENT_HEADER,
         lattice_wrpc::trace::TraceParent::root()
@@ -82,7 +82,7 @@ pub(super) async fn forward(
             .as_str(),
     );
     let deadline = tokio::time::Instant::now() + FORWARDED_BUDGET;
-    let prefix = lattice_proto::wrpc::component_prefix(&shared.lattice, target);
+    let prefix = lattice_proto::wrpc::component_prefix(&ingress.lattice, target);
     // RFC 9110's idempotent methods may be sent again when their outcome is unknown.
     let idempotent = matches!(
         parts.method,
@@ -94,10 +94,10 @@ pub(super) async fn forward(
             | http::Method::DELETE
     );
     // A streamed body is sent once: a call a host took is not sent again.
-    let policy = shared
+    let policy = ingress
         .calls
         .policy(target, idempotent && streamed.is_none());
-    let calls = &shared.calls;
+    let calls = &ingress.calls;
     let result = calls
         .send(target, &policy, deadline, || {
             let call = lattice_wrpc::transport::Call::new(

@@ -8,13 +8,13 @@ use http::{Request, Response, StatusCode};
 use lattice_runtime::http::{full_body, ResponseBody};
 use lattice_wrpc::{CallError, CallErrorKind};
 
-use crate::shared::HostShared;
+use super::context::Ingress;
 
 use super::forward::forward;
 use super::routes::{find, Routes};
 
 pub(super) async fn serve(
-    shared: &HostShared,
+    ingress: &Ingress,
     routes: &Routes,
     addr: SocketAddr,
     req: Request<hyper::body::Incoming>,
@@ -53,14 +53,14 @@ pub(super) async fn serve(
         );
         return r;
     }
-    let local = (!shared.calls.force_remote)
-        .then(|| shared.components.get(&target))
+    let local = (!ingress.calls.force_remote)
+        .then(|| ingress.components.get(&target))
         .flatten()
         .filter(|r| r.pool.serves_http());
     let answer = async {
         match local {
             Some(running) => {
-                shared
+                ingress
                     .calls
                     .stats
                     .http_local
@@ -73,12 +73,12 @@ pub(super) async fn serve(
                     .map_err(CallError::for_caller)
             }
             None => {
-                shared
+                ingress
                     .calls
                     .stats
                     .http_remote
                     .fetch_add(1, Ordering::Relaxed);
-                forward(shared, &target, req).await
+                forward(ingress, &target, req).await
             }
         }
     };

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::shared::HostShared;
+use super::context::Ingress;
 
 use super::ingress::serve;
 use super::route::{TlsFiles, TlsStamp};
@@ -19,7 +19,7 @@ const FOLLOW_EVERY: Duration = Duration::from_millis(250);
 /// Keeps this host's listeners and routes equal to what the HTTP links ask for. Runs until
 /// the host stops.
 pub(crate) async fn follow(
-    shared: Arc<HostShared>,
+    ingress: Arc<Ingress>,
     shared_address: SocketAddr,
     table: Arc<RwLock<Arc<Routes>>>,
 ) {
@@ -29,8 +29,8 @@ pub(crate) async fn follow(
     let mut bind_failed: std::collections::HashSet<SocketAddr> = Default::default();
     loop {
         tick.tick().await;
-        let links = http_links(&shared.state);
-        let generation = shared.state.config_generation();
+        let links = http_links(&ingress.state);
+        let generation = ingress.state.config_generation();
         let now = (links, generation);
         let broken = listeners
             .values()
@@ -39,7 +39,7 @@ pub(crate) async fn follow(
             continue;
         }
         let routes = routes_of(
-            &with_configs(&shared.state, now.0.clone()).await,
+            &with_configs(&ingress.state, now.0.clone()).await,
             shared_address,
         );
         seen = Some(now);
@@ -80,7 +80,7 @@ pub(crate) async fn follow(
                 Ok(l) => {
                     tracing::info!(%addr, tls = acceptor.is_some(), "HTTP listener open");
                     bind_failed.remove(addr);
-                    let accepting = accept_loop(shared.clone(), *addr, l, acceptor, table.clone());
+                    let accepting = accept_loop(ingress.clone(), *addr, l, acceptor, table.clone());
                     let task = tokio::spawn(accepting);
                     listeners.insert(*addr, Listener { task, tls });
                 }
@@ -131,7 +131,7 @@ pub(crate) const MAX_CONNECTIONS: usize = 1024;
 pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn accept_loop(
-    shared: Arc<HostShared>,
+    ingress: Arc<Ingress>,
     addr: SocketAddr,
     listener: tokio::net::TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -154,15 +154,15 @@ async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
-        let shared = shared.clone();
+        let ingress = ingress.clone();
         let table = table.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
             let _slot = slot;
             let service = hyper::service::service_fn(move |req| {
-                let shared = shared.clone();
+                let ingress = ingress.clone();
                 let routes = table.read().map(|t| t.clone()).unwrap_or_default();
-                async move { Ok::<_, Infallible>(serve(&shared, &routes, addr, req).await) }
+                async move { Ok::<_, Infallible>(serve(&ingress, &routes, addr, req).await) }
             });
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(hyper_util::rt::TokioTimer::new())

@@ -34,11 +34,14 @@
 //! - `ingress`: serving one request, here or by forwarding it.
 //! - `forward`: forwarding a request to another host over wRPC, and serving one forwarded.
 
+mod context;
 mod forward;
 mod ingress;
 mod listener;
 mod route;
 mod routes;
+
+pub(crate) use context::Ingress;
 
 pub(crate) use forward::{data_chunks, serve_forwarded};
 pub(crate) use listener::follow;

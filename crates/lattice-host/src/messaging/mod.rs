@@ -25,6 +25,7 @@ use crate::grants::Denied;
 use crate::shared::HostShared;
 
 pub(crate) mod connections;
+pub(crate) mod parts;
 pub(crate) mod replies;
 
 /// The source id of links that subscribe a component to subjects.
@@ -68,7 +69,7 @@ impl NatsMessaging {
         component: &Arc<str>,
         subject: &str,
     ) -> Result<async_nats::Client, MessagingError> {
-        if let Some(via) = shared.replies.open_on(component, subject) {
+        if let Some(via) = shared.messaging.replies.open_on(component, subject) {
             return Ok(via);
         }
         let grant = shared
@@ -79,7 +80,11 @@ impl NatsMessaging {
         grant
             .check(component, subject)
             .map_err(|e| denied(component, subject, e))?;
-        shared.connections.get(grant.cluster.as_ref()).await
+        shared
+            .messaging
+            .connections
+            .get(grant.cluster.as_ref())
+            .await
     }
 }
 
@@ -226,8 +231,8 @@ pub(crate) async fn follow(shared: Arc<HostShared>) {
                 continue;
             }
             let (id, subject, cluster) = key.clone();
-            let group = lattice_proto::wrpc::messaging_group(&shared.lattice, &id);
-            let nats = match shared.connections.get(cluster.as_ref()).await {
+            let group = lattice_proto::wrpc::messaging_group(&shared.me.lattice, &id);
+            let nats = match shared.messaging.connections.get(cluster.as_ref()).await {
                 Ok(n) => n,
                 Err(e) => {
                     tracing::warn!(component_id = %id, %subject, error = %e, "cannot subscribe");
@@ -319,7 +324,7 @@ async fn deliver(
             let subject = msg.subject.clone();
             let reply = msg.reply_to.clone();
             if let Some(r) = &reply {
-                shared.replies.open(&id, r, &nats);
+                shared.messaging.replies.open(&id, r, &nats);
             }
             let record = Val::Record(vec![
                 ("subject".into(), Val::String(msg.subject)),
@@ -337,7 +342,7 @@ async fn deliver(
                 .call(Some(HANDLER), "handle-message", &[record])
                 .await;
             if let Some(r) = &reply {
-                shared.replies.close(&id, r);
+                shared.messaging.replies.close(&id, r);
             }
             match result {
                 Ok(r) => {
