@@ -67,7 +67,7 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
             let r = wrpc
                 .invoke(
                     lattice_wrpc::transport::Call::new(
-                        "default.ghost",
+                        &lattice_proto::wrpc::component_prefix("default", "ghost"),
                         CALC,
                         "add",
                         Bytes::from_static(&[1, 2]),

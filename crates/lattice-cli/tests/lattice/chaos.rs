@@ -79,7 +79,7 @@ impl Report {
         } else {
             self.failed
                 .iter()
-                .map(|(k, (n, _))| format!("{n} {k:?}"))
+                .map(|(k, (n, _))| format!("{n} {k}"))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -167,6 +167,16 @@ enum Failure {
     /// `relay` itself is not running on the caller host.
     NotRunning,
     WrongResult,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Call(kind) => write!(f, "{kind:?}"),
+            Failure::NotRunning => f.write_str("NotRunning"),
+            Failure::WrongResult => f.write_str("WrongResult"),
+        }
+    }
 }
 
 /// A failed call: its kind and, for the log, its message.
