@@ -33,7 +33,7 @@ pub enum StoreError {
     #[error("version {version:?} of {app:?} exists with other content: give the new one another version")]
     VersionExists { app: String, version: String },
     #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
+    Corrupt(#[source] serde_json::Error),
 }
 
 fn kv_err(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -120,8 +120,7 @@ impl AppStore {
             .map_err(kv_err)?
         {
             Some(e) if e.operation == kv::Operation::Put => {
-                let rec = serde_json::from_slice(&e.value)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let rec = serde_json::from_slice(&e.value).map_err(StoreError::Corrupt)?;
                 Ok((rec, Some(e.revision)))
             }
             Some(e) => Ok((AppRecord::default(), Some(e.revision))),
@@ -135,8 +134,7 @@ impl AppStore {
         rec: &AppRecord,
         revision: Option<u64>,
     ) -> Result<(), StoreError> {
-        let bytes =
-            Bytes::from(serde_json::to_vec(rec).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        let bytes = Bytes::from(serde_json::to_vec(rec).map_err(StoreError::Corrupt)?);
         let key = format!("{MANIFEST}{name}");
         match revision {
             Some(r) => self
@@ -245,13 +243,13 @@ impl AppStore {
         {
             Some(b) => serde_json::from_slice(&b)
                 .map(Some)
-                .map_err(|e| StoreError::Corrupt(e.to_string())),
+                .map_err(StoreError::Corrupt),
             None => Ok(None),
         }
     }
 
     pub async fn set_status(&self, name: &str, status: &AppStatus) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(status).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let bytes = serde_json::to_vec(status).map_err(StoreError::Corrupt)?;
         self.kv
             .put(format!("{STATUS}{name}"), bytes.into())
             .await

@@ -137,47 +137,49 @@ impl OciClient {
         tokio::time::timeout(limit, self.pull_within(reference, max_bytes))
             .await
             .unwrap_or_else(|_| {
-                Err(PullError::Registry(format!(
-                    "pulling {reference} took longer than {limit:?}; abandoned"
-                )))
+                Err(PullError::TimedOut {
+                    reference: reference.into(),
+                    limit,
+                })
             })
     }
 
     async fn pull_within(&self, reference: &str, max_bytes: usize) -> Result<Vec<u8>, PullError> {
-        let oci = |what: &str, e: &dyn std::fmt::Display| {
-            PullError::Registry(format!("{what} {reference}: {e}"))
-        };
+        let oci =
+            |what: &'static str, e: Box<dyn std::error::Error + Send + Sync>| PullError::Registry {
+                what,
+                reference: reference.into(),
+                source: e,
+            };
         let parsed: Reference = reference
             .parse()
-            .map_err(|e| oci("invalid OCI reference", &e))?;
+            .map_err(|e: oci_client::ParseError| oci("invalid OCI reference", e.into()))?;
         if parsed.digest().is_none()
             && parsed.tag().is_none_or(|t| t == "latest")
             && !self.config.allow_latest
         {
-            return Err(PullError::Registry(format!(
-                "{reference} names no version (or :latest); pin a tag or digest, or allow it with --oci-allow-latest"
-            )));
+            return Err(PullError::Unpinned {
+                reference: reference.into(),
+            });
         }
         let auth = self.auth_for(&parsed);
         let (manifest, _) = self
             .client
             .pull_image_manifest(&parsed, &auth)
             .await
-            .map_err(|e| oci("cannot pull the manifest of", &e))?;
+            .map_err(|e| oci("cannot pull the manifest of", e.into()))?;
         let layer = manifest
             .layers
             .iter()
             .find(|l| ACCEPTED_LAYER_TYPES.contains(&l.media_type.as_str()))
-            .ok_or_else(|| {
-                PullError::Registry(format!(
-                    "{reference} has no WebAssembly layer (media types: {})",
-                    manifest
-                        .layers
-                        .iter()
-                        .map(|l| l.media_type.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
+            .ok_or_else(|| PullError::NoWasmLayer {
+                reference: reference.into(),
+                media_types: manifest
+                    .layers
+                    .iter()
+                    .map(|l| l.media_type.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })?;
         let total = u64::try_from(layer.size).unwrap_or(0);
         if total > max_bytes as u64 {
@@ -192,14 +194,14 @@ impl OciClient {
             .client
             .pull_blob_stream(&parsed, layer)
             .await
-            .map_err(|e| oci("cannot pull the layer of", &e))?
+            .map_err(|e| oci("cannot pull the layer of", e.into()))?
             .stream;
         let mut data = Vec::with_capacity((total as usize).min(INITIAL_LAYER_CAPACITY));
         let mut next_report = 25;
         while let Some(chunk) = stream
             .try_next()
             .await
-            .map_err(|e| oci("download failed for", &e))?
+            .map_err(|e| oci("download failed for", e.into()))?
         {
             data.extend_from_slice(&chunk);
             if data.len() > max_bytes {
@@ -222,10 +224,11 @@ impl OciClient {
         }
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(&data)));
         if digest != layer.digest {
-            return Err(PullError::Registry(format!(
-                "{reference}: layer digest mismatch (expected {}, got {digest})",
-                layer.digest
-            )));
+            return Err(PullError::DigestMismatch {
+                reference: reference.into(),
+                expected: layer.digest.clone(),
+                got: digest,
+            });
         }
         Ok(data)
     }
@@ -274,8 +277,32 @@ pub enum PushError {
 /// Why a pull failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
-    #[error("{0}")]
-    Registry(String),
+    /// The registry (or the way to it) failed; the cause is the `source()`.
+    #[error("{what} {reference}: {source}")]
+    Registry {
+        what: &'static str,
+        reference: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("{reference} names no version (or :latest); pin a tag or digest, or allow it with --oci-allow-latest")]
+    Unpinned { reference: String },
+    #[error("{reference} has no WebAssembly layer (media types: {media_types})")]
+    NoWasmLayer {
+        reference: String,
+        media_types: String,
+    },
+    #[error("{reference}: layer digest mismatch (expected {expected}, got {got})")]
+    DigestMismatch {
+        reference: String,
+        expected: String,
+        got: String,
+    },
+    #[error("pulling {reference} took longer than {limit:?}; abandoned")]
+    TimedOut {
+        reference: String,
+        limit: std::time::Duration,
+    },
     #[error("component at {reference} is {size} bytes, over the {limit}-byte limit (max component size)")]
     TooLarge {
         reference: String,
