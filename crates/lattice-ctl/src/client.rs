@@ -263,6 +263,17 @@ impl Client {
             .unwrap_or_default())
     }
 
+    /// The claims of the lattice's signed components, as wasmCloud lists them (one map per
+    /// component); empty on Lattice, whose components are unsigned.
+    pub async fn get_claims(
+        &self,
+    ) -> Result<Vec<std::collections::HashMap<String, String>>, Error> {
+        Ok(self
+            .request(self.subjects.lattice_op(Op::ClaimsGet), Bytes::new())
+            .await?
+            .unwrap_or_default())
+    }
+
     /// Parameter and result types of an export of a component running on `host_id`.
     pub async fn signature(
         &self,

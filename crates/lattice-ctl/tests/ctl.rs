@@ -80,6 +80,9 @@ async fn requests_reach_a_host_and_come_back_typed() {
     .await
     .unwrap();
     assert!(ctl.get_links().await.unwrap().is_empty());
+
+    // claims.get is answered (as wash and wadm ask it): no component here is signed.
+    assert!(ctl.get_claims().await.unwrap().is_empty());
     host.shutdown(lattice_host::StopReason::Signal).await;
 }
 

@@ -31,7 +31,7 @@ impl Identity {
 }
 
 /// The host's server key pair: from `seed` (`SN…`) or fresh.
-pub fn host_key(seed: Option<&str>) -> Result<KeyPair, String> {
+pub(crate) fn host_key(seed: Option<&str>) -> Result<KeyPair, String> {
     match seed {
         None => Ok(KeyPair::new(KeyPairType::Server)),
         Some(seed) => {
@@ -68,7 +68,9 @@ pub fn friendly_name(public_key: &str) -> String {
 }
 
 /// The user's labels plus `hostcore.os`, `hostcore.arch` and `hostcore.osfamily`.
-pub fn host_labels(user: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, String> {
+pub(crate) fn host_labels(
+    user: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, String> {
     if let Some(k) = user.keys().find(|k| k.starts_with(RESERVED_LABEL_PREFIX)) {
         return Err(format!(
             "label {k:?} is reserved: keys starting with {RESERVED_LABEL_PREFIX:?} are set by the host"

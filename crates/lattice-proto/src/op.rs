@@ -81,6 +81,9 @@ ops! {
     LinkGet = "link"."get", Lattice;
     /// Registry credentials, for every host.
     RegistryPut = "registry"."put", Lattice;
+    /// The claims (signed JWTs) of the lattice's components (one host answers, from the
+    /// queue group).
+    ClaimsGet = "claims"."get", Lattice;
     /// Put a label on one host.
     LabelPut = "label"."put", Host;
     /// Remove a label from one host.

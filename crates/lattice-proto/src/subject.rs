@@ -142,6 +142,14 @@ impl CtlSubjects {
         )
     }
 
+    /// `claims.get` and its queue group: one host answers for the lattice.
+    pub fn claims_get(&self) -> (String, String) {
+        (
+            self.lattice_op(Op::ClaimsGet),
+            format!("{}.claims", self.root),
+        )
+    }
+
     /// Registry credentials for every host.
     pub fn registry_put(&self) -> String {
         self.lattice_op(Op::RegistryPut)

@@ -73,6 +73,11 @@ pub(crate) async fn serve(shared: Arc<HostShared>) -> Result<Vec<JoinHandle<()>>
         .subscribe(auction.clone())
         .await
         .map_err(subscribe_err(&auction))?;
+    let (claims, claims_group) = shared.subjects.claims_get();
+    let claims_sub = nats
+        .queue_subscribe(claims.clone(), claims_group)
+        .await
+        .map_err(subscribe_err(&claims))?;
     let registry = shared.subjects.registry_put();
     let registry_sub = nats
         .subscribe(registry.clone())
@@ -91,6 +96,7 @@ pub(crate) async fn serve(shared: Arc<HostShared>) -> Result<Vec<JoinHandle<()>>
         config_sub,
         link_sub,
         auction_sub,
+        claims_sub,
         registry_sub,
     ]
     .into_iter()
@@ -183,6 +189,11 @@ async fn dispatch(shared: &Arc<HostShared>, parsed: CtlOp<'_>, body: &[u8]) -> H
             link::handle(&shared.state, &shared.events, op, body).await
         }
         (Op::RegistryPut, _) => registry::put(&shared.components, body),
+        // Lattice components are not signed (wascap claims are not read), so there are
+        // none to list; wash and wadm get the empty list wasmCloud gives for unsigned ones.
+        (Op::ClaimsGet, _) => Handled::reply(lattice_proto::CtlResponse::ok(Vec::<
+            std::collections::HashMap<String, String>,
+        >::new())),
         (Op::HostPing, _) => host::ping(shared),
         (Op::HostGet, _) => host::get(shared),
         (Op::HostAlive, _) => host::alive(&shared.serving, body),
