@@ -5,8 +5,9 @@
 //!   instance per call against a reused instance, and host RSS with 0 / 100 / 1,000 components.
 //! - `wrpc [CALLS]`: call latency, raw NATS request-reply vs a wRPC call vs local-first and
 //!   forced-remote linked calls.
-//! - `load [CALLS]`: correctness under load, CALLS (default 200,000) linked calls across two
-//!   hosts sequentially and again 32 at a time; fails if any call fails.
+//! - `load [CALLS]`: calls/s and correctness at 1, 8, 32 and 128 in flight, CALLS (default
+//!   50,000) per path: raw NATS request-reply, client -> host, host -> host through a link,
+//!   interleaved; fails if any call fails.
 //! - `http`: HTTP ingress req/s and latency against `wasmtime serve`, same component, same
 //!   load generator, interleaved rounds (needs `wasmtime`: scripts/install-wasmtime).
 //! - `faults [CALLS]`: how fast a call to a target nobody serves fails (client and linked
@@ -19,6 +20,7 @@
 mod faults;
 mod fuzz;
 mod http;
+mod load;
 mod runtime;
 mod stats;
 mod wrpc;
@@ -43,8 +45,8 @@ fn main() -> anyhow::Result<()> {
             let calls = std::env::args()
                 .nth(2)
                 .and_then(|n| n.parse().ok())
-                .unwrap_or(200_000);
-            rt.block_on(wrpc::load(calls))
+                .unwrap_or(50_000);
+            rt.block_on(load::run(calls))
         }
         "http" => rt.block_on(http::run()),
         "faults" => {

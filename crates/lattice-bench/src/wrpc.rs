@@ -226,7 +226,7 @@ async fn spawn_whole_responder(nats: &NatsServer) -> anyhow::Result<&'static str
 
 /// Answers every message on `subject`, on a connection of its own, with what `answer` makes
 /// of it (where to, and what); subscribed before it returns.
-async fn spawn_responder(
+pub(crate) async fn spawn_responder(
     nats: &NatsServer,
     subject: String,
     answer: impl Fn(async_nats::Message) -> Option<(async_nats::Subject, Bytes)> + Send + 'static,
@@ -376,86 +376,4 @@ pub(crate) async fn scale_with(
         }
     }
     anyhow::bail!("event stream ended")
-}
-
-/// Correctness under load: `calls` sequential calls, then `calls` more 32 at a time, across two
-/// hosts (relay on one, calc only on the other); every one must succeed with the right sum.
-pub async fn load(calls: usize) -> anyhow::Result<()> {
-    let nats = NatsServer::start()?;
-    let client = async_nats::connect(nats.url()).await?;
-    let ctl = lattice_ctl::Client::new(client.clone(), "default")?;
-    let caller = std::sync::Arc::new(start_host(&nats, false).await?);
-    let server = start_host(&nats, false).await?;
-    scale(&ctl, caller.id(), "relay").await?;
-    scale(&ctl, server.id(), "calc").await?;
-    ctl.put_link(&Link::new(
-        "relay",
-        "calc",
-        "lattice",
-        "examples",
-        &["calc"],
-    ))
-    .await?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while caller
-        .call("relay", RELAY, "add-via-calc", &[Val::S32(0), Val::S32(0)])
-        .await
-        .is_err()
-    {
-        anyhow::ensure!(Instant::now() < deadline, "link never reached the host");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let check = |i: usize, r: Result<Vec<Val>, lattice_host::InvokeError>| -> bool {
-        matches!(r.as_deref(), Ok([Val::S32(v)]) if *v == i as i32 + 1)
-    };
-    println!("# lattice-bench load: relay (host 1) -> calc (host 2) over wRPC\n");
-    println!("| mode | calls | failed | wall time |");
-    println!("|---|---|---|---|");
-    let started = Instant::now();
-    let mut failed = 0;
-    for i in 0..calls {
-        let r = caller
-            .call(
-                "relay",
-                RELAY,
-                "add-via-calc",
-                &[Val::S32(i as i32), Val::S32(1)],
-            )
-            .await;
-        failed += usize::from(!check(i, r));
-    }
-    println!(
-        "| sequential | {calls} | {failed} | {:.1?} |",
-        started.elapsed()
-    );
-    let started = Instant::now();
-    let results: Vec<bool> = futures::stream::iter(0..calls)
-        .map(|i| {
-            let caller = caller.clone();
-            async move {
-                let r = caller
-                    .call(
-                        "relay",
-                        RELAY,
-                        "add-via-calc",
-                        &[Val::S32(i as i32), Val::S32(1)],
-                    )
-                    .await;
-                check(i, r)
-            }
-        })
-        .buffer_unordered(32)
-        .collect()
-        .await;
-    let concurrent_failed = results.iter().filter(|ok| !**ok).count();
-    println!(
-        "| 32 concurrent | {calls} | {concurrent_failed} | {:.1?} |",
-        started.elapsed()
-    );
-    anyhow::ensure!(
-        failed + concurrent_failed == 0,
-        "{} calls failed",
-        failed + concurrent_failed
-    );
-    Ok(())
 }
