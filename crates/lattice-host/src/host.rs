@@ -101,6 +101,52 @@ impl Host {
         let connections =
             crate::messaging::connections::Connections::new(messaging_nats, &friendly_name);
         let events = EventPublisher::new(client.clone(), &config.lattice, &id);
+        let calls = Arc::new(crate::calls::Calls::new(
+            client.clone(),
+            subjects.clone(),
+            connected_at,
+            config.call_timeout,
+            config.force_remote_calls,
+        ));
+        let components = Arc::new(Components::new(
+            runtime,
+            oci,
+            config.allow_file_load,
+            config.default_limits.clone(),
+        ));
+        let admission = Arc::new(crate::admission::Admission::default());
+        let server = Arc::new(crate::serve::Server {
+            host_id: id.clone(),
+            lattice: config.lattice.clone(),
+            nats: client.clone(),
+            components: components.clone(),
+            admission: admission.clone(),
+            calls: calls.clone(),
+            serving: Default::default(),
+        });
+        let state = Arc::new(crate::state::LatticeState::new(
+            ConfigStore::new(
+                js.clone(),
+                config_bucket(&config.lattice),
+                config.kv_replicas,
+            ),
+            Arc::new(crate::links::Links::new(
+                js.clone(),
+                lattice_proto::subject::lattice_data_bucket(&config.lattice),
+                config.kv_replicas,
+            )),
+        ));
+        let grants = Arc::new(crate::grants::Grants::default());
+        let messaging = Arc::new(crate::messaging::parts::Broker {
+            lattice: config.lattice.clone(),
+            state: state.clone(),
+            grants: grants.clone(),
+            components: components.clone(),
+            admission: admission.clone(),
+            call_timeout: config.call_timeout,
+            replies: Default::default(),
+            connections,
+        });
         let shared = Arc::new(HostShared {
             me: crate::identity::Identity {
                 id,
@@ -112,38 +158,12 @@ impl Host {
                 js_domain: config.js_domain.clone(),
             },
             events,
-            state: Arc::new(crate::state::LatticeState::new(
-                ConfigStore::new(
-                    js.clone(),
-                    config_bucket(&config.lattice),
-                    config.kv_replicas,
-                ),
-                Arc::new(crate::links::Links::new(
-                    js.clone(),
-                    lattice_proto::subject::lattice_data_bucket(&config.lattice),
-                    config.kv_replicas,
-                )),
-            )),
-            grants: Default::default(),
-            messaging: crate::messaging::parts::Parts {
-                replies: Default::default(),
-                connections,
-            },
-            admission: Default::default(),
-            serving: Default::default(),
-            calls: Arc::new(crate::calls::Calls::new(
-                client.clone(),
-                subjects.clone(),
-                connected_at,
-                config.call_timeout,
-                config.force_remote_calls,
-            )),
-            components: Arc::new(Components::new(
-                runtime,
-                oci,
-                config.allow_file_load,
-                config.default_limits.clone(),
-            )),
+            state,
+            grants,
+            messaging,
+            server,
+            calls,
+            components,
             nats: client,
             subjects,
             stop,
@@ -164,7 +184,7 @@ impl Host {
         );
         router_runtime.set_keyvalue(Arc::new(kv));
         router_runtime.set_messaging(Arc::new(crate::messaging::NatsMessaging {
-            shared: Arc::downgrade(&shared),
+            broker: Arc::downgrade(&shared.messaging),
         }));
         let mut tasks = ctl::serve(shared.clone()).await?;
         // Subscriptions must be live on the server before anyone hears of this host.
@@ -207,7 +227,9 @@ impl Host {
         tasks.push(tokio::spawn(crate::links::follow(
             shared.state.links.clone(),
         )));
-        tasks.push(tokio::spawn(crate::messaging::follow(shared.clone())));
+        tasks.push(tokio::spawn(crate::messaging::follow(
+            shared.messaging.clone(),
+        )));
         let ingress = Arc::new(crate::http::Ingress {
             host_id: shared.me.id.clone(),
             lattice: shared.me.lattice.clone(),
@@ -292,7 +314,7 @@ impl Host {
         for task in self.tasks {
             let _ = task.await;
         }
-        self.shared.serving.stop_all();
+        self.shared.server.serving.stop_all();
         self.shared.components.stop_all();
         let why = match reason {
             StopReason::Requested { .. } => "stop requested",

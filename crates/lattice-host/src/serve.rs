@@ -18,19 +18,35 @@ use lattice_wrpc::trace::TraceParent;
 use lattice_wrpc::transport::{self, Invocation};
 use lattice_wrpc::{CallError, CallErrorKind};
 
-use crate::serving::InFlight;
-use crate::shared::HostShared;
+use crate::admission::Admission;
+use crate::calls::Calls;
+use crate::components::Components;
+use crate::serving::{InFlight, Serving};
 
 /// How long a call runs before its caller is told it arrived.
 const ACK_AFTER: std::time::Duration = std::time::Duration::from_millis(2);
 
+/// What serving needs of its host, handed to it once at start-up.
+pub(crate) struct Server {
+    pub host_id: String,
+    pub lattice: String,
+    pub nats: async_nats::Client,
+    pub components: Arc<Components>,
+    /// Bounds on what callers make this host hold.
+    pub admission: Arc<Admission>,
+    /// For the watchdog's view of callers (see `caller_gone`).
+    pub calls: Arc<Calls>,
+    /// What is served, and the calls running now.
+    pub serving: Serving,
+}
+
 /// Starts serving component `id` unless it is served already.
-pub(crate) async fn ensure(shared: &Arc<HostShared>, id: &str) -> Result<(), String> {
-    if shared.serving.serves(id) {
+pub(crate) async fn ensure(server: &Arc<Server>, id: &str) -> Result<(), String> {
+    if server.serving.serves(id) {
         return Ok(());
     }
-    let prefix = lattice_proto::wrpc::component_prefix(&shared.me.lattice, id);
-    let sub = shared
+    let prefix = lattice_proto::wrpc::component_prefix(&server.lattice, id);
+    let sub = server
         .nats
         .queue_subscribe(
             lattice_wrpc::subject::serve_wildcard(&prefix),
@@ -38,32 +54,27 @@ pub(crate) async fn ensure(shared: &Arc<HostShared>, id: &str) -> Result<(), Str
         )
         .await
         .map_err(|e| format!("cannot serve {id}: {e}"))?;
-    if let Err(e) = lattice_nats::sync_with_server(&shared.nats).await {
+    if let Err(e) = lattice_nats::sync_with_server(&server.nats).await {
         tracing::warn!(component_id = id, error = %e, "cannot confirm the subscription with the server");
     }
-    let task = tokio::spawn(serve_loop(shared.clone(), id.to_string(), prefix, sub));
-    shared.serving.insert(id, task);
+    let task = tokio::spawn(serve_loop(server.clone(), id.to_string(), prefix, sub));
+    server.serving.insert(id, task);
     Ok(())
 }
 
-async fn serve_loop(
-    shared: Arc<HostShared>,
-    id: String,
-    prefix: String,
-    sub: async_nats::Subscriber,
-) {
+async fn serve_loop(server: Arc<Server>, id: String, prefix: String, sub: async_nats::Subscriber) {
     // Shared by every call, not copied per call.
     let (id, prefix): (Arc<str>, Arc<str>) = (id.into(), prefix.into());
-    let server_id: Arc<str> = shared.me.id.as_str().into();
-    let nats = Arc::new(shared.nats.clone());
+    let server_id: Arc<str> = server.host_id.as_str().into();
+    let nats = Arc::new(server.nats.clone());
     let share = crate::admission::ComponentShare::default();
     lattice_wrpc::serve::each(sub, |msg| {
-        let shared = shared.clone();
+        let server = server.clone();
         let (id, prefix, server_id) = (id.clone(), prefix.clone(), server_id.clone());
         let nats = nats.clone();
         let share = share.clone();
         async move {
-            let running = shared.components.get(&id);
+            let running = server.components.get(&id);
             let limit = running
                 .as_ref()
                 .map(|r| r.pool.policy().limits.max_execution_time)
@@ -75,7 +86,7 @@ async fn serve_loop(
                     return None;
                 }
             };
-            let _admitted = match shared.admission.call(&share) {
+            let _admitted = match server.admission.call(&share) {
                 Ok(a) => a,
                 Err(e) => {
                     tracing::debug!(component_id = %id, error = %e, "refused an invocation");
@@ -83,8 +94,8 @@ async fn serve_loop(
                     return None;
                 }
             };
-            let _in_flight = InFlight::new(&shared.serving, inv.reply_subject());
-            match handle(&shared, &id, &share, running, &mut inv).await {
+            let _in_flight = InFlight::new(&server.serving, inv.reply_subject());
+            match handle(&server, &id, &share, running, &mut inv).await {
                 Ok(then) => then,
                 Err(e) => {
                     tracing::debug!(component_id = %id, func = %inv.func, error = %e, "call failed");
@@ -100,7 +111,7 @@ async fn serve_loop(
 /// Serves one call of `running` (component `id`, if it still runs here); returns the work it
 /// leaves for after its results went out.
 async fn handle(
-    shared: &HostShared,
+    server: &Server,
     id: &str,
     share: &crate::admission::ComponentShare,
     running: Option<Arc<crate::components::Running>>,
@@ -115,7 +126,7 @@ async fn handle(
     if inv.instance == lattice_wrpc::http::HTTP_INSTANCE
         && inv.func == lattice_wrpc::http::HTTP_FUNC
     {
-        return serve_http(shared, &running.pool, inv).await.map(|()| None);
+        return serve_http(server, &running.pool, inv).await.map(|()| None);
     }
     let instance = inv.instance.clone();
     let interface = (!instance.is_empty()).then_some(instance.as_str());
@@ -135,7 +146,7 @@ async fn handle(
         })
         .await?;
     // Held until the call ends: what many waiting calls hold together is bounded too.
-    let _held = shared.admission.hold(Some(share), size)?;
+    let _held = server.admission.hold(Some(share), size)?;
     // Calls this one makes (through the guest's imports) continue the caller's trace.
     let trace = inv
         .header(lattice_wrpc::transport::TRACEPARENT_HEADER)
@@ -174,13 +185,13 @@ async fn handle(
 /// for as long as the component runs, so the forwarding host is checked on meanwhile: when
 /// it is gone, the request ends at once rather than at the component's time limit.
 async fn serve_http(
-    shared: &HostShared,
+    server: &Server,
     pool: &Arc<lattice_runtime::ComponentPool>,
     inv: &mut Invocation,
 ) -> Result<(), CallError> {
     let caller = inv.header(transport::CALLER_HEADER).map(str::to_string);
     let work = serve_forwarded_http(pool, inv);
-    let (Some(caller), Some(watchdog)) = (caller, shared.calls.wrpc.watchdog()) else {
+    let (Some(caller), Some(watchdog)) = (caller, server.calls.wrpc.watchdog()) else {
         return work.await;
     };
     tokio::select! {

@@ -1,13 +1,14 @@
 //! The handles of one host's subsystems, each owning its state in its own module: identity,
-//! events, lattice state (config and links), components, grants, messaging, admission,
-//! serving and calls; and what the host says about itself (`host.ping`, inventory).
+//! events, lattice state (config and links), components, grants, the messaging capability
+//! (`messaging::parts::Broker`), serving (`serve::Server`) and calls; and what the host says
+//! about itself (`host.ping`, inventory).
 //!
-//! Only what acts for the whole host takes a [`HostShared`]: the control server's dispatch,
-//! scale and update (`ctl/component.rs`), the serving loop (`serve`) and messaging delivery.
-//! Everything else is handed just the handles it uses, once, in `host`: the router (links,
-//! components, calls), the HTTP ingress (`http::Ingress`), key-value (grants, state), and the
-//! other control handlers (config, links, labels, registries, `host.alive`, `host.stop`). The
-//! parts themselves never see a `HostShared`, so they can be read and tested alone.
+//! Only the control server takes a [`HostShared`]: its dispatch, ping and inventory, and
+//! scale/update/auction (`ctl/component.rs`), which touch components, serving, state and
+//! events at once. Everything else is handed just the handles it uses, once, in `host`: the
+//! router (links, components, calls), serving, messaging, the HTTP ingress (`http::Ingress`),
+//! key-value (grants, state), and the other control handlers (config, links, labels,
+//! registries, `host.alive`, `host.stop`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,12 +41,10 @@ pub(crate) struct HostShared {
     pub components: Arc<Components>,
     /// What each component may reach through messaging and key-value.
     pub grants: Arc<crate::grants::Grants>,
-    /// The messaging capability's connections and replies.
-    pub messaging: crate::messaging::parts::Parts,
-    /// What remote peers may make this host hold.
-    pub admission: crate::admission::Admission,
-    /// The components whose exports this host serves, and the calls running now.
-    pub serving: crate::serving::Serving,
+    /// The messaging capability (its connections, replies, and the parts it reads).
+    pub messaging: Arc<crate::messaging::parts::Broker>,
+    /// Serving components' exports over wRPC, and what is served now.
+    pub server: Arc<crate::serve::Server>,
     /// Calls to components elsewhere: retries, watchdog, reachability, counters.
     pub calls: Arc<crate::calls::Calls>,
     pub stop: watch::Sender<Option<StopReason>>,

@@ -49,9 +49,9 @@ pub(super) fn scale(shared: &Arc<HostShared>, body: &[u8]) -> Handled {
         let mut result = shared.components.scale(&cmd, &shared.state.config).await;
         if result.is_ok() {
             if cmd.count == 0 {
-                shared.serving.stop(&cmd.component_id);
+                shared.server.serving.stop(&cmd.component_id);
             } else {
-                result = crate::serve::ensure(&shared, &cmd.component_id).await;
+                result = crate::serve::ensure(&shared.server, &cmd.component_id).await;
             }
         }
         report(

@@ -196,7 +196,7 @@ async fn dispatch(shared: &Arc<HostShared>, parsed: CtlOp<'_>, body: &[u8]) -> H
         >::new())),
         (Op::HostPing, _) => host::ping(shared),
         (Op::HostGet, _) => host::get(shared),
-        (Op::HostAlive, _) => host::alive(&shared.serving, body),
+        (Op::HostAlive, _) => host::alive(&shared.server.serving, body),
         (Op::HostStop, _) => host::stop(&shared.me, body),
         (Op::LabelPut, _) => label::put(&shared.me, &shared.events, body).await,
         (Op::LabelDel, _) => label::del(&shared.me, &shared.events, body).await,

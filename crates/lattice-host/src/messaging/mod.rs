@@ -22,7 +22,7 @@ use lattice_proto::grant;
 use lattice_runtime::{Message, Messaging, MessagingError, Val};
 
 use crate::grants::Denied;
-use crate::shared::HostShared;
+use parts::Broker;
 
 pub(crate) mod connections;
 pub(crate) mod parts;
@@ -41,7 +41,7 @@ pub(crate) const MAX_DELIVERIES: usize = 256;
 /// `wasmcloud:messaging/consumer` of the components on this host: every subject checked
 /// against the component's grant before it reaches NATS.
 pub(crate) struct NatsMessaging {
-    pub shared: Weak<HostShared>,
+    pub broker: Weak<Broker>,
 }
 
 fn message(m: async_nats::Message) -> Message {
@@ -65,26 +65,22 @@ impl NatsMessaging {
     /// Checks that `component` may send to `subject` (a reply subject it was handed, or a
     /// subject its consumer link grants) and returns the connection to send it on.
     async fn allow(
-        shared: &HostShared,
+        broker: &Broker,
         component: &Arc<str>,
         subject: &str,
     ) -> Result<async_nats::Client, MessagingError> {
-        if let Some(via) = shared.messaging.replies.open_on(component, subject) {
+        if let Some(via) = broker.replies.open_on(component, subject) {
             return Ok(via);
         }
-        let grant = shared
+        let grant = broker
             .grants
-            .messaging(&shared.state, component)
+            .messaging(&broker.state, component)
             .await
             .map_err(|e| denied(component, subject, e))?;
         grant
             .check(component, subject)
             .map_err(|e| denied(component, subject, e))?;
-        shared
-            .messaging
-            .connections
-            .get(grant.cluster.as_ref())
-            .await
+        broker.connections.get(grant.cluster.as_ref()).await
     }
 }
 
@@ -94,14 +90,14 @@ impl Messaging for NatsMessaging {
         component: Arc<str>,
         msg: Message,
     ) -> BoxFuture<'static, Result<(), MessagingError>> {
-        let shared = self.shared.upgrade();
+        let broker = self.broker.upgrade();
         Box::pin(async move {
-            let shared = shared.ok_or_else(stopped)?;
-            let nats = Self::allow(&shared, &component, &msg.subject).await?;
+            let broker = broker.ok_or_else(stopped)?;
+            let nats = Self::allow(&broker, &component, &msg.subject).await?;
             if let Some(r) = &msg.reply_to {
                 // Answers to this message go to `r`: it must be a subject the component
                 // could send to itself, or it could aim other parties' replies anywhere.
-                Self::allow(&shared, &component, r).await?;
+                Self::allow(&broker, &component, r).await?;
             }
             tracing::trace!(component_id = %component, subject = %msg.subject, "publish");
             let body = Bytes::from(msg.body);
@@ -125,12 +121,12 @@ impl Messaging for NatsMessaging {
         body: Vec<u8>,
         timeout: Duration,
     ) -> BoxFuture<'static, Result<Message, MessagingError>> {
-        let shared = self.shared.upgrade();
+        let broker = self.broker.upgrade();
         Box::pin(async move {
-            let shared = shared.ok_or_else(stopped)?;
-            let nats = Self::allow(&shared, &component, &subject).await?;
+            let broker = broker.ok_or_else(stopped)?;
+            let nats = Self::allow(&broker, &component, &subject).await?;
             // A guest's timeout is its wish; the host's call budget is the ceiling.
-            let timeout = timeout.min(shared.calls.timeout);
+            let timeout = timeout.min(broker.call_timeout);
             tracing::trace!(component_id = %component, %subject, "request");
             let asked = nats.request(subject.clone(), body.into());
             match tokio::time::timeout(timeout, asked).await {
@@ -144,13 +140,13 @@ impl Messaging for NatsMessaging {
 
 /// The messaging links to components running here: all that decides the subscriptions,
 /// besides the configs they name.
-fn local_links(shared: &HostShared) -> Vec<lattice_proto::ctl::Link> {
+fn local_links(broker: &Broker) -> Vec<lattice_proto::ctl::Link> {
     let mut links =
-        shared
+        broker
             .state
             .links
             .of_source_for(MESSAGING_SOURCE, "wasmcloud", "messaging", "handler");
-    links.retain(|l| shared.components.get(&l.target).is_some());
+    links.retain(|l| broker.components.get(&l.target).is_some());
     links
 }
 
@@ -160,14 +156,14 @@ type Wanted = (String, String, Option<Vec<String>>);
 
 /// The subjects each local component should receive, from `links` and their configs.
 async fn wanted(
-    shared: &HostShared,
+    broker: &Broker,
     links: &[lattice_proto::ctl::Link],
 ) -> std::collections::HashSet<Wanted> {
     let mut out = std::collections::HashSet::new();
     for link in links {
         let mut config = lattice_proto::ctl::ConfigMap::new();
         for name in &link.source_config {
-            if let Ok(Some(values)) = shared.state.config.get(name).await {
+            if let Ok(Some(values)) = broker.state.config.get(name).await {
                 config.extend(values);
             }
         }
@@ -200,7 +196,7 @@ async fn wanted(
 
 /// Keeps this host's message subscriptions equal to what the links ask for. Runs until the
 /// host stops.
-pub(crate) async fn follow(shared: Arc<HostShared>) {
+pub(crate) async fn follow(broker: Arc<Broker>) {
     let mut active: HashMap<Wanted, tokio::task::JoinHandle<()>> = HashMap::new();
     // Each component's deliveries in flight, over all its subscriptions.
     let mut in_flight: HashMap<String, Arc<tokio::sync::Semaphore>> = HashMap::new();
@@ -209,14 +205,14 @@ pub(crate) async fn follow(shared: Arc<HostShared>) {
     let mut seen = None;
     loop {
         tick.tick().await;
-        let links = local_links(&shared);
-        let generation = shared.state.config_generation();
+        let links = local_links(&broker);
+        let generation = broker.state.config_generation();
         let now = (links, generation);
         let broken = active.values().any(|t| t.is_finished());
         if seen.as_ref() == Some(&now) && !broken {
             continue;
         }
-        let wanted = wanted(&shared, &now.0).await;
+        let wanted = wanted(&broker, &now.0).await;
         seen = Some(now);
         active.retain(|key, task| {
             let keep = wanted.contains(key) && !task.is_finished();
@@ -231,8 +227,8 @@ pub(crate) async fn follow(shared: Arc<HostShared>) {
                 continue;
             }
             let (id, subject, cluster) = key.clone();
-            let group = lattice_proto::wrpc::messaging_group(&shared.me.lattice, &id);
-            let nats = match shared.messaging.connections.get(cluster.as_ref()).await {
+            let group = lattice_proto::wrpc::messaging_group(&broker.lattice, &id);
+            let nats = match broker.connections.get(cluster.as_ref()).await {
                 Ok(n) => n,
                 Err(e) => {
                     tracing::warn!(component_id = %id, %subject, error = %e, "cannot subscribe");
@@ -247,7 +243,7 @@ pub(crate) async fn follow(shared: Arc<HostShared>) {
                         .entry(id.clone())
                         .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(MAX_DELIVERIES)))
                         .clone();
-                    let task = tokio::spawn(deliver(shared.clone(), id, nats, sub, permits));
+                    let task = tokio::spawn(deliver(broker.clone(), id, nats, sub, permits));
                     active.insert(key, task);
                 }
                 Err(e) => {
@@ -275,7 +271,7 @@ fn subscribable(subject: &str) -> Result<(), String> {
 /// the host's bound of held bytes, a message is dropped, and a request answered with a `busy`
 /// service error, so a flood costs bounded memory.
 async fn deliver(
-    shared: Arc<HostShared>,
+    broker: Arc<Broker>,
     id: String,
     nats: async_nats::Client,
     mut sub: async_nats::Subscriber,
@@ -283,7 +279,7 @@ async fn deliver(
 ) {
     let id: Arc<str> = id.into();
     while let Some(m) = sub.next().await {
-        let Some(running) = shared.components.get(&id) else {
+        let Some(running) = broker.components.get(&id) else {
             return;
         };
         // A wildcard subscription may match the lattice's own subjects: never hand those on.
@@ -302,7 +298,7 @@ async fn deliver(
             .clone()
             .try_acquire_owned()
             .ok()
-            .and_then(|p| shared.admission.hold(None, size).ok().map(|h| (p, h)));
+            .and_then(|p| broker.admission.hold(None, size).ok().map(|h| (p, h)));
         let Some(permit) = held else {
             tracing::debug!(component_id = %id, subject = %m.subject, "busy: message dropped");
             if let Some(reply) = m.reply {
@@ -316,7 +312,7 @@ async fn deliver(
             continue;
         };
         let id = id.clone();
-        let shared = shared.clone();
+        let broker = broker.clone();
         let nats = nats.clone();
         tokio::spawn(async move {
             let _permit = permit;
@@ -324,7 +320,7 @@ async fn deliver(
             let subject = msg.subject.clone();
             let reply = msg.reply_to.clone();
             if let Some(r) = &reply {
-                shared.messaging.replies.open(&id, r, &nats);
+                broker.replies.open(&id, r, &nats);
             }
             let record = Val::Record(vec![
                 ("subject".into(), Val::String(msg.subject)),
@@ -342,7 +338,7 @@ async fn deliver(
                 .call(Some(HANDLER), "handle-message", &[record])
                 .await;
             if let Some(r) = &reply {
-                shared.messaging.replies.close(&id, r);
+                broker.replies.close(&id, r);
             }
             match result {
                 Ok(r) => {
