@@ -14,10 +14,7 @@ use lattice_testkit::NatsServer;
 use lattice_wrpc::transport;
 
 use crate::stats::{us, Summary};
-use crate::wrpc::{boxed, measure_interleaved, scale, start_host, ROUNDS};
-
-const CALC: &str = "lattice:examples/calc@0.1.0";
-const RELAY: Option<&str> = Some("lattice:examples/relay@0.1.0");
+use crate::wrpc::{boxed, measure_interleaved, scale, start_host, CALC, RELAY, ROUNDS};
 
 pub async fn run(calls: usize) -> anyhow::Result<()> {
     let nats = NatsServer::start()?;

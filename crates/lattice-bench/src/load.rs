@@ -16,10 +16,8 @@ use lattice_proto::ctl::Link;
 use lattice_testkit::NatsServer;
 use lattice_wrpc::transport::{self, Call};
 
-use crate::wrpc::{scale, spawn_responder, start_host};
+use crate::wrpc::{scale, spawn_responder, start_host, CALC, RELAY};
 
-const CALC: &str = "lattice:examples/calc@0.1.0";
-const RELAY: Option<&str> = Some("lattice:examples/relay@0.1.0");
 /// Calls in flight at once, per measurement.
 const CONCURRENCY: [usize; 4] = [1, 8, 32, 128];
 /// Rounds each (path, concurrency) is split into, alternating with the other paths.

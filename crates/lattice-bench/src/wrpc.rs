@@ -17,8 +17,9 @@ use lattice_wrpc::transport;
 
 use crate::stats::{summarize, us, Summary};
 
-const CALC: &str = "lattice:examples/calc@0.1.0";
-const RELAY: Option<&str> = Some("lattice:examples/relay@0.1.0");
+/// The exports the benches call: `calc`'s, and `relay`'s (which calls calc through a link).
+pub(crate) const CALC: &str = "lattice:examples/calc@0.1.0";
+pub(crate) const RELAY: Option<&str> = Some("lattice:examples/relay@0.1.0");
 
 pub async fn run(calls: usize) -> anyhow::Result<()> {
     let nats = NatsServer::start()?;
