@@ -130,17 +130,7 @@ async fn start_host(nats: &NatsServer, cache: Option<&Path>) -> anyhow::Result<H
 }
 
 fn scale_cmd(reference: &str, id: &str) -> ScaleComponentCommand {
-    ScaleComponentCommand {
-        component_ref: reference.into(),
-        component_id: id.into(),
-        count: 1,
-        host_id: None,
-        annotations: Default::default(),
-        config: vec![],
-        component_limits: None,
-        allow_update: false,
-        allowed_hosts: vec![],
-    }
+    lattice_testkit::control::scale_cmd(reference, id, 1)
 }
 
 /// From the moment `component.scale` is acknowledged to the first call that succeeds.

@@ -11,8 +11,8 @@ use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures::StreamExt;
 use lattice_host::{Host, HostConfig, NatsConfig, RuntimeConfig, Val};
-use lattice_proto::ctl::{Link, ScaleComponentCommand};
-use lattice_testkit::{component_path, NatsServer};
+use lattice_proto::ctl::Link;
+use lattice_testkit::NatsServer;
 use lattice_wrpc::transport;
 
 use crate::stats::{summarize, us, Summary};
@@ -355,21 +355,12 @@ pub(crate) async fn scale_with(
     count: u32,
 ) -> anyhow::Result<()> {
     let mut events = ctl.events().await?;
-    ctl.scale_component(
-        host,
-        &ScaleComponentCommand {
-            component_ref: format!("file://{}", component_path(name).display()),
-            component_id: id.into(),
-            count,
-            host_id: None,
-            annotations: Default::default(),
-            config: vec![],
-            component_limits: None,
-            allow_update: false,
-            allowed_hosts: vec![],
-        },
-    )
-    .await?;
+    let cmd = lattice_testkit::control::scale_cmd(
+        &lattice_testkit::control::component_ref(name),
+        id,
+        count,
+    );
+    ctl.scale_component(host, &cmd).await?;
     while let Some(ev) = events.next().await {
         if ev.data["component_id"] == id {
             anyhow::ensure!(ev.event_type() == Some("component_scaled"), "{:?}", ev.data);

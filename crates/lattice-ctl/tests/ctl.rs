@@ -13,19 +13,10 @@ fn nats_server() -> NatsServer {
 }
 
 async fn host(nats: &NatsServer) -> lattice_host::Host {
-    lattice_host::Host::start(lattice_host::HostConfig {
-        lattice: "ctl-test".into(),
-        nats: lattice_nats::NatsConfig::from_urls(&nats.url()),
-        heartbeat_interval: Duration::from_millis(500),
-        runtime: lattice_host::RuntimeConfig {
-            cache_dir: None,
-            pool_instances: 0,
-            ..Default::default()
-        },
-        ..Default::default()
+    lattice_testkit::in_process::in_process_host_with(&nats.url(), "ctl-test", |c| {
+        c.runtime.pool_instances = 0
     })
     .await
-    .expect("in-process host")
 }
 
 async fn client(nats: &NatsServer, timeout: Duration) -> Client {

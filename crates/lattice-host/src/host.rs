@@ -169,12 +169,14 @@ impl Host {
             stop,
         });
 
-        router_runtime.set_router(Arc::new(crate::router::HostRouter {
-            lattice: shared.me.lattice.clone(),
-            links: shared.state.links.clone(),
-            components: Arc::downgrade(&shared.components),
-            calls: shared.calls.clone(),
-        }));
+        router_runtime.set_router(Arc::new(crate::router::HostRouter(Arc::new(
+            crate::router::RouterParts {
+                lattice: shared.me.lattice.clone(),
+                links: shared.state.links.clone(),
+                components: Arc::downgrade(&shared.components),
+                calls: shared.calls.clone(),
+            },
+        ))));
         let kv = crate::keyvalue::JetStreamKv::new(
             js_for_kv,
             &shared.me.lattice,

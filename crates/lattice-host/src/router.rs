@@ -22,9 +22,12 @@ use crate::calls::Calls;
 use crate::components::Components;
 use crate::links::Links;
 
+/// The host's router: one shared [`RouterParts`], so an import call clones one `Arc`.
+pub(crate) struct HostRouter(pub Arc<RouterParts>);
+
 /// What routing needs: the link table, this host's components (weakly: they own the
 /// runtime that owns this router) and the calls sent elsewhere.
-pub(crate) struct HostRouter {
+pub(crate) struct RouterParts {
     pub lattice: String,
     pub links: Arc<Links>,
     pub components: Weak<Components>,
@@ -33,18 +36,17 @@ pub(crate) struct HostRouter {
 
 impl lattice_runtime::Router for HostRouter {
     fn call(&self, call: ImportCall) -> BoxFuture<'static, Result<Vec<Val>, CallError>> {
-        let (lattice, links, calls) =
-            (self.lattice.clone(), self.links.clone(), self.calls.clone());
-        let components = self.components.clone();
+        let parts = self.0.clone();
         Box::pin(async move {
-            let components = components
+            let components = parts
+                .components
                 .upgrade()
                 .ok_or_else(|| CallError::new(CallErrorKind::Stopped, "the host is stopping"))?;
             let router = Route {
-                lattice: &lattice,
-                links: &links,
+                lattice: &parts.lattice,
+                links: &parts.links,
                 components: &components,
-                calls: &calls,
+                calls: &parts.calls,
             };
             router.route(call).await
         })
