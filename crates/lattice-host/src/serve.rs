@@ -128,6 +128,11 @@ async fn handle(
     {
         return serve_http(server, &running.pool, inv).await.map(|()| None);
     }
+    if inv.instance == lattice_wrpc::wrpc_http::WRPC_HTTP_INSTANCE
+        && inv.func == lattice_wrpc::http::HTTP_FUNC
+    {
+        return serve_wrpc_http(&running.pool, inv).await.map(|()| None);
+    }
     let instance = inv.instance.clone();
     let interface = (!instance.is_empty()).then_some(instance.as_str());
     let export = running
@@ -229,6 +234,58 @@ async fn serve_forwarded_http(
     head.encode(&mut bytes);
     inv.respond_streaming(Bytes::from(bytes), crate::http::data_chunks(body))
         .await
+}
+
+/// Serves a request as wasmCloud v1 sends one (its http-server provider, `wash call`, a
+/// wasmCloud host): `wrpc:http/incoming-handler@0.1.0.handle`, bodies streamed on nested
+/// paths (`lattice_wrpc::wrpc_http`). A failure of the component is the handler's
+/// `error-code`, as a wasmCloud host reports it.
+async fn serve_wrpc_http(
+    pool: &Arc<lattice_runtime::ComponentPool>,
+    inv: &mut Invocation,
+) -> Result<(), CallError> {
+    use lattice_wrpc::wrpc_http::{self as wrpc_http, ErrorCode, WRPC_HTTP_BODY_PATH};
+    // Subscribed before the handshake, after which the caller sends a streamed body there.
+    let nested = inv.nested_bytes(WRPC_HTTP_BODY_PATH).await?;
+    let request = inv.read_params(wrpc_http::Request::decode).await?;
+    let (body, rest_of_body) = match request.body {
+        Some(whole) => (whole, None),
+        None => {
+            // The caller waits for the handshake before it sends the body.
+            inv.acknowledge().await?;
+            (Vec::new(), Some(nested))
+        }
+    };
+    let forwarded = lattice_wrpc::http::Request {
+        method: request.method,
+        path_with_query: request.path_with_query.unwrap_or_else(|| "/".into()),
+        scheme: request.scheme,
+        authority: request.authority,
+        headers: request.headers,
+        body,
+        body_follows: rest_of_body.is_some(),
+    };
+    let call = crate::http::serve_forwarded(pool, forwarded, rest_of_body, inv.deadline);
+    let mut bytes = Vec::new();
+    match acknowledging(inv, call).await? {
+        Ok((head, body)) => {
+            wrpc_http::encode_response(&head, &mut bytes);
+            inv.respond_nested(
+                Bytes::from(bytes),
+                WRPC_HTTP_BODY_PATH,
+                crate::http::data_chunks(body),
+            )
+            .await
+        }
+        Err(e) => {
+            let code = match e.kind() {
+                CallErrorKind::DeadlineExceeded => ErrorCode::ResponseTimeout,
+                _ => ErrorCode::Internal(Some(e.to_string())),
+            };
+            code.encode_err(&mut bytes);
+            inv.respond(Bytes::from(bytes)).await
+        }
+    }
 }
 
 /// Runs `call`; a short one answers the handshake together with its results, a longer one

@@ -5,7 +5,8 @@
 //!   `{lattice}.{component_id}` ([`component_prefix`]); every instance of the component
 //!   subscribes to [`serve_wildcard`] in the queue group named by the prefix.
 //! - Per call: the client's reply subject `Rc`, `Rc.results`, `Rc.whole`; the server's inbox
-//!   `Rs`, `Rs.params`, `Rs.credit`.
+//!   `Rs`, `Rs.params`, `Rs.credit`; async values (a `wrpc:http` body) on nested paths,
+//!   `Rs.params.0.0`, `Rc.results.0.0` ([`nested`]).
 
 /// Header with the reason a server could not produce results (Lattice).
 pub const ERROR_HEADER: &str = "lattice-error";
@@ -42,6 +43,14 @@ pub const CREDIT_STOP: &[u8] = b"stop";
 pub const HTTP_INSTANCE: &str = "lattice:http/incoming-handler@0.2.0";
 /// The function that serves a forwarded HTTP request.
 pub const HTTP_FUNC: &str = "handle";
+
+/// The instance wasmCloud v1 serves HTTP components as, and its http-server provider and
+/// `wash call` call them with (wRPC's `wrpc:http` types; `lattice_wrpc::wrpc_http`). Its
+/// function is `handle` too.
+pub const WRPC_HTTP_INSTANCE: &str = "wrpc:http/incoming-handler@0.1.0";
+/// Nested path of a `wrpc:http` request's or response's body (field 0 of the record that is
+/// element 0 of the parameters or results).
+pub const WRPC_HTTP_BODY_PATH: &str = "0.0";
 
 /// The invocation prefix of component `id` in `lattice`, `{lattice}.{id}`, which is also the
 /// queue group its instances serve in.
@@ -102,6 +111,16 @@ pub fn params(inbox: &str) -> String {
 
 pub fn results(inbox: &str) -> String {
     suffixed(inbox, ".results")
+}
+
+/// The subject of the value at nested `path` (`0.1`, ...) of a parameter or result stream:
+/// `{stream}.{path}`, as wRPC indexes async values.
+pub fn nested(stream: &str, path: &str) -> String {
+    let mut s = String::with_capacity(stream.len() + path.len() + 1);
+    s.push_str(stream);
+    s.push('.');
+    s.push_str(path);
+    s
 }
 
 /// `{inbox}{suffix}`, for subjects made per call: one allocation, no formatting machinery

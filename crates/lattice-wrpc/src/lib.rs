@@ -13,14 +13,18 @@
 //! - [`frames`]: reassembly of a parameter or result stream from its messages (no I/O).
 //! - [`http`]: HTTP requests and responses as values, for forwarding a request to the
 //!   host that runs its component.
+//! - [`wrpc_http`]: HTTP requests and responses as wasmCloud v1 carries them
+//!   (`wrpc:http/incoming-handler@0.1.0`), bodies as streams on nested paths.
 //! - [`retry`]: which failed calls are tried again ([`retry::RetryPolicy`]).
 //! - [`types`]: function signatures as data ([`types::TypeDesc`]), for clients that only
 //!   have WAVE text.
 //! - [`trace`]: W3C `traceparent` parsing and propagation.
 //! - [`error`]: [`CallError`] with a [`CallErrorKind`] to match on.
-//! - `leb`: LEB128 integers.
+//! - `leb`, `prim`: LEB128 integers; the byte, string and option encodings `http` and
+//!   `wrpc_http` share.
 //!
-//! Not supported yet: `stream`, `future` and resource values (and so nested async paths).
+//! Not supported yet: `stream`, `future` and resource values in general (nested async paths
+//! only as `wrpc_http` uses them).
 //!
 //! Not here: components, links, routing (`lattice-host`).
 
@@ -29,11 +33,13 @@ pub mod error;
 pub mod frames;
 pub mod http;
 mod leb;
+mod prim;
 pub mod retry;
 pub mod serve;
 pub mod trace;
 pub mod transport;
 pub mod types;
+pub mod wrpc_http;
 
 pub use codec::{
     decode, decode_values, decode_values_within, encode, encode_values, DecodeError, EncodeError,

@@ -126,7 +126,7 @@ impl Invocation {
         if self.handshaken {
             return Ok(());
         }
-        let rs = self.nats.new_inbox();
+        let rs = self.server_inbox();
         if expect_params {
             self.params_sub = Some(
                 self.nats
@@ -152,6 +152,117 @@ impl Invocation {
         };
         sent.map_err(|e| nats_failed("cannot answer the handshake", e))?;
         self.handshaken = true;
+        Ok(())
+    }
+
+    /// This server's inbox `Rs` for the call, made when first needed.
+    fn server_inbox(&mut self) -> String {
+        self.inbox
+            .get_or_insert_with(|| self.nats.new_inbox())
+            .clone()
+    }
+
+    /// The `stream<u8>` parameter the caller sends on nested `path` (`0.0`: field 0 of the
+    /// first parameter), as it arrives. Call it before the handshake (before
+    /// [`Invocation::read_params`] needs one), so no chunk can be missed; the caller sends
+    /// nothing there before the handshake, which [`Invocation::acknowledge`] then answers.
+    pub async fn nested_bytes(
+        &mut self,
+        path: &str,
+    ) -> Result<impl futures::Stream<Item = Result<Bytes, CallError>> + Send + 'static, CallError>
+    {
+        if self.handshaken {
+            return Err(transport("stream", "asked for after the handshake"));
+        }
+        let subject = subject::nested(&subject::params(&self.server_inbox()), path);
+        let sub = self
+            .nats
+            .subscribe(subject)
+            .await
+            .map_err(|e| nats_failed("cannot subscribe a nested parameter", e))?;
+        let state = (sub, crate::wrpc_http::ByteChunks::default(), self.deadline);
+        Ok(futures::stream::unfold(Some(state), |state| async move {
+            let (mut sub, mut chunks, deadline) = state?;
+            loop {
+                if chunks.is_done() {
+                    return None;
+                }
+                let msg = match tokio::time::timeout_at(deadline, sub.next()).await {
+                    Err(_) => return Some((Err(deadline_exceeded("stream", "the stream")), None)),
+                    Ok(None) => {
+                        return Some((Err(transport("stream", "subscription closed")), None))
+                    }
+                    Ok(Some(m)) => m,
+                };
+                if msg.payload.is_empty() {
+                    return Some((
+                        Err(transport("stream", "ended before its last chunk")),
+                        None,
+                    ));
+                }
+                let mut out = Vec::new();
+                if let Err(e) = chunks.push(&msg.payload, &mut out) {
+                    let e = CallError::new(CallErrorKind::Decode, format!("stream: {e}"));
+                    return Some((Err(e), None));
+                }
+                let data: Vec<u8> = match out.len() {
+                    0 => continue,
+                    1 => return Some((Ok(out.remove(0)), Some((sub, chunks, deadline)))),
+                    _ => out.iter().flat_map(|b| b.iter().copied()).collect(),
+                };
+                return Some((Ok(Bytes::from(data)), Some((sub, chunks, deadline))));
+            }
+        }))
+    }
+
+    /// Sends `value` (the encoded results), then `body` as the `stream<u8>` at nested `path`
+    /// of the results, as it is produced; ends both streams. Upstream peers have no flow
+    /// control: each chunk is published as it comes (NATS and the connection's buffer push
+    /// back).
+    pub async fn respond_nested<S>(
+        &mut self,
+        value: Bytes,
+        path: &str,
+        body: S,
+    ) -> Result<(), CallError>
+    where
+        S: futures::Stream<Item = Result<Bytes, BodyError>>,
+    {
+        self.handshake(false).await?;
+        let max = self.nats.max_payload().max(1024);
+        self.publish_chunks(value, max).await?;
+        let nested = subject::nested(&self.results(), path);
+        // Room for a chunk's length prefix.
+        let piece = STREAM_CHUNK.min(max) - 8;
+        futures::pin_mut!(body);
+        loop {
+            let next = tokio::time::timeout_at(self.deadline, body.next())
+                .await
+                .map_err(|_| deadline_exceeded(&self.func, "the body"))?;
+            let Some(next) = next else { break };
+            let mut rest = next
+                .map_err(|e| CallError::new(CallErrorKind::Trapped, format!("body failed: {e}")))?;
+            while !rest.is_empty() {
+                let data = rest.split_to(piece.min(rest.len()));
+                let mut chunk = Vec::with_capacity(data.len() + 8);
+                crate::wrpc_http::encode_chunk(&data, &mut chunk);
+                self.nats
+                    .publish(nested.clone(), chunk.into())
+                    .await
+                    .map_err(|e| nats_failed("cannot send a chunk", e))?;
+            }
+        }
+        // The last (empty) chunk, then the end of both message streams.
+        for (subject, payload) in [
+            (nested.clone(), Bytes::from_static(&[0])),
+            (nested, Bytes::new()),
+            (self.results(), Bytes::new()),
+        ] {
+            self.nats
+                .publish(subject, payload)
+                .await
+                .map_err(|e| nats_failed("cannot end results", e))?;
+        }
         Ok(())
     }
 

@@ -1,0 +1,6 @@
+//! The wasmCloud v1 `http-server` capability provider exactly as published: its `run()` reads the host
+//! data from stdin and serves until the host asks it to shut down.
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    wasmcloud_provider_http_server::run().await
+}
