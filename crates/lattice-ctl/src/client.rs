@@ -224,6 +224,49 @@ impl Client {
             .collect())
     }
 
+    /// Asks `host_id` to start a capability provider; the outcome is a `provider_started` or
+    /// `provider_start_failed` event.
+    pub async fn start_provider(
+        &self,
+        host_id: &str,
+        cmd: &lattice_proto::provider::StartProviderCommand,
+    ) -> Result<(), Error> {
+        let subject = self.host_subject(Op::ProviderStart, host_id)?;
+        self.request::<serde_json::Value>(subject, json(cmd)?)
+            .await
+            .map(drop)
+    }
+
+    /// Asks `host_id` to stop provider `provider_id`; `provider_stopped` follows.
+    pub async fn stop_provider(&self, host_id: &str, provider_id: &str) -> Result<(), Error> {
+        let subject = self.host_subject(Op::ProviderStop, host_id)?;
+        let cmd = lattice_proto::provider::StopProviderCommand {
+            provider_id: provider_id.to_string(),
+            host_id: Some(host_id.to_string()),
+        };
+        self.request::<serde_json::Value>(subject, json(&cmd)?)
+            .await
+            .map(drop)
+    }
+
+    /// Hosts able to run a provider (carrying every constraint label, not running the id).
+    pub async fn auction_provider(
+        &self,
+        req: &lattice_proto::provider::ProviderAuctionRequest,
+    ) -> Result<Vec<lattice_proto::provider::ProviderAuctionAck>, Error> {
+        let replies = self
+            .gather(self.subjects.provider_auction(), json(req)?)
+            .await?;
+        Ok(replies
+            .iter()
+            .filter_map(|r| {
+                open::<lattice_proto::provider::ProviderAuctionAck>(r)
+                    .ok()
+                    .flatten()
+            })
+            .collect())
+    }
+
     /// Gives every host credentials for OCI registries (registry → credentials).
     pub async fn put_registry_credentials(
         &self,

@@ -49,6 +49,8 @@ pub struct HostConfig {
     /// The shared HTTP listener: where requests for links routed by `path` or `host` arrive.
     /// Opened only while such a link exists.
     pub http_address: std::net::SocketAddr,
+    /// How capability providers are paced (health checks, start and stop bounds).
+    pub providers: crate::providers::ProviderTimings,
 }
 
 impl Default for HostConfig {
@@ -70,6 +72,7 @@ impl Default for HostConfig {
             force_remote_calls: false,
             call_timeout: crate::calls::DEFAULT_CALL_TIMEOUT,
             http_address: DEFAULT_HTTP_ADDRESS,
+            providers: Default::default(),
         }
     }
 }

@@ -147,6 +147,16 @@ impl Host {
             replies: Default::default(),
             connections,
         });
+        let providers = Arc::new(crate::providers::Providers::new(
+            id.clone(),
+            config.lattice.clone(),
+            client.clone(),
+            crate::providers::RpcAccess::of(&config.nats),
+            state.clone(),
+            events.clone(),
+            config.allow_file_load,
+            config.providers,
+        ));
         let shared = Arc::new(HostShared {
             me: crate::identity::Identity {
                 id,
@@ -164,6 +174,7 @@ impl Host {
             server,
             calls,
             components,
+            providers,
             nats: client,
             subjects,
             stop,
@@ -318,6 +329,8 @@ impl Host {
         }
         self.shared.server.serving.stop_all();
         self.shared.components.stop_all();
+        // Providers are asked to stop while NATS is still there to ask them.
+        let _ = tokio::time::timeout(GOODBYE_BUDGET, self.shared.providers.stop_all()).await;
         let why = match reason {
             StopReason::Requested { .. } => "stop requested",
             StopReason::Signal => "signal",

@@ -26,6 +26,8 @@
 //! - `grants`: what each component may reach, resolved from its links (nothing by default).
 //! - `keyvalue`: the JetStream KV behind components' `wasi:keyvalue`; `messaging`: NATS
 //!   behind `wasmcloud:messaging`, and delivery of subscribed subjects to handlers.
+//! - `providers`: capability providers as native processes: start, supervision (restart,
+//!   health), links sent to them, stop; `ctl/provider.rs` serves `provider.*`.
 //! - `http`: HTTP ingress: listeners and routes from links of the built-in `http` source,
 //!   requests served in-process or forwarded over wRPC.
 //! - NATS connections (reconnecting forever) and KV buckets are opened with `lattice-nats`.
@@ -49,7 +51,9 @@ mod identity;
 mod keyvalue;
 mod links;
 mod messaging;
+mod providers;
 pub use lattice_oci as oci;
+pub use providers::ProviderTimings;
 mod router;
 mod serve;
 mod serving;

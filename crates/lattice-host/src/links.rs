@@ -33,6 +33,8 @@ pub(crate) struct Route {
 pub(crate) struct Links {
     bucket: LazyBucket,
     table: RwLock<HashMap<String, Vec<Link>>>,
+    /// Bumped on every change of the table, for those who follow links (providers).
+    changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Links {
@@ -40,6 +42,7 @@ impl Links {
         Self {
             bucket: LazyBucket::new(js, bucket, replicas),
             table: RwLock::new(HashMap::new()),
+            changed: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -54,6 +57,24 @@ impl Links {
             .ok()
             .and_then(|t| t.get(source).cloned())
             .unwrap_or_default()
+    }
+
+    /// Tells of every change of the live table.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// Every link from or to `id`, from the live table.
+    pub fn involving(&self, id: &str) -> Vec<Link> {
+        let Ok(table) = self.table.read() else {
+            return Vec::new();
+        };
+        table
+            .values()
+            .flatten()
+            .filter(|l| l.source_id == id || l.target == id)
+            .cloned()
+            .collect()
     }
 
     /// The links from `source` that carry `ns:pkg/iface`, from the live table: how a built-in
@@ -175,6 +196,7 @@ impl Links {
                 table.insert(source.to_string(), links);
             }
         }
+        self.changed.send_modify(|n| *n += 1);
     }
 }
 

@@ -47,6 +47,8 @@ pub(crate) struct HostShared {
     pub server: Arc<crate::serve::Server>,
     /// Calls to components elsewhere: retries, watchdog, reachability, counters.
     pub calls: Arc<crate::calls::Calls>,
+    /// Capability providers running on this host.
+    pub providers: Arc<crate::providers::Providers>,
     pub stop: watch::Sender<Option<StopReason>>,
 }
 
@@ -80,7 +82,7 @@ impl HostShared {
             uptime_seconds: self.me.uptime().as_secs(),
             uptime_human: human_uptime(self.me.uptime()),
             components: self.components.describe(),
-            providers: Vec::new(),
+            providers: self.providers.describe(),
         }
     }
 }

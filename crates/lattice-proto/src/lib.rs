@@ -13,6 +13,8 @@
 //! - [`ctl`]: request and response bodies of control operations (hosts, inventory, labels,
 //!   named config).
 //! - [`op`]: the control operations as a typed list ([`op::Op`]) and `host.alive`'s answers.
+//! - [`provider`]: capability providers: start/stop/auction bodies, their events, the host
+//!   data a provider process reads on start, and the `wasmbus.rpc` subjects to it.
 //! - [`grant`]: what a component may reach: the link and config keys of grants, and the
 //!   subject spaces no grant opens.
 //! - [`wrpc`]: wRPC's subjects, queue groups and headers (the exchange itself is
@@ -26,6 +28,7 @@ pub mod envelope;
 pub mod event;
 pub mod grant;
 pub mod op;
+pub mod provider;
 pub mod subject;
 pub mod wrpc;
 

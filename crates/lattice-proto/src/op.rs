@@ -73,6 +73,12 @@ ops! {
     ComponentUpdate = "component"."update", Host;
     /// Lattice extension: the digest of a component's exports on one host.
     ComponentSignature = "component"."signature", Host;
+    /// Scatter-gather: hosts able to run a provider bid.
+    ProviderAuction = "provider"."auction", Lattice;
+    /// Start a capability provider on one host.
+    ProviderStart = "provider"."start", Host;
+    /// Stop a capability provider on one host.
+    ProviderStop = "provider"."stop", Host;
     /// Put a link (one host answers, from the queue group).
     LinkPut = "link"."put", Lattice;
     /// Delete a link.

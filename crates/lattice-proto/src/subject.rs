@@ -134,6 +134,11 @@ impl CtlSubjects {
         self.lattice_op(Op::ComponentAuction)
     }
 
+    /// Scatter-gather auction: hosts able to run a provider answer.
+    pub fn provider_auction(&self) -> String {
+        self.lattice_op(Op::ProviderAuction)
+    }
+
     /// Wildcard and queue group of link operations: links live in KV, so one host answers.
     pub fn link_wildcard(&self) -> (String, String) {
         (

@@ -1,7 +1,8 @@
 //! The control-interface server: subscriptions, dispatch and replies.
 //!
 //! These subscriptions cover the whole interface:
-//! - `{root}.host.ping` and `{root}.component.auction`: every (eligible) host answers
+//! - `{root}.host.ping`, `{root}.component.auction` and `{root}.provider.auction`: every
+//!   (eligible) host answers
 //!   (scatter-gather);
 //! - `{root}.registry.put`: every host takes the credentials;
 //! - `{root}.*.*.{host_id}`: every operation addressed to this host, known or not, so unknown
@@ -21,6 +22,7 @@ mod config;
 mod host;
 mod label;
 mod link;
+mod provider;
 mod registry;
 mod reply;
 
@@ -73,6 +75,11 @@ pub(crate) async fn serve(shared: Arc<HostShared>) -> Result<Vec<JoinHandle<()>>
         .subscribe(auction.clone())
         .await
         .map_err(subscribe_err(&auction))?;
+    let provider_auction = shared.subjects.provider_auction();
+    let provider_auction_sub = nats
+        .subscribe(provider_auction.clone())
+        .await
+        .map_err(subscribe_err(&provider_auction))?;
     let (claims, claims_group) = shared.subjects.claims_get();
     let claims_sub = nats
         .queue_subscribe(claims.clone(), claims_group)
@@ -96,6 +103,7 @@ pub(crate) async fn serve(shared: Arc<HostShared>) -> Result<Vec<JoinHandle<()>>
         config_sub,
         link_sub,
         auction_sub,
+        provider_auction_sub,
         claims_sub,
         registry_sub,
     ]
@@ -185,6 +193,10 @@ async fn dispatch(shared: &Arc<HostShared>, parsed: CtlOp<'_>, body: &[u8]) -> H
             Handled::error("unsupported subject")
         }
         (Op::ComponentAuction, _) => component::auction(shared, body),
+        (Op::ProviderStart, Some(_)) => provider::start(&shared.me, &shared.providers, body),
+        (Op::ProviderStop, Some(_)) => provider::stop(&shared.me, &shared.providers, body),
+        (Op::ProviderStart | Op::ProviderStop, None) => Handled::error("unsupported subject"),
+        (Op::ProviderAuction, _) => provider::auction(&shared.me, &shared.providers, body),
         (Op::LinkPut | Op::LinkDel | Op::LinkGet, _) => {
             link::handle(&shared.state, &shared.events, op, body).await
         }
