@@ -146,6 +146,7 @@ impl Host {
             call_timeout: config.call_timeout,
             replies: Default::default(),
             connections,
+            calls: calls.clone(),
         });
         let providers = Arc::new(crate::providers::Providers::new(
             id.clone(),

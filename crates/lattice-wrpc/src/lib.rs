@@ -15,6 +15,8 @@
 //!   host that runs its component.
 //! - [`wrpc_http`]: HTTP requests and responses as wasmCloud v1 carries them
 //!   (`wrpc:http/incoming-handler@0.1.0`), bodies as streams on nested paths.
+//! - [`messaging`]: `wasmcloud:messaging` values, for a component's calls to a messaging
+//!   provider.
 //! - [`retry`]: which failed calls are tried again ([`retry::RetryPolicy`]).
 //! - [`types`]: function signatures as data ([`types::TypeDesc`]), for clients that only
 //!   have WAVE text.
@@ -33,6 +35,7 @@ pub mod error;
 pub mod frames;
 pub mod http;
 mod leb;
+pub mod messaging;
 mod prim;
 pub mod retry;
 pub mod serve;

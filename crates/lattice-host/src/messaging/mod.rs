@@ -1,7 +1,9 @@
 //! Messaging over NATS subjects, built into every host (wasmCloud's `wasmcloud:messaging`).
 //!
 //! - Sending: components' `consumer.publish` / `consumer.request` go to NATS
-//!   ([`NatsMessaging`]) if the component's grant allows the subject (see `grants`).
+//!   ([`NatsMessaging`]) if the component's grant allows the subject (see `grants`), or,
+//!   when its consumer link targets anything but the built-in `messaging` (a messaging
+//!   provider such as wasmCloud's messaging-nats), to that target over wRPC (`provider`).
 //! - All of it travels on the host's messaging connection, not the one that carries control,
 //!   heartbeats and calls: application traffic cannot starve the host's own.
 //! - Receiving: a link from the built-in source `messaging` to a component (namespace
@@ -26,6 +28,7 @@ use parts::Broker;
 
 pub(crate) mod connections;
 pub(crate) mod parts;
+mod provider;
 pub(crate) mod replies;
 
 /// The source id of links that subscribe a component to subjects.
@@ -93,6 +96,9 @@ impl Messaging for NatsMessaging {
         let broker = self.broker.upgrade();
         Box::pin(async move {
             let broker = broker.ok_or_else(stopped)?;
+            if let Some(target) = provider::linked(&broker, &component) {
+                return provider::publish(&broker, &component, &target, msg).await;
+            }
             let nats = Self::allow(&broker, &component, &msg.subject).await?;
             if let Some(r) = &msg.reply_to {
                 // Answers to this message go to `r`: it must be a subject the component
@@ -124,6 +130,10 @@ impl Messaging for NatsMessaging {
         let broker = self.broker.upgrade();
         Box::pin(async move {
             let broker = broker.ok_or_else(stopped)?;
+            if let Some(target) = provider::linked(&broker, &component) {
+                return provider::request(&broker, &component, &target, subject, body, timeout)
+                    .await;
+            }
             let nats = Self::allow(&broker, &component, &subject).await?;
             // A guest's timeout is its wish; the host's call budget is the ceiling.
             let timeout = timeout.min(broker.call_timeout);

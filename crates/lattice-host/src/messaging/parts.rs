@@ -28,4 +28,6 @@ pub(crate) struct Broker {
     /// application messages (or a slow consumer) never stalls control, heartbeats or calls,
     /// and those of links' own (`cluster_uris`).
     pub connections: connections::Connections,
+    /// For consumer calls handed to a messaging provider a component is linked to.
+    pub calls: Arc<crate::calls::Calls>,
 }

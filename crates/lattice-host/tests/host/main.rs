@@ -8,4 +8,5 @@ mod calls;
 mod common;
 mod components;
 mod hostile;
+mod peers;
 mod providers;

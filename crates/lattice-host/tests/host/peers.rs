@@ -1,0 +1,169 @@
+//! Lattice hosts with wasmCloud v1's real capability providers, built from crates.io by
+//! `scripts/peers` into `$LATTICE_PEERS_DIR` (slow to build, so these tests are ignored by
+//! the default run; `scripts/test-peers` runs them).
+
+use std::time::Duration;
+
+use lattice_proto::ctl::Link;
+use lattice_proto::provider::StartProviderCommand;
+use lattice_testkit::{free_port, http, wait, NatsServer};
+
+use crate::common::*;
+
+const EVENT: Duration = Duration::from_secs(30);
+
+/// A peer binary from `$LATTICE_PEERS_DIR` (panics with the fix when it is missing).
+fn peer(name: &str) -> String {
+    let dir = std::env::var("LATTICE_PEERS_DIR")
+        .expect("LATTICE_PEERS_DIR is not set: run scripts/test-peers");
+    let path = std::path::Path::new(&dir).join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/peers",
+        path.display()
+    );
+    format!("file://{}", path.display())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real providers: scripts/test-peers"]
+async fn the_real_http_server_provider_serves_a_lattice_component_over_wrpc_http() {
+    let nats = NatsServer::start().unwrap();
+    let ctl = ctl(&nats.url(), "default").await;
+    let host = in_process_host(&nats.url(), "default").await;
+    let mut events = ctl.events().await.unwrap();
+    scale(
+        &ctl,
+        host.id(),
+        &scale_cmd(&component_ref("http_hello"), "hello", 4),
+    )
+    .await;
+    ctl.start_provider(
+        host.id(),
+        &StartProviderCommand {
+            provider_id: "http-server".into(),
+            provider_ref: peer("http-server-provider"),
+            host_id: None,
+            config: vec![],
+            annotations: Default::default(),
+        },
+    )
+    .await
+    .unwrap();
+    let started = next_event(&mut events, "provider_started", EVENT).await;
+    assert_eq!(started.data["provider_id"], "http-server");
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    put_config(&ctl, "hello-address", &[("address", addr.as_str())]).await;
+    // As a wasmCloud v1 manifest links them: the provider is the source.
+    let mut link = Link::new(
+        "http-server",
+        "hello",
+        "wasi",
+        "http",
+        &["incoming-handler"],
+    );
+    link.source_config = vec!["hello-address".into()];
+    ctl.put_link(&link).await.unwrap();
+    let hello = wait::until_async(
+        "the provider serves the link",
+        EVENT,
+        Duration::from_millis(100),
+        || async { http::get(&addr, "/").await.ok().filter(|r| r.status == 200) },
+    )
+    .await
+    .unwrap();
+    assert_eq!(hello.text(), "Hello from Lattice!\n");
+    // A request body streams to the component and its response body back.
+    let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let echoed = http::request_with(&addr, "POST", "x", "/echo", &[], &body, EVENT)
+        .await
+        .unwrap();
+    assert_eq!((echoed.status, echoed.body.len()), (200, body.len()));
+    assert!(echoed.body == body, "the body came back unchanged");
+    let sum = http::request_with(&addr, "POST", "x", "/sum", &[], b"abc", EVENT)
+        .await
+        .unwrap();
+    assert_eq!(sum.text(), "3 bytes, sum 294\n");
+    // The component's failure is the provider's error status.
+    let trapped = http::get(&addr, "/trap").await.unwrap();
+    assert!(trapped.status >= 500, "{}", trapped.status);
+    ctl.stop_provider(host.id(), "http-server").await.unwrap();
+    next_event(&mut events, "provider_stopped", EVENT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real providers: scripts/test-peers"]
+async fn the_real_messaging_nats_provider_delivers_to_a_lattice_component_and_publishes_for_it() {
+    let nats = NatsServer::start().unwrap();
+    let ctl = ctl(&nats.url(), "default").await;
+    let raw = async_nats::connect(nats.url()).await.unwrap();
+    let host = in_process_host(&nats.url(), "default").await;
+    let mut events = ctl.events().await.unwrap();
+    scale(
+        &ctl,
+        host.id(),
+        &scale_cmd(&component_ref("echo"), "echo", 2),
+    )
+    .await;
+    // The provider's own connection: the test's server (its default is port 4222).
+    put_config(&ctl, "nats-uris", &[("cluster_uris", nats.url().as_str())]).await;
+    ctl.start_provider(
+        host.id(),
+        &StartProviderCommand {
+            provider_id: "nats-messaging".into(),
+            provider_ref: peer("messaging-nats-provider"),
+            host_id: None,
+            config: vec!["nats-uris".into()],
+            annotations: Default::default(),
+        },
+    )
+    .await
+    .unwrap();
+    next_event(&mut events, "provider_started", EVENT).await;
+    put_config(
+        &ctl,
+        "echo-subs",
+        &[
+            ("subscriptions", "peer.echo"),
+            ("cluster_uris", nats.url().as_str()),
+        ],
+    )
+    .await;
+    // Messages reach the component through the provider (the link's source), and the
+    // component's answers go out through it (its consumer link's target).
+    let mut deliver = Link::new(
+        "nats-messaging",
+        "echo",
+        "wasmcloud",
+        "messaging",
+        &["handler"],
+    );
+    deliver.source_config = vec!["echo-subs".into()];
+    ctl.put_link(&deliver).await.unwrap();
+    ctl.put_link(&Link::new(
+        "echo",
+        "nats-messaging",
+        "wasmcloud",
+        "messaging",
+        &["consumer"],
+    ))
+    .await
+    .unwrap();
+    let answer = wait::until_async(
+        "the provider delivers and answers",
+        EVENT,
+        Duration::from_millis(200),
+        || async {
+            let asked = raw.request("peer.echo", "hello".into());
+            let reply = tokio::time::timeout(Duration::from_secs(2), asked)
+                .await
+                .ok()?
+                .ok()?;
+            Some(String::from_utf8_lossy(&reply.payload).to_string())
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer, "HELLO");
+}
