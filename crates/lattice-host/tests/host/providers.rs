@@ -35,6 +35,10 @@ async fn quick_host(url: &str) -> lattice_host::Host {
     .await
 }
 
+async fn no_providers(ctl: &lattice_ctl::Client, host: &str) -> bool {
+    ctl.host_inventory(host).await.unwrap().providers.is_empty()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_gets_its_config_and_links_is_restarted_when_killed_and_stops() {
     let nats = NatsServer::start().unwrap();
@@ -132,12 +136,7 @@ async fn a_provider_gets_its_config_and_links_is_restarted_when_killed_and_stops
     ctl.stop_provider(host.id(), "testprov").await.unwrap();
     let stopped = next_event(&mut events, "provider_stopped", EVENT).await;
     assert_eq!(stopped.data["reason"], "normal");
-    assert!(ctl
-        .host_inventory(host.id())
-        .await
-        .unwrap()
-        .providers
-        .is_empty());
+    assert!(no_providers(&ctl, host.id()).await);
     assert!(
         provider_state(&raw, "default", "testprov").await.is_none(),
         "the process is gone"
@@ -191,10 +190,5 @@ async fn a_provider_that_cannot_run_fails_to_start_with_the_reason() {
         let error = failed.data["error"].as_str().unwrap_or_default();
         assert!(error.contains(reason), "{id}: {error}");
     }
-    assert!(ctl
-        .host_inventory(host.id())
-        .await
-        .unwrap()
-        .providers
-        .is_empty());
+    assert!(no_providers(&ctl, host.id()).await);
 }

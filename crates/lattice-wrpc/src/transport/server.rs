@@ -236,12 +236,9 @@ impl Invocation {
         let piece = STREAM_CHUNK.min(max) - 8;
         futures::pin_mut!(body);
         loop {
-            let next = tokio::time::timeout_at(self.deadline, body.next())
-                .await
-                .map_err(|_| deadline_exceeded(&self.func, "the body"))?;
-            let Some(next) = next else { break };
-            let mut rest = next
-                .map_err(|e| CallError::new(CallErrorKind::Trapped, format!("body failed: {e}")))?;
+            let Some(mut rest) = self.next_piece(&mut body).await? else {
+                break;
+            };
             while !rest.is_empty() {
                 let data = rest.split_to(piece.min(rest.len()));
                 let mut chunk = Vec::with_capacity(data.len() + 8);
@@ -374,12 +371,9 @@ impl Invocation {
         let (mut sent, mut credited) = (0u64, 0u64);
         futures::pin_mut!(body);
         loop {
-            let next = tokio::time::timeout_at(self.deadline, body.next())
-                .await
-                .map_err(|_| deadline_exceeded(&self.func, "the body"))?;
-            let Some(next) = next else { break };
-            let mut rest = next
-                .map_err(|e| CallError::new(CallErrorKind::Trapped, format!("body failed: {e}")))?;
+            let Some(mut rest) = self.next_piece(&mut body).await? else {
+                break;
+            };
             while !rest.is_empty() {
                 while sent - credited >= STREAM_WINDOW {
                     let credit = tokio::time::timeout_at(self.deadline, credits.next())
@@ -406,6 +400,21 @@ impl Invocation {
             .publish(self.results(), Bytes::new())
             .await
             .map_err(|e| nats_failed("cannot end results", e))
+    }
+
+    /// The next piece of a response body, within the call's deadline; `None` at its end.
+    async fn next_piece<S>(
+        &self,
+        body: &mut std::pin::Pin<&mut S>,
+    ) -> Result<Option<Bytes>, CallError>
+    where
+        S: futures::Stream<Item = Result<Bytes, BodyError>>,
+    {
+        let next = tokio::time::timeout_at(self.deadline, body.next())
+            .await
+            .map_err(|_| deadline_exceeded(&self.func, "the body"))?;
+        next.transpose()
+            .map_err(|e| CallError::new(CallErrorKind::Trapped, format!("body failed: {e}")))
     }
 
     /// Publishes `bytes` on the results subject in messages of at most `max` bytes.
