@@ -14,6 +14,8 @@
 //!   to show that nothing happens.
 //! - [`control`]: driving a lattice through the control interface (scale and its outcome
 //!   event, config, polls over `host.ping`).
+//! - [`peers`]: wasmCloud's real peers (`scripts/peers`): binaries, wadm and its API, a
+//!   published-style manifest.
 //! - [`provider`]: the test capability provider (`lattice-test-provider`, a binary of this
 //!   crate speaking wasmCloud's provider protocol): where it is, and asking what it holds.
 //! - `in_process` (feature `host`): hosts inside the test process.
@@ -24,6 +26,7 @@ pub mod http;
 #[cfg(feature = "host")]
 pub mod in_process;
 pub mod nats;
+pub mod peers;
 pub mod process;
 pub mod provider;
 pub mod proxy;

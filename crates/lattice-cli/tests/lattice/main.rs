@@ -20,6 +20,7 @@ mod keyvalue;
 mod lifecycle;
 mod messaging;
 mod oci;
+mod peers;
 mod reconnect;
 mod registries;
 mod state;

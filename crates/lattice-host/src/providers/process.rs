@@ -41,6 +41,17 @@ impl Process {
                 cmd.env(k, v);
             }
         }
+        // A provider dies with its host, even a host killed outright: an orphan would keep
+        // its listeners and subscriptions while a scheduler places the provider elsewhere.
+        // (The signal follows the thread that spawned it: a runtime worker, which lives as
+        // long as the host.)
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                    .map_err(std::io::Error::from)
+            });
+        }
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

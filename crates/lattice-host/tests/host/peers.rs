@@ -6,24 +6,12 @@ use std::time::Duration;
 
 use lattice_proto::ctl::Link;
 use lattice_proto::provider::StartProviderCommand;
+use lattice_testkit::peers::{hello_manifest, peer_ref, start_wadm, wadm_request};
 use lattice_testkit::{free_port, http, wait, NatsServer};
 
 use crate::common::*;
 
 const EVENT: Duration = Duration::from_secs(30);
-
-/// A peer binary from `$LATTICE_PEERS_DIR` (panics with the fix when it is missing).
-fn peer(name: &str) -> String {
-    let dir = std::env::var("LATTICE_PEERS_DIR")
-        .expect("LATTICE_PEERS_DIR is not set: run scripts/test-peers");
-    let path = std::path::Path::new(&dir).join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: run scripts/peers",
-        path.display()
-    );
-    format!("file://{}", path.display())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the real providers: scripts/test-peers"]
@@ -42,7 +30,7 @@ async fn the_real_http_server_provider_serves_a_lattice_component_over_wrpc_http
         host.id(),
         &StartProviderCommand {
             provider_id: "http-server".into(),
-            provider_ref: peer("http-server-provider"),
+            provider_ref: peer_ref("http-server-provider"),
             host_id: None,
             config: vec![],
             annotations: Default::default(),
@@ -112,7 +100,7 @@ async fn the_real_messaging_nats_provider_delivers_to_a_lattice_component_and_pu
         host.id(),
         &StartProviderCommand {
             provider_id: "nats-messaging".into(),
-            provider_ref: peer("messaging-nats-provider"),
+            provider_ref: peer_ref("messaging-nats-provider"),
             host_id: None,
             config: vec!["nats-uris".into()],
             annotations: Default::default(),
@@ -166,4 +154,80 @@ async fn the_real_messaging_nats_provider_delivers_to_a_lattice_component_and_pu
     .await
     .unwrap();
     assert_eq!(answer, "HELLO");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real providers and wadm: scripts/test-peers"]
+async fn the_real_wadm_deploys_a_wasmcloud_manifest_with_a_provider_onto_lattice_hosts() {
+    let nats = NatsServer::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = ctl(&nats.url(), "default").await;
+    let raw = async_nats::connect(nats.url()).await.unwrap();
+    let host = in_process_host(&nats.url(), "default").await;
+    let mut wadm_process = start_wadm(&nats, dir.path(), Duration::from_secs(70));
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    // As published for wasmCloud v1 (the Rust hello-world), with file:// artifacts.
+    let manifest = hello_manifest(
+        &component_ref("http_hello"),
+        "spreadscaler",
+        &peer_ref("http-server-provider"),
+        &addr,
+    );
+    let put = wadm_request(
+        &raw,
+        &wadm_process,
+        "default",
+        "model.put",
+        manifest.as_bytes(),
+    )
+    .await;
+    assert_eq!(put["result"], "created", "{put}");
+    let deployed = wadm_request(&raw, &wadm_process, "default", "model.deploy.hello", b"{}").await;
+    assert_eq!(deployed["result"], "acknowledged", "{deployed}");
+    let hello = wait::until_async(
+        "wadm's deployment serves",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || async { http::get(&addr, "/").await.ok().filter(|r| r.status == 200) },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\nwadm log:\n{}", wadm_process.log()));
+    assert_eq!(hello.text(), "Hello from Lattice!\n");
+    let inv = ctl.host_inventory(host.id()).await.unwrap();
+    assert_eq!(inv.providers.len(), 1, "{inv:?}");
+    assert_eq!(inv.providers[0].id, "hello-httpserver");
+    let status = wait::until_async(
+        "wadm reports the app deployed",
+        EVENT,
+        Duration::from_millis(200),
+        || async {
+            let s = wadm_request(&raw, &wadm_process, "default", "model.status.hello", b"").await;
+            (s["status"]["status"]["type"] == "deployed").then_some(s)
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\nwadm log:\n{}", wadm_process.log()));
+    println!("status: {status}");
+    let undeployed = wadm_request(
+        &raw,
+        &wadm_process,
+        "default",
+        "model.undeploy.hello",
+        b"{}",
+    )
+    .await;
+    assert_eq!(undeployed["result"], "acknowledged", "{undeployed}");
+    wait::until_async(
+        "wadm removes everything",
+        EVENT,
+        Duration::from_millis(200),
+        || async {
+            let inv = ctl.host_inventory(host.id()).await.ok()?;
+            (inv.providers.is_empty() && inv.components.is_empty()).then_some(())
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\nwadm log:\n{}", wadm_process.log()));
+    wadm_process.kill();
 }
