@@ -2,7 +2,8 @@
 //! (`provider.start` / `provider.stop` / `provider.auction`), as wasmCloud v1 hosts run them,
 //! so wasmCloud's published providers work unchanged (see `lattice_proto::provider`).
 //!
-//! - Start: the reference is resolved to an executable (`artifact`), the process is spawned
+//! - Start: the reference is resolved to an executable (`artifact`: a file, or the binary
+//!   for this machine in a provider archive), the process is spawned
 //!   with its host data on stdin and counts as started once it answers its health check
 //!   (`process`): `provider_started`. One that cannot be found, is not executable, exits or
 //!   never answers gives `provider_start_failed` with the reason, within a bounded time.
@@ -266,7 +267,11 @@ impl Providers {
         cmd: &StartProviderCommand,
         running: Arc<Running>,
     ) -> Result<(), String> {
-        let path = artifact::resolve(&cmd.provider_ref, self.allow_file_load)?;
+        // Reading (and unpacking) a file blocks: off the runtime's workers.
+        let (reference, allow) = (cmd.provider_ref.clone(), self.allow_file_load);
+        let path = tokio::task::spawn_blocking(move || artifact::resolve(&reference, allow))
+            .await
+            .map_err(|e| format!("cannot resolve the provider: {e}"))??;
         // Every named config must exist, as for a component.
         let config = self.merged_config(&cmd.config, true).await?;
         let launch = supervise::Launch {

@@ -154,6 +154,8 @@ async fn a_provider_that_cannot_run_fails_to_start_with_the_reason() {
     std::fs::write(&not_executable, b"#!/bin/sh\n").unwrap();
     put_config(&ctl, "exit", &[("exit_at_once", "3")]).await;
     let bin = format!("file://{}", test_provider_bin().display());
+    let wrong_target = dir.path().join("other.par.gz");
+    write_par(&wrong_target, "riscv64-plan9", b"not for here");
     let cases = [
         (
             "missing",
@@ -180,6 +182,12 @@ async fn a_provider_that_cannot_run_fails_to_start_with_the_reason() {
             "only file://",
         ),
         ("noconfig", bin, vec!["nope"], "does not exist"),
+        (
+            "elsewhere",
+            format!("file://{}", wrong_target.display()),
+            vec![],
+            "no binary for",
+        ),
     ];
     for (id, reference, config, reason) in cases {
         ctl.start_provider(host.id(), &start_cmd(id, &reference, &config))
@@ -191,4 +199,52 @@ async fn a_provider_that_cannot_run_fails_to_start_with_the_reason() {
         assert!(error.contains(reason), "{id}: {error}");
     }
     assert!(no_providers(&ctl, host.id()).await);
+}
+
+/// A provider archive as `wash par create` makes one: gzipped tar with `claims.jwt` and the
+/// binary for `target` as `{target}.bin`.
+fn write_par(path: &std::path::Path, target: &str, binary: &[u8]) {
+    let file = std::fs::File::create(path).unwrap();
+    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    for (name, data) in [
+        ("claims.jwt", &b"unverified"[..]),
+        (&format!("{target}.bin"), binary),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, name, data).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_archive_runs_its_binary_for_this_machine() {
+    let nats = NatsServer::start().unwrap();
+    let ctl = ctl(&nats.url(), "default").await;
+    let raw = async_nats::connect(nats.url()).await.unwrap();
+    let host = quick_host(&nats.url()).await;
+    let mut events = ctl.events().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let par = dir.path().join("test-provider.par.gz");
+    let target = format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS);
+    write_par(&par, &target, &std::fs::read(test_provider_bin()).unwrap());
+    let reference = format!("file://{}", par.display());
+    ctl.start_provider(host.id(), &start_cmd("archived", &reference, &[]))
+        .await
+        .unwrap();
+    next_event(&mut events, "provider_started", EVENT).await;
+    let state = provider_state(&raw, "default", "archived")
+        .await
+        .expect("it runs");
+    assert_eq!(state.host_id, host.id());
+    let inv = ctl.host_inventory(host.id()).await.unwrap();
+    assert_eq!(
+        inv.providers[0].image_ref.as_deref(),
+        Some(reference.as_str())
+    );
+    ctl.stop_provider(host.id(), "archived").await.unwrap();
+    next_event(&mut events, "provider_stopped", EVENT).await;
 }
