@@ -110,7 +110,7 @@ impl Host {
         ));
         let components = Arc::new(Components::new(
             runtime,
-            oci,
+            oci.clone(),
             config.allow_file_load,
             config.default_limits.clone(),
         ));
@@ -157,6 +157,7 @@ impl Host {
             events.clone(),
             config.allow_file_load,
             config.providers,
+            oci,
         ));
         let shared = Arc::new(HostShared {
             me: crate::identity::Identity {

@@ -19,6 +19,13 @@ use sha2::{Digest, Sha256};
 pub const WASM_LAYER_MEDIA_TYPE: &str = "application/wasm";
 /// Media type of the artifact config.
 pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
+/// Media type of a capability provider's layer: a provider archive (wasmCloud's, as `wash push`
+/// makes it).
+pub const PROVIDER_LAYER_MEDIA_TYPE: &str =
+    "application/vnd.wasmcloud.provider.archive.layer.v1+par";
+/// Media type of a provider artifact's config.
+pub const PROVIDER_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasmcloud.provider.archive.config";
+const PROVIDER_LAYER_TYPES: &[&str] = &[PROVIDER_LAYER_MEDIA_TYPE];
 const ACCEPTED_LAYER_TYPES: &[&str] = &[
     WASM_LAYER_MEDIA_TYPE,
     "application/vnd.wasm.content.layer.v1+wasm",
@@ -133,8 +140,30 @@ impl OciClient {
     /// take longer than the configured timeout, logging progress and checking the layer
     /// digest.
     pub async fn pull(&self, reference: &str, max_bytes: usize) -> Result<Vec<u8>, PullError> {
+        self.pull_layer(reference, max_bytes, ACCEPTED_LAYER_TYPES)
+            .await
+    }
+
+    /// Pulls the provider archive at `reference`, with the bounds and checks of [`pull`].
+    ///
+    /// [`pull`]: OciClient::pull
+    pub async fn pull_provider(
+        &self,
+        reference: &str,
+        max_bytes: usize,
+    ) -> Result<Vec<u8>, PullError> {
+        self.pull_layer(reference, max_bytes, PROVIDER_LAYER_TYPES)
+            .await
+    }
+
+    async fn pull_layer(
+        &self,
+        reference: &str,
+        max_bytes: usize,
+        accepted: &[&str],
+    ) -> Result<Vec<u8>, PullError> {
         let limit = self.config.pull_timeout;
-        tokio::time::timeout(limit, self.pull_within(reference, max_bytes))
+        tokio::time::timeout(limit, self.pull_within(reference, max_bytes, accepted))
             .await
             .unwrap_or_else(|_| {
                 Err(PullError::TimedOut {
@@ -144,7 +173,12 @@ impl OciClient {
             })
     }
 
-    async fn pull_within(&self, reference: &str, max_bytes: usize) -> Result<Vec<u8>, PullError> {
+    async fn pull_within(
+        &self,
+        reference: &str,
+        max_bytes: usize,
+        accepted: &[&str],
+    ) -> Result<Vec<u8>, PullError> {
         let oci =
             |what: &'static str, e: Box<dyn std::error::Error + Send + Sync>| PullError::Registry {
                 what,
@@ -171,7 +205,7 @@ impl OciClient {
         let layer = manifest
             .layers
             .iter()
-            .find(|l| ACCEPTED_LAYER_TYPES.contains(&l.media_type.as_str()))
+            .find(|l| accepted.contains(&l.media_type.as_str()))
             .ok_or_else(|| PullError::NoWasmLayer {
                 reference: reference.into(),
                 media_types: manifest
@@ -189,7 +223,7 @@ impl OciClient {
                 limit: max_bytes,
             });
         }
-        tracing::info!(reference, bytes = total, digest = %layer.digest, "pulling component");
+        tracing::info!(reference, bytes = total, digest = %layer.digest, "pulling");
         let mut stream = self
             .client
             .pull_blob_stream(&parsed, layer)
@@ -235,16 +269,32 @@ impl OciClient {
 
     /// Pushes `component` to `reference` as a Wasm OCI artifact; returns the manifest URL.
     pub async fn push(&self, reference: &str, component: Vec<u8>) -> Result<String, PushError> {
-        let parsed: Reference = reference.parse().map_err(|e| PushError::BadReference {
-            reference: reference.to_string(),
-            source: e,
-        })?;
         let layer = ImageLayer::new(component, WASM_LAYER_MEDIA_TYPE.into(), None);
         let config = Config::new(
             br#"{"architecture":"wasm","os":"wasip2"}"#.to_vec(),
             WASM_CONFIG_MEDIA_TYPE.into(),
             None,
         );
+        self.push_artifact(reference, layer, config).await
+    }
+
+    /// Pushes provider archive `par` to `reference` as wasmCloud's provider artifact.
+    pub async fn push_provider(&self, reference: &str, par: Vec<u8>) -> Result<String, PushError> {
+        let layer = ImageLayer::new(par, PROVIDER_LAYER_MEDIA_TYPE.into(), None);
+        let config = Config::new(b"{}".to_vec(), PROVIDER_CONFIG_MEDIA_TYPE.into(), None);
+        self.push_artifact(reference, layer, config).await
+    }
+
+    async fn push_artifact(
+        &self,
+        reference: &str,
+        layer: ImageLayer,
+        config: Config,
+    ) -> Result<String, PushError> {
+        let parsed: Reference = reference.parse().map_err(|e| PushError::BadReference {
+            reference: reference.to_string(),
+            source: e,
+        })?;
         let auth = self.auth_for(&parsed);
         self.client
             .push(&parsed, &[layer], config, &auth, None)
@@ -287,7 +337,7 @@ pub enum PullError {
     },
     #[error("{reference} names no version (or :latest); pin a tag or digest, or allow it with --oci-allow-latest")]
     Unpinned { reference: String },
-    #[error("{reference} has no WebAssembly layer (media types: {media_types})")]
+    #[error("{reference} has no layer of the kind asked for (media types: {media_types})")]
     NoWasmLayer {
         reference: String,
         media_types: String,

@@ -1,12 +1,12 @@
-//! Where a provider's executable comes from: `file://PATH` (with `--allow-file-load`, as for
-//! components) to a native executable, or to a provider archive (`.par.gz` or `.par`, as
-//! `wash par create` makes it: a tar, gzipped or not, holding `claims.jwt` and one
-//! `{arch}-{os}.bin` per target), whose binary for this machine is unpacked into a
-//! content-addressed cache under the system's temp directory.
+//! Where a provider's executable comes from: an OCI provider artifact (as `wash push` makes
+//! it, pulled with the host's registry settings and credentials), or `file://PATH` (with
+//! `--allow-file-load`, as for components) to a native executable or a provider archive
+//! (`.par.gz` or `.par`, as `wash par create` makes it: a tar, gzipped or not, holding
+//! `claims.jwt` and one `{arch}-{os}.bin` per target). An archive's binary for this machine
+//! is unpacked into a content-addressed cache under the system's temp directory.
 //!
 //! The archive's claims are not verified (Lattice does not read wascap claims); the binary
-//! runs as the operator who asked for it. Not yet: OCI provider artifacts, refused with a
-//! reason that says so.
+//! runs as the operator who asked for it.
 
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -23,13 +23,35 @@ pub(super) fn this_target() -> String {
     format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS)
 }
 
-/// The executable `reference` names, checked to be a runnable file.
-pub(super) fn resolve(reference: &str, allow_file_load: bool) -> Result<PathBuf, String> {
+/// The executable `reference` names: pulled and unpacked, or checked to be a runnable file.
+pub(super) async fn fetch(
+    oci: &crate::oci::OciClient,
+    reference: &str,
+    allow_file_load: bool,
+) -> Result<PathBuf, String> {
+    let refuse = |why: String| format!("cannot start provider {reference}: {why}");
+    if reference.starts_with("file://") {
+        // Reading (and unpacking) a file blocks: off the runtime's workers.
+        let (reference, allow) = (reference.to_string(), allow_file_load);
+        return tokio::task::spawn_blocking(move || resolve(&reference, allow))
+            .await
+            .map_err(|e| refuse(e.to_string()))?;
+    }
+    let par = oci
+        .pull_provider(reference, MAX_BINARY_BYTES as usize)
+        .await
+        .map_err(|e| refuse(e.to_string()))?;
+    tokio::task::spawn_blocking(move || unpack(&par))
+        .await
+        .map_err(|e| refuse(e.to_string()))?
+        .map_err(refuse)
+}
+
+/// The executable `file://` `reference` names, checked to be a runnable file.
+fn resolve(reference: &str, allow_file_load: bool) -> Result<PathBuf, String> {
     let refuse = |why: String| format!("cannot start provider {reference}: {why}");
     let Some(path) = reference.strip_prefix("file://") else {
-        return Err(refuse(
-            "only file:// references (an executable or a provider archive) are supported; OCI provider artifacts are not yet".into(),
-        ));
+        return Err(refuse("not a file:// reference".into()));
     };
     if !allow_file_load {
         return Err(refuse("file:// references need --allow-file-load".into()));
@@ -40,7 +62,8 @@ pub(super) fn resolve(reference: &str, allow_file_load: bool) -> Result<PathBuf,
         return Err(refuse("not a file".into()));
     }
     if is_archive(&path).map_err(|e| refuse(e.to_string()))? {
-        return unpack(&path).map_err(refuse);
+        let bytes = std::fs::read(&path).map_err(|e| refuse(e.to_string()))?;
+        return unpack(&bytes).map_err(refuse);
     }
     if meta.permissions().mode() & 0o111 == 0 {
         return Err(refuse("the file is not executable".into()));
@@ -59,10 +82,9 @@ fn is_archive(path: &Path) -> std::io::Result<bool> {
     Ok(head[..n.min(2)] == GZIP_MAGIC || (n >= 262 && &head[257..262] == b"ustar"))
 }
 
-/// Unpacks this machine's binary from the archive at `path` (once per archive content).
-fn unpack(path: &Path) -> Result<PathBuf, String> {
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    let digest = hex::encode(sha2::Sha256::digest(&bytes));
+/// Unpacks this machine's binary from archive `bytes` (once per archive content).
+fn unpack(bytes: &[u8]) -> Result<PathBuf, String> {
+    let digest = hex::encode(sha2::Sha256::digest(bytes));
     let target = this_target();
     let dir = std::env::temp_dir().join("lattice-providers");
     let out = dir.join(format!("{}-{target}", &digest[..32]));
@@ -70,9 +92,9 @@ fn unpack(path: &Path) -> Result<PathBuf, String> {
         return Ok(out);
     }
     let reader: Box<dyn Read> = if bytes.starts_with(&GZIP_MAGIC) {
-        Box::new(flate2::read::GzDecoder::new(&bytes[..]))
+        Box::new(flate2::read::GzDecoder::new(bytes))
     } else {
-        Box::new(&bytes[..])
+        Box::new(bytes)
     };
     let mut archive = tar::Archive::new(reader);
     let wanted = format!("{target}.bin");

@@ -142,6 +142,8 @@ pub(crate) struct Providers {
     pub events: EventPublisher,
     pub allow_file_load: bool,
     pub timings: ProviderTimings,
+    /// Registry access for OCI provider artifacts (the components' client: same credentials).
+    oci: Arc<crate::oci::OciClient>,
     /// The host's xkey, whose public half providers learn (sealed secrets come from it).
     host_xkey: nkeys::XKey,
     running: Mutex<HashMap<String, Arc<Running>>>,
@@ -158,6 +160,7 @@ impl Providers {
         events: EventPublisher,
         allow_file_load: bool,
         timings: ProviderTimings,
+        oci: Arc<crate::oci::OciClient>,
     ) -> Self {
         Self {
             host_id,
@@ -168,6 +171,7 @@ impl Providers {
             events,
             allow_file_load,
             timings,
+            oci,
             host_xkey: nkeys::XKey::new(),
             running: Mutex::new(HashMap::new()),
         }
@@ -267,11 +271,7 @@ impl Providers {
         cmd: &StartProviderCommand,
         running: Arc<Running>,
     ) -> Result<(), String> {
-        // Reading (and unpacking) a file blocks: off the runtime's workers.
-        let (reference, allow) = (cmd.provider_ref.clone(), self.allow_file_load);
-        let path = tokio::task::spawn_blocking(move || artifact::resolve(&reference, allow))
-            .await
-            .map_err(|e| format!("cannot resolve the provider: {e}"))??;
+        let path = artifact::fetch(&self.oci, &cmd.provider_ref, self.allow_file_load).await?;
         // Every named config must exist, as for a component.
         let config = self.merged_config(&cmd.config, true).await?;
         let launch = supervise::Launch {

@@ -176,10 +176,10 @@ async fn a_provider_that_cannot_run_fails_to_start_with_the_reason() {
             "exiting at once as configured",
         ),
         (
-            "oci",
-            "ghcr.io/wasmcloud/http-server:0.27.0".to_string(),
+            "unpinned",
+            "127.0.0.1:1/http-server".to_string(),
             vec![],
-            "only file://",
+            "names no version",
         ),
         ("noconfig", bin, vec!["nope"], "does not exist"),
         (
@@ -247,4 +247,54 @@ async fn a_provider_archive_runs_its_binary_for_this_machine() {
     );
     ctl.stop_provider(host.id(), "archived").await.unwrap();
     next_event(&mut events, "provider_stopped", EVENT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_is_pulled_from_an_oci_registry_as_wasmcloud_pushes_it() {
+    let registry = lattice_testkit::registry::OciRegistry::start().unwrap();
+    let oci = lattice_host::oci::OciConfig {
+        insecure_registries: vec![registry.host()],
+        ..Default::default()
+    };
+    let nats = NatsServer::start().unwrap();
+    let ctl = ctl(&nats.url(), "default").await;
+    let raw = async_nats::connect(nats.url()).await.unwrap();
+    let host = in_process_host_with(&nats.url(), "default", |c| c.oci = oci.clone()).await;
+    let mut events = ctl.events().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let par = dir.path().join("p.par.gz");
+    let target = format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS);
+    write_par(&par, &target, &std::fs::read(test_provider_bin()).unwrap());
+    let reference = format!("{}/providers/test:0.1.0", registry.host());
+    lattice_host::oci::OciClient::new(oci)
+        .push_provider(&reference, std::fs::read(&par).unwrap())
+        .await
+        .unwrap();
+    ctl.start_provider(host.id(), &start_cmd("pulled", &reference, &[]))
+        .await
+        .unwrap();
+    let started = next_event(&mut events, "provider_started", EVENT).await;
+    assert_eq!(started.data["image_ref"], reference.as_str());
+    assert!(
+        provider_state(&raw, "default", "pulled").await.is_some(),
+        "it runs"
+    );
+    // A component artifact is not a provider: refused with what the artifact holds.
+    let component = format!("{}/components/calc:0.1.0", registry.host());
+    lattice_host::oci::OciClient::new(lattice_host::oci::OciConfig {
+        insecure_registries: vec![registry.host()],
+        ..Default::default()
+    })
+    .push(
+        &component,
+        std::fs::read(lattice_testkit::component_path("calc")).unwrap(),
+    )
+    .await
+    .unwrap();
+    ctl.start_provider(host.id(), &start_cmd("wrong", &component, &[]))
+        .await
+        .unwrap();
+    let failed = next_event(&mut events, "provider_start_failed", EVENT).await;
+    let error = failed.data["error"].as_str().unwrap_or_default();
+    assert!(error.contains("application/wasm"), "{error}");
 }
