@@ -219,6 +219,16 @@ pub struct CallArgs {
     /// Time budget of the call.
     #[arg(long = "call-timeout", default_value = "10s", value_parser = parse_duration)]
     pub call_timeout: Duration,
+    /// The function's types from WIT (a file or a directory), for a target that does not
+    /// answer `component.signature` (a wasmCloud host, any upstream wRPC server).
+    #[arg(long, conflicts_with = "wasm")]
+    pub wit: Option<PathBuf>,
+    /// The function's types from a component file.
+    #[arg(long)]
+    pub wasm: Option<PathBuf>,
+    /// Registry access, for types read from the component's OCI artifact.
+    #[command(flatten)]
+    pub oci: OciArgs,
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,8 +1,10 @@
 //! `lattice call COMPONENT_ID 'ns:pkg/iface@ver.func' 'ARGS'`: one wRPC call, in WAVE.
 //!
-//! The function's types come from a host running the component (`component.signature`, a
-//! Lattice extension); the call itself goes over wRPC like any other, so it lands on any
-//! instance in the component's queue group.
+//! The function's types come from `--wit` or `--wasm` when given, else from a Lattice host
+//! running the component (`component.signature`, a Lattice extension), else from the
+//! component's artifact named in an inventory (a wasmCloud host's); see `call_types`. The
+//! call itself goes over wRPC like any other, so it lands on any instance in the
+//! component's queue group, on any kind of host or upstream wRPC server.
 
 use anyhow::{bail, Context};
 use async_nats::HeaderMap;
@@ -24,29 +26,15 @@ pub async fn run(global: &GlobalArgs, args: CallArgs) -> anyhow::Result<()> {
             args.function
         ),
     };
-    let host = find_host(&ctl, &args.component_id).await?;
-    let signature = ctl
-        .signature(
-            &host,
-            &SignatureRequest {
-                component_id: args.component_id.clone(),
-                instance: instance.clone(),
-                function: func.clone(),
-            },
-        )
-        .await?;
-    let param_types = signature
-        .params
-        .iter()
-        .map(|t| t.to_wave())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(anyhow::Error::msg)?;
-    let result_types = signature
-        .results
-        .iter()
-        .map(|t| t.to_wave())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(anyhow::Error::msg)?;
+    let (param_types, result_types) = match (&args.wit, &args.wasm) {
+        (Some(wit), _) => super::call_types::from_wit(wit, &instance, &func)?,
+        (None, Some(wasm)) => {
+            let bytes =
+                std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+            super::call_types::from_component(&bytes, &instance, &func)?
+        }
+        (None, None) => from_the_lattice(&ctl, &args, &instance, &func).await?,
+    };
     let params = parse_args(&param_types, &args.args)?;
     let mut bytes = Vec::new();
     lattice_wrpc::encode_values(&param_types, &params, &mut bytes)?;
@@ -80,15 +68,58 @@ pub async fn run(global: &GlobalArgs, args: CallArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A host running `id` (its types are the same everywhere it runs).
-async fn find_host(ctl: &lattice_ctl::Client, id: &str) -> anyhow::Result<String> {
+/// The types from a host running the component: its answer to `component.signature`, or
+/// the artifact its inventory names.
+async fn from_the_lattice(
+    ctl: &lattice_ctl::Client,
+    args: &CallArgs,
+    instance: &str,
+    func: &str,
+) -> anyhow::Result<super::call_types::Types> {
+    let id = &args.component_id;
+    let Some((host, image_ref)) = find_host(ctl, id).await? else {
+        return Err(super::call_types::none_at_hand(
+            id,
+            "no host's inventory lists it (an upstream wRPC server may still serve it)",
+        ));
+    };
+    let asked = SignatureRequest {
+        component_id: id.clone(),
+        instance: instance.to_string(),
+        function: func.to_string(),
+    };
+    let signature = match ctl.signature(&host, &asked).await {
+        Ok(s) => s,
+        // Not a Lattice host (a wasmCloud host answers "unsupported subject"): the artifact.
+        Err(e) if e.kind() == lattice_ctl::ErrorKind::Rejected && !image_ref.is_empty() => {
+            tracing::info!(host, error = %e, "no signature from the host; reading {image_ref}");
+            let oci = super::oci::oci_config(&args.oci, None)?;
+            return super::call_types::from_artifact(&image_ref, &oci, instance, func).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let wave = |types: &[lattice_wrpc::types::TypeDesc]| {
+        types
+            .iter()
+            .map(|t| t.to_wave())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(anyhow::Error::msg)
+    };
+    Ok((wave(&signature.params)?, wave(&signature.results)?))
+}
+
+/// A host running `id` and the artifact it runs (the types are the same everywhere).
+async fn find_host(
+    ctl: &lattice_ctl::Client,
+    id: &str,
+) -> anyhow::Result<Option<(String, String)>> {
     for host in ctl.ping_hosts().await? {
         let inv = ctl.host_inventory(&host.id).await?;
-        if inv.components.iter().any(|c| c.id == id) {
-            return Ok(host.id);
+        if let Some(c) = inv.components.iter().find(|c| c.id == id) {
+            return Ok(Some((host.id, c.image_ref.clone())));
         }
     }
-    bail!("no responders: no host runs component {id}")
+    Ok(None)
 }
 
 /// Parses `text` as a WAVE tuple of the parameter types (without the parentheses).

@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod call;
+pub mod call_types;
 pub mod component;
 pub mod config;
 pub mod get;

@@ -108,5 +108,68 @@ async fn upstream_wrpc_client_and_server_interoperate_with_lattice() {
         .await
         .unwrap();
     assert_eq!(wasm_wave::to_string(&r[0]).unwrap(), "4000000303");
+
+    // `lattice call` of the upstream server, which no host lists and which answers no
+    // `component.signature`: the types come from --wit, and without it the error says so.
+    let wit = dir.path().join("echo.wit");
+    std::fs::write(
+        &wit,
+        "package lattice:interop@0.1.0;\ninterface echo {\n  shout: func(s: string) -> string;\n  sum: func(v: list<u32>) -> u64;\n}\n",
+    )
+    .unwrap();
+    let wit_arg = wit.display().to_string();
+    let shout = cli_ok(
+        &url,
+        "default",
+        &[
+            "call",
+            "upstream",
+            &format!("{echo}.shout"),
+            "\"interop\"",
+            "--wit",
+            &wit_arg,
+        ],
+    );
+    assert_eq!(shout.trim(), "\"INTEROP\"");
+    let sum = cli_ok(
+        &url,
+        "default",
+        &[
+            "call",
+            "upstream",
+            &format!("{echo}.sum"),
+            "[1, 2, 3]",
+            "--wit",
+            &wit_arg,
+        ],
+    );
+    assert_eq!(sum.trim(), "6");
+    let without = cli(
+        &url,
+        "default",
+        &["call", "upstream", &format!("{echo}.shout"), "\"x\""],
+    );
+    assert!(!without.status.success());
+    let stderr = String::from_utf8_lossy(&without.stderr);
+    assert!(
+        stderr.contains("--wit PATH") && stderr.contains("--wasm PATH"),
+        "{stderr}"
+    );
+    // A Lattice host's component, its types from the component file instead of the host.
+    let added = cli_ok(
+        &url,
+        "default",
+        &[
+            "call",
+            "calc",
+            "lattice:examples/calc@0.1.0.add",
+            "40, 2",
+            "--wasm",
+            &lattice_testkit::component_path("calc")
+                .display()
+                .to_string(),
+        ],
+    );
+    assert_eq!(added.trim(), "42");
     assert!(server.is_running(), "{}", server.log());
 }
