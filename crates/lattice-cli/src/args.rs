@@ -143,6 +143,59 @@ pub enum Command {
     Call(CallArgs),
     /// Declarative applications (wadm manifests): store, deploy, watch them converge.
     App(AppArgs),
+    /// Start a component (as `wash start component`: `scale component` with a count) or a
+    /// capability provider.
+    #[command(subcommand)]
+    Start(StartCommand),
+    /// Stop a component or a capability provider.
+    #[command(subcommand)]
+    Stop(StopCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StartCommand {
+    /// `lattice start component REF ID [--count N]`: the same as `lattice scale component`.
+    Component(ScaleComponentArgs),
+    /// `lattice start provider REF ID`: a provider (OCI, or file:// to a .par.gz or an
+    /// executable; hosts need --allow-file-load) on --host or a host chosen by auction.
+    Provider(StartProviderArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct StartProviderArgs {
+    pub provider_ref: String,
+    /// Provider id, unique in the lattice.
+    pub provider_id: String,
+    /// Host to start it on [default: chosen by auction].
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Named config to give the provider (repeatable; later names win).
+    #[arg(long = "config")]
+    pub configs: Vec<String>,
+    /// Annotation `k=v` (repeatable).
+    #[arg(long = "annotation", value_parser = parse_key_value)]
+    pub annotations: Vec<(String, String)>,
+    /// Label `k=v` an auctioned host must carry (repeatable).
+    #[arg(long = "constraint", value_parser = parse_key_value)]
+    pub constraints: Vec<(String, String)>,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StopCommand {
+    /// `lattice stop component ID [--host H]`: on every host running it, or on --host.
+    Component {
+        component_id: String,
+        #[arg(long)]
+        host: Option<String>,
+    },
+    /// `lattice stop provider ID [--host H]`: on every host running it, or on --host.
+    Provider {
+        provider_id: String,
+        #[arg(long)]
+        host: Option<String>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -160,7 +213,8 @@ pub enum AppCommand {
     Validate { file: std::path::PathBuf },
     /// Store a manifest as a new version (validated first: nothing is stored if invalid).
     Put { file: std::path::PathBuf },
-    /// Deploy an application: its newest version, or VERSION.
+    /// Deploy an application: its newest version, or VERSION. Given a manifest file
+    /// instead of a name, stores it first (as `wash app deploy FILE`).
     Deploy {
         name: String,
         #[arg(value_name = "VERSION")]
@@ -436,6 +490,8 @@ pub enum GetCommand {
     },
     /// Full inventory of one host, or of every host.
     Inventory { host_id: Option<String> },
+    /// Every link of the lattice (as `lattice link get`).
+    Links,
 }
 
 #[derive(Subcommand, Debug)]

@@ -70,6 +70,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Link(link) => cmd::link::run(&global, link).await,
         Command::Call(call) => cmd::call::run(&global, call).await,
         Command::App(app) => cmd::app::run(&global, app).await,
+        Command::Start(start) => cmd::provider::start(&global, start).await,
+        Command::Stop(stop) => cmd::provider::stop(&global, stop).await,
     }
 }
 

@@ -48,6 +48,15 @@ pub async fn run(global: &GlobalArgs, args: AppArgs) -> anyhow::Result<()> {
             output::done(global, &format!("stored {name} version {version}"));
         }
         AppCommand::Deploy { name, app_version } => {
+            // A manifest file: stored as a new version, then that version deployed.
+            let (name, app_version) = if std::path::Path::new(&name).is_file() {
+                let m = read_manifest(std::path::Path::new(&name))?;
+                let app = m.metadata.name.clone();
+                let version = store.put(m).await?;
+                (app, Some(version))
+            } else {
+                (name, app_version)
+            };
             let v = store.deploy(&name, app_version.as_deref()).await?;
             output::done(global, &format!("{name} version {v} deployed"));
         }

@@ -1,4 +1,4 @@
-//! `lattice get hosts [--watch]` and `lattice get inventory [HOST_ID]`.
+//! `lattice get hosts [--watch]`, `lattice get inventory [HOST_ID]`, `lattice get links`.
 
 use lattice_ctl::WatchEvent;
 
@@ -27,6 +27,7 @@ pub async fn run(global: &GlobalArgs, cmd: GetCommand) -> anyhow::Result<()> {
             }
         }
         GetCommand::Hosts { watch: true } => watch(global, ctl).await?,
+        GetCommand::Links => super::link::print_links(global, &ctl).await?,
         GetCommand::Inventory { host_id } => {
             let ids = match host_id {
                 Some(id) => vec![id],
@@ -57,6 +58,14 @@ pub async fn run(global: &GlobalArgs, cmd: GetCommand) -> anyhow::Result<()> {
                                 ]
                             }),
                         );
+                        if !inv.providers.is_empty() {
+                            output::table(
+                                &["PROVIDER ID", "IMAGE"],
+                                inv.providers.iter().map(|p| {
+                                    vec![p.id.clone(), p.image_ref.clone().unwrap_or_default()]
+                                }),
+                            );
+                        }
                         println!();
                     }
                 }

@@ -44,28 +44,7 @@ pub async fn run(global: &GlobalArgs, cmd: LinkCommand) -> anyhow::Result<()> {
                 ),
             );
         }
-        LinkCommand::Get => {
-            let links = ctl.get_links().await?;
-            match global.output {
-                Output::Json => output::json(&links)?,
-                Output::Table => output::table(
-                    &["SOURCE", "TARGET", "INTERFACES", "NAME"],
-                    links.iter().map(|l| {
-                        vec![
-                            l.source_id.clone(),
-                            l.target.clone(),
-                            format!(
-                                "{}:{}/{{{}}}",
-                                l.wit_namespace,
-                                l.wit_package,
-                                l.interfaces.join(",")
-                            ),
-                            l.name.clone(),
-                        ]
-                    }),
-                ),
-            }
-        }
+        LinkCommand::Get => print_links(global, &ctl).await?,
         LinkCommand::Del {
             source_id,
             wit_namespace,
@@ -84,6 +63,31 @@ pub async fn run(global: &GlobalArgs, cmd: LinkCommand) -> anyhow::Result<()> {
                 &format!("link of {source_id} to {wit_namespace}:{wit_package} deleted"),
             );
         }
+    }
+    Ok(())
+}
+
+/// Prints every link of the lattice (`lattice link get`, `lattice get links`).
+pub async fn print_links(global: &GlobalArgs, ctl: &lattice_ctl::Client) -> anyhow::Result<()> {
+    let links = ctl.get_links().await?;
+    match global.output {
+        Output::Json => output::json(&links)?,
+        Output::Table => output::table(
+            &["SOURCE", "TARGET", "INTERFACES", "NAME"],
+            links.iter().map(|l| {
+                vec![
+                    l.source_id.clone(),
+                    l.target.clone(),
+                    format!(
+                        "{}:{}/{{{}}}",
+                        l.wit_namespace,
+                        l.wit_package,
+                        l.interfaces.join(",")
+                    ),
+                    l.name.clone(),
+                ]
+            }),
+        ),
     }
     Ok(())
 }

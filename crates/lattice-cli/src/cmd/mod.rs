@@ -10,6 +10,7 @@ pub mod host;
 pub mod label;
 pub mod link;
 pub mod oci;
+pub mod provider;
 #[cfg(feature = "host")]
 pub mod run_host;
 pub mod up;

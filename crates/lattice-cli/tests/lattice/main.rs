@@ -25,4 +25,5 @@ mod reconnect;
 mod registries;
 mod state;
 mod topology;
+mod washlike;
 mod wrpc;
