@@ -19,6 +19,10 @@ impl Guest for DemoGreeter {
         }
     }
 
+    fn hello() -> String {
+        Self::greet("world".to_string())
+    }
+
     fn config() -> Vec<(String, String)> {
         Vec::new()
     }

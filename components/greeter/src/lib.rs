@@ -22,6 +22,10 @@ impl Guest for Greeter {
         format!("{greeting}, {name}!")
     }
 
+    fn hello() -> String {
+        Self::greet("world".to_string())
+    }
+
     fn config() -> Vec<(String, String)> {
         let mut all = store::get_all().unwrap_or_default();
         all.sort();
