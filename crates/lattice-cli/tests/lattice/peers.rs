@@ -285,7 +285,10 @@ async fn wash_drives_two_lattice_hosts() {
         ],
     );
     assert_eq!(
-        (http["response"]["status"].as_u64(), http["response"]["body"].as_str()),
+        (
+            http["response"]["status"].as_u64(),
+            http["response"]["body"].as_str()
+        ),
         (Some(200), Some("Hello from Lattice!\n")),
         "{http}"
     );
@@ -433,7 +436,7 @@ async fn wash_drives_two_lattice_hosts() {
     let status = wash(&nats, home, &["app", "status", "hello"]);
     assert!(status.to_string().contains("deployed"), "{status}");
     wash(&nats, home, &["app", "undeploy", "hello"]);
-    wait::until_async(
+    let undeployed = wait::until_async(
         "undeployed",
         Duration::from_secs(30),
         Duration::from_millis(200),
@@ -451,8 +454,14 @@ async fn wash_drives_two_lattice_hosts() {
             (left == 0).then_some(())
         },
     )
-    .await
-    .unwrap();
+    .await;
+    if let Err(e) = undeployed {
+        let mut invs = Vec::new();
+        for h in &ids {
+            invs.push(ctl.host_inventory(h).await);
+        }
+        panic!("{e}\ninventories: {invs:?}\nwadm log:\n{}", wadm.log());
+    }
 
     wash(
         &nats,
