@@ -150,6 +150,25 @@ pub enum Command {
     /// Stop a component or a capability provider.
     #[command(subcommand)]
     Stop(StopCommand),
+    /// Build-time composition: plug a manifest's link targets into their sources, giving one
+    /// component that answers like the linked ones.
+    Compose(ComposeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ComposeArgs {
+    /// A wadm manifest whose components link to each other.
+    pub manifest: PathBuf,
+    /// Where to write the composed component (`-o` is the global output format).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The component to compose from (its link targets are plugged in) [default: the one
+    /// component no link targets].
+    #[arg(long)]
+    pub root: Option<String>,
+    /// Registry access, for components given as OCI references.
+    #[command(flatten)]
+    pub oci: OciArgs,
 }
 
 #[derive(Subcommand, Debug)]

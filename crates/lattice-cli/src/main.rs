@@ -72,6 +72,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::App(app) => cmd::app::run(&global, app).await,
         Command::Start(start) => cmd::provider::start(&global, start).await,
         Command::Stop(stop) => cmd::provider::stop(&global, stop).await,
+        Command::Compose(compose) => cmd::compose::run(&global, compose).await,
     }
 }
 

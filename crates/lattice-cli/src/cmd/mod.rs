@@ -4,6 +4,7 @@ pub mod app;
 pub mod call;
 pub mod call_types;
 pub mod component;
+pub mod compose;
 pub mod config;
 pub mod get;
 pub mod host;

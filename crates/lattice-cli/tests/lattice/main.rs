@@ -10,6 +10,7 @@ mod auth;
 mod chaos;
 mod common;
 mod components;
+mod compose;
 mod demo;
 mod discovery;
 mod fuzz;
