@@ -39,6 +39,12 @@ pub(super) fn start(me: &Identity, providers: &Arc<Providers>, body: &[u8]) -> H
     if let Some(refused) = other_host(me, cmd.host_id.as_deref()) {
         return refused;
     }
+    if providers.starting(&cmd.provider_id) {
+        return Handled::reply(CtlResponse::success_with(format!(
+            "provider {} is already starting on {}",
+            cmd.provider_id, me.id
+        )));
+    }
     if providers.runs(&cmd.provider_id) {
         return Handled::error(format!(
             "provider {} is already running on this host",

@@ -128,6 +128,8 @@ pub(crate) struct Running {
     pub id: String,
     pub image_ref: String,
     pub annotations: BTreeMap<String, String>,
+    /// Set once the first process answered its health check.
+    started: std::sync::atomic::AtomicBool,
     stop: watch::Sender<bool>,
     supervisor: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -182,6 +184,14 @@ impl Providers {
         self.running.lock().is_ok_and(|r| r.contains_key(id))
     }
 
+    /// Whether provider `id` is starting here (its first process has not answered yet).
+    pub(crate) fn starting(&self, id: &str) -> bool {
+        self.running.lock().is_ok_and(|r| {
+            r.get(id)
+                .is_some_and(|p| !p.started.load(std::sync::atomic::Ordering::Acquire))
+        })
+    }
+
     /// The inventory's view of the providers.
     pub(crate) fn describe(&self) -> Vec<ProviderDescription> {
         let Ok(running) = self.running.lock() else {
@@ -216,6 +226,7 @@ impl Providers {
                     id: id.clone(),
                     image_ref: cmd.provider_ref.clone(),
                     annotations: cmd.annotations.clone(),
+                    started: Default::default(),
                     stop: watch::Sender::new(false),
                     supervisor: Mutex::new(None),
                 });
@@ -224,11 +235,17 @@ impl Providers {
             }
         };
         let result = match reserved {
+            // A start of an id still starting is the same request again (schedulers resend
+            // while they wait): the first one reports for both.
+            None if self.starting(&id) => return,
             None => Err(format!("provider {id} is already running on this host")),
             Some(running) => {
                 let started = self.clone().first_start(&cmd, running.clone()).await;
-                if started.is_err() {
-                    self.forget(&id);
+                match &started {
+                    Ok(()) => running
+                        .started
+                        .store(true, std::sync::atomic::Ordering::Release),
+                    Err(_) => self.forget(&id),
                 }
                 started
             }
