@@ -168,7 +168,9 @@ impl HostHeartbeat {
             uptime_human: inventory.uptime_human.clone(),
             components_truncated: components.len() < inventory.components.len(),
             components,
-            providers: Vec::new(),
+            // One per provider id the host runs: few, so never cut. Schedulers (wadm)
+            // reconcile providers from heartbeats too.
+            providers: inventory.providers.clone(),
             component_count: Some(inventory.components.len()),
             heartbeat_interval_ms: Some(interval.as_millis() as u64),
         }
@@ -226,8 +228,20 @@ mod tests {
 
     #[test]
     fn small_inventories_travel_whole() {
-        let hb = HostHeartbeat::from_inventory(&inventory(3), Duration::from_secs(1));
+        let mut inv = inventory(3);
+        inv.providers.push(ProviderDescription {
+            id: "http-server".into(),
+            image_ref: Some("file:///p".into()),
+            name: None,
+            annotations: Default::default(),
+            revision: 0,
+        });
+        let hb = HostHeartbeat::from_inventory(&inv, Duration::from_secs(1));
         assert_eq!(hb.components.len(), 3);
+        assert_eq!(
+            hb.providers, inv.providers,
+            "providers travel in heartbeats"
+        );
         assert!(!hb.components_truncated);
         let hb = HostHeartbeat::from_inventory(&inventory(1000), Duration::from_secs(1));
         assert!(hb.components_truncated);

@@ -207,7 +207,16 @@ async fn the_real_wadm_deploys_a_wasmcloud_manifest_with_a_provider_onto_lattice
         },
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}\nwadm log:\n{}", wadm_process.log()));
+    .unwrap_or_else(|e| {
+        let last = futures::executor::block_on(wadm_request(
+            &raw,
+            &wadm_process,
+            "default",
+            "model.status.hello",
+            b"",
+        ));
+        panic!("{e}\nlast status: {last}")
+    });
     println!("status: {status}");
     let undeployed = wadm_request(
         &raw,
