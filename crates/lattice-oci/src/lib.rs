@@ -140,7 +140,7 @@ impl OciClient {
     /// take longer than the configured timeout, logging progress and checking the layer
     /// digest.
     pub async fn pull(&self, reference: &str, max_bytes: usize) -> Result<Vec<u8>, PullError> {
-        self.pull_layer(reference, max_bytes, ACCEPTED_LAYER_TYPES)
+        self.pull_layer(reference, max_bytes, ACCEPTED_LAYER_TYPES, "component")
             .await
     }
 
@@ -152,7 +152,7 @@ impl OciClient {
         reference: &str,
         max_bytes: usize,
     ) -> Result<Vec<u8>, PullError> {
-        self.pull_layer(reference, max_bytes, PROVIDER_LAYER_TYPES)
+        self.pull_layer(reference, max_bytes, PROVIDER_LAYER_TYPES, "provider")
             .await
     }
 
@@ -161,16 +161,20 @@ impl OciClient {
         reference: &str,
         max_bytes: usize,
         accepted: &[&str],
+        what: &'static str,
     ) -> Result<Vec<u8>, PullError> {
         let limit = self.config.pull_timeout;
-        tokio::time::timeout(limit, self.pull_within(reference, max_bytes, accepted))
-            .await
-            .unwrap_or_else(|_| {
-                Err(PullError::TimedOut {
-                    reference: reference.into(),
-                    limit,
-                })
+        tokio::time::timeout(
+            limit,
+            self.pull_within(reference, max_bytes, accepted, what),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(PullError::TimedOut {
+                reference: reference.into(),
+                limit,
             })
+        })
     }
 
     async fn pull_within(
@@ -178,6 +182,7 @@ impl OciClient {
         reference: &str,
         max_bytes: usize,
         accepted: &[&str],
+        what: &'static str,
     ) -> Result<Vec<u8>, PullError> {
         let oci =
             |what: &'static str, e: Box<dyn std::error::Error + Send + Sync>| PullError::Registry {
@@ -223,7 +228,7 @@ impl OciClient {
                 limit: max_bytes,
             });
         }
-        tracing::info!(reference, bytes = total, digest = %layer.digest, "pulling");
+        tracing::info!(reference, bytes = total, digest = %layer.digest, "pulling {what}");
         let mut stream = self
             .client
             .pull_blob_stream(&parsed, layer)

@@ -80,7 +80,7 @@ async fn from_the_lattice(
     let Some((host, image_ref)) = find_host(ctl, id).await? else {
         return Err(super::call_types::none_at_hand(
             id,
-            "no host's inventory lists it (an upstream wRPC server may still serve it)",
+            "no responders: no host runs it (if another wRPC server serves it, its types must come from you)",
         ));
     };
     let asked = SignatureRequest {
@@ -91,7 +91,11 @@ async fn from_the_lattice(
     let signature = match ctl.signature(&host, &asked).await {
         Ok(s) => s,
         // Not a Lattice host (a wasmCloud host answers "unsupported subject"): the artifact.
-        Err(e) if e.kind() == lattice_ctl::ErrorKind::Rejected && !image_ref.is_empty() => {
+        Err(e)
+            if e.kind() == lattice_ctl::ErrorKind::Rejected
+                && e.to_string().contains("unsupported subject")
+                && !image_ref.is_empty() =>
+        {
             tracing::info!(host, error = %e, "no signature from the host; reading {image_ref}");
             let oci = super::oci::oci_config(&args.oci, None)?;
             return super::call_types::from_artifact(&image_ref, &oci, instance, func).await;
