@@ -185,10 +185,20 @@ pub struct StartProviderArgs {
     pub provider_ref: String,
     /// Provider id, unique in the lattice.
     pub provider_id: String,
-    /// Host to start it on [default: chosen by auction].
+    #[command(flatten)]
+    pub placement: Placement,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+/// Where a component or provider goes, and what it is given.
+#[derive(Args, Debug)]
+pub struct Placement {
+    /// Host to run it on [default: the host already running the id, else one chosen by
+    /// auction].
     #[arg(long)]
     pub host: Option<String>,
-    /// Named config to give the provider (repeatable; later names win).
+    /// Named config to give it (repeatable; later names win).
     #[arg(long = "config")]
     pub configs: Vec<String>,
     /// Annotation `k=v` (repeatable).
@@ -197,8 +207,6 @@ pub struct StartProviderArgs {
     /// Label `k=v` an auctioned host must carry (repeatable).
     #[arg(long = "constraint", value_parser = parse_key_value)]
     pub constraints: Vec<(String, String)>,
-    #[command(flatten)]
-    pub wait: WaitArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -319,18 +327,8 @@ pub struct ScaleComponentArgs {
     /// Most instances running at once; 0 stops the component.
     #[arg(long, short = 'c', default_value_t = 1)]
     pub count: u32,
-    /// Host to scale on [default: chosen by auction].
-    #[arg(long)]
-    pub host: Option<String>,
-    /// Named config to give the component (repeatable; later names win).
-    #[arg(long = "config")]
-    pub configs: Vec<String>,
-    /// Annotation `k=v` (repeatable).
-    #[arg(long = "annotation", value_parser = parse_key_value)]
-    pub annotations: Vec<(String, String)>,
-    /// Label `k=v` an auctioned host must carry (repeatable).
-    #[arg(long = "constraint", value_parser = parse_key_value)]
-    pub constraints: Vec<(String, String)>,
+    #[command(flatten)]
+    pub placement: Placement,
     /// Component limit `k=v`: max_linear_memory (bytes), max_execution_time (ms),
     /// max_component_size (bytes).
     #[arg(long = "limit", value_parser = parse_key_value)]

@@ -38,6 +38,22 @@ pub async fn wait_hosts(
     .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Polls `host.get` of `host` until `done(inventory)` holds, or panics after `timeout`.
+pub async fn wait_inventory(
+    ctl: &Client,
+    host: &str,
+    timeout: Duration,
+    what: &str,
+    done: impl Fn(&lattice_proto::ctl::HostInventory) -> bool,
+) {
+    crate::wait::until_async(what, timeout, Duration::from_millis(100), || async {
+        let inv = ctl.host_inventory(host).await.ok()?;
+        done(&inv).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// Ids of `hosts`, sorted.
 pub fn ids(hosts: &[Host]) -> Vec<String> {
     let mut ids: Vec<String> = hosts.iter().map(|h| h.id.clone()).collect();

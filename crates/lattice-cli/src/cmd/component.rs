@@ -13,7 +13,7 @@ use crate::output;
 pub async fn scale(global: &GlobalArgs, cmd: ScaleCommand) -> anyhow::Result<()> {
     let ScaleCommand::Component(args) = cmd;
     let ctl = crate::ctl_client(global).await?;
-    let host = match &args.host {
+    let host = match &args.placement.host {
         Some(h) => h.clone(),
         // Rescaling (or stopping) goes to the host already running the id.
         None if let Some(h) = host_running(&ctl, &args.component_id).await? => h,
@@ -23,7 +23,7 @@ pub async fn scale(global: &GlobalArgs, cmd: ScaleCommand) -> anyhow::Result<()>
                 .auction_component(&ComponentAuctionRequest {
                     component_ref: args.component_ref.clone(),
                     component_id: args.component_id.clone(),
-                    constraints: args.constraints.iter().cloned().collect(),
+                    constraints: args.placement.constraints.iter().cloned().collect(),
                 })
                 .await?;
             match bids.first() {
@@ -31,7 +31,7 @@ pub async fn scale(global: &GlobalArgs, cmd: ScaleCommand) -> anyhow::Result<()>
                 None => bail!(
                     "no host can take {}: none carries the constraints {:?} without already running it (use --host to pick one)",
                     args.component_id,
-                    args.constraints
+                    args.placement.constraints
                 ),
             }
         }
@@ -41,8 +41,8 @@ pub async fn scale(global: &GlobalArgs, cmd: ScaleCommand) -> anyhow::Result<()>
         component_id: args.component_id.clone(),
         count: args.count,
         host_id: Some(host.clone()),
-        annotations: args.annotations.iter().cloned().collect(),
-        config: args.configs.clone(),
+        annotations: args.placement.annotations.iter().cloned().collect(),
+        config: args.placement.configs.clone(),
         component_limits: (!args.limits.is_empty()).then(|| args.limits.iter().cloned().collect()),
         allow_update: args.allow_update,
         allowed_hosts: args.allowed_hosts.clone(),

@@ -22,14 +22,14 @@ pub async fn start(global: &GlobalArgs, cmd: StartCommand) -> anyhow::Result<()>
 
 async fn start_provider(global: &GlobalArgs, args: StartProviderArgs) -> anyhow::Result<()> {
     let ctl = crate::ctl_client(global).await?;
-    let host = match &args.host {
+    let host = match &args.placement.host {
         Some(h) => h.clone(),
         None => {
             let bids = ctl
                 .auction_provider(&ProviderAuctionRequest {
                     provider_ref: args.provider_ref.clone(),
                     provider_id: args.provider_id.clone(),
-                    constraints: args.constraints.iter().cloned().collect(),
+                    constraints: args.placement.constraints.iter().cloned().collect(),
                 })
                 .await?;
             match bids.first() {
@@ -37,7 +37,7 @@ async fn start_provider(global: &GlobalArgs, args: StartProviderArgs) -> anyhow:
                 None => bail!(
                     "no host can take provider {}: none carries the constraints {:?} without already running it (use --host to pick one)",
                     args.provider_id,
-                    args.constraints
+                    args.placement.constraints
                 ),
             }
         }
@@ -49,8 +49,8 @@ async fn start_provider(global: &GlobalArgs, args: StartProviderArgs) -> anyhow:
             provider_id: args.provider_id.clone(),
             provider_ref: args.provider_ref.clone(),
             host_id: Some(host.clone()),
-            config: args.configs.clone(),
-            annotations: args.annotations.iter().cloned().collect(),
+            config: args.placement.configs.clone(),
+            annotations: args.placement.annotations.iter().cloned().collect(),
         },
     )
     .await?;

@@ -251,20 +251,12 @@ async fn wash_drives_two_lattice_hosts() {
         ],
     );
     assert_eq!(scaled["success"], true, "{scaled}");
-    wait::until_async(
-        "scaled to 3",
-        Duration::from_secs(20),
-        Duration::from_millis(100),
-        || async {
-            let inv = ctl.host_inventory(&h1).await.ok()?;
-            inv.components
-                .iter()
-                .any(|c| c.id == "hello" && c.max_instances == 3)
-                .then_some(())
-        },
-    )
-    .await
-    .unwrap();
+    wait_inventory(&ctl, &h1, Duration::from_secs(20), "scaled to 3", |inv| {
+        inv.components
+            .iter()
+            .any(|c| c.id == "hello" && c.max_instances == 3)
+    })
+    .await;
 
     // wash call: a zero-argument string function, and an HTTP component.
     let called = wash(
@@ -324,20 +316,18 @@ async fn wash_drives_two_lattice_hosts() {
         ],
     );
     assert_eq!(updated["success"], true, "{updated}");
-    wait::until_async(
-        "updated",
+    wait_inventory(
+        &ctl,
+        &greeter_host,
         Duration::from_secs(20),
-        Duration::from_millis(100),
-        || async {
-            let inv = ctl.host_inventory(&greeter_host).await.ok()?;
+        "updated",
+        |inv| {
             inv.components
                 .iter()
                 .any(|c| c.id == "greeter" && c.image_ref.contains("demo_greeter"))
-                .then_some(())
         },
     )
-    .await
-    .unwrap();
+    .await;
 
     wash(
         &nats,
@@ -468,17 +458,14 @@ async fn wash_drives_two_lattice_hosts() {
         home,
         &["stop", "component", "hello", "--host-id", &h1],
     );
-    wait::until_async(
-        "component stopped",
+    wait_inventory(
+        &ctl,
+        &h1,
         Duration::from_secs(20),
-        Duration::from_millis(100),
-        || async {
-            let inv = ctl.host_inventory(&h1).await.ok()?;
-            (!inv.components.iter().any(|c| c.id == "hello")).then_some(())
-        },
+        "component stopped",
+        |inv| !inv.components.iter().any(|c| c.id == "hello"),
     )
-    .await
-    .unwrap();
+    .await;
     wash(&nats, home, &["stop", "host", &h1]);
     wait_hosts(&ctl, Duration::from_secs(20), "the host stops", |hs| {
         hs.len() == 1

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use lattice_testkit::provider::test_provider_bin;
-use lattice_testkit::{wait, NatsServer};
+use lattice_testkit::NatsServer;
 
 use crate::common::*;
 
@@ -71,17 +71,10 @@ async fn wash_style_commands_start_and_stop_components_and_providers_and_deploy_
 
     cli_ok(&url, "default", &["stop", "component", "calc"]);
     cli_ok(&url, "default", &["stop", "provider", "testprov"]);
-    wait::until_async(
-        "both stop",
-        Duration::from_secs(20),
-        Duration::from_millis(100),
-        || async {
-            let inv = ctl.host_inventory(&h.id).await.ok()?;
-            (inv.components.is_empty() && inv.providers.is_empty()).then_some(())
-        },
-    )
-    .await
-    .unwrap();
+    wait_inventory(&ctl, &h.id, Duration::from_secs(20), "both stop", |inv| {
+        inv.components.is_empty() && inv.providers.is_empty()
+    })
+    .await;
     let nothing = cli(&url, "default", &["stop", "provider", "testprov"]);
     assert!(String::from_utf8_lossy(&nothing.stderr).contains("not running on any host"));
 
@@ -102,18 +95,12 @@ async fn wash_style_commands_start_and_stop_components_and_providers_and_deploy_
         &["app", "deploy", &file.display().to_string()],
     );
     assert!(out.contains("one version v1 deployed"), "{out}");
-    wait::until_async(
-        "the app is placed",
+    wait_inventory(
+        &ctl,
+        &h.id,
         Duration::from_secs(30),
-        Duration::from_millis(100),
-        || async {
-            let inv = ctl.host_inventory(&h.id).await.ok()?;
-            inv.components
-                .iter()
-                .any(|c| c.id == "one-calc")
-                .then_some(())
-        },
+        "the app is placed",
+        |inv| inv.components.iter().any(|c| c.id == "one-calc"),
     )
-    .await
-    .unwrap();
+    .await;
 }
