@@ -93,6 +93,11 @@ pub(super) async fn run(
     let id = running.id.clone();
     let timings = providers.timings;
     let mut stop = running.stop.subscribe();
+    // A stop asked while the first process was starting (before this subscription) counts:
+    // a new receiver takes the current value as seen.
+    if *stop.borrow() {
+        stop.mark_changed();
+    }
     let mut links = providers.state.links.subscribe();
     let health = health_subject(&providers.lattice, &id);
     let mut checks = tokio::time::interval_at(
