@@ -6,6 +6,7 @@
 //! - [`plan`]: placement, a pure function of a scaler and the hosts seen.
 //! - [`store`]: the versioned application store in JetStream KV.
 //! - [`reconcile`]: the reconciler every host runs; one per lattice is active (a KV lease).
+//!   It places components and capability providers and puts their links.
 //!
 //! Not here: how components run or are scaled (`lattice-host`), the control client
 //! (`lattice-ctl`).

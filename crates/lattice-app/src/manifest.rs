@@ -234,19 +234,11 @@ impl Manifest {
                 p.add(format!("{at}.name"), format!("{:?} appears twice", c.name));
             }
             match c.kind.as_str() {
-                "component" => {}
-                "capability" if Self::builtin_source(c).is_some() => {}
-                "capability" => p.add(
-                    format!("{at}.properties.image"),
-                    format!(
-                        "capability {:?} is not supported: capabilities are built into every host; use image {}",
-                        c.properties.image,
-                        BUILTINS.map(|(image, _)| image).join(" or ")
-                    ),
-                ),
+                // A capability is built in (a `wasmcloud+builtin://` image) or a provider.
+                "component" | "capability" => {}
                 other => p.add(
                     format!("{at}.type"),
-                    format!("{other:?} is not supported (component, or capability for a built-in)"),
+                    format!("{other:?} is not supported (component or capability)"),
                 ),
             }
             if c.properties.image.trim().is_empty() {
@@ -310,6 +302,12 @@ impl Manifest {
             .iter()
             .find(|(image, _)| *image == c.properties.image)
             .map(|(_, source)| *source)
+    }
+
+    /// Whether `c` is a capability provider: a capability that is not built in, run by the
+    /// hosts its scaler picks as an external process (`provider.start`).
+    pub fn is_provider(c: &Component) -> bool {
+        c.kind == "capability" && Self::builtin_source(c).is_none()
     }
 
     /// The link traits of component `c`.
@@ -510,7 +508,7 @@ spec:
     }
 
     #[test]
-    fn built_in_capabilities_are_link_sources_and_others_are_refused() {
+    fn built_in_capabilities_are_link_sources_and_others_are_providers() {
         let with = |image: &str| {
             format!(
                 r#"apiVersion: core.oam.dev/v1beta1
@@ -533,16 +531,15 @@ spec:
         let m = Manifest::parse(&with("wasmcloud+builtin://http-server")).unwrap();
         let server = &m.spec.components[0];
         assert_eq!(Manifest::builtin_source(server), Some("http"));
+        assert!(!Manifest::is_provider(server));
         assert_eq!(m.component_id(server), "http");
         assert_eq!(Manifest::builtin_source(&m.spec.components[1]), None);
-        let Err(ManifestError::Invalid(problems)) =
-            Manifest::parse(&with("ghcr.io/wasmcloud/http-server:0.23.0"))
-        else {
-            panic!("an OCI provider was accepted");
-        };
-        assert_eq!(problems[0].path, "spec.components[0].properties.image");
-        assert!(problems[0]
-            .message
-            .contains("wasmcloud+builtin://http-server"));
+        assert!(!Manifest::is_provider(&m.spec.components[1]));
+        let m = Manifest::parse(&with("ghcr.io/wasmcloud/http-server:0.23.0")).unwrap();
+        let server = &m.spec.components[0];
+        assert!(Manifest::is_provider(server));
+        assert_eq!(m.component_id(server), "web-httpserver");
+        let e = Manifest::parse(&with("x").replace("type: capability", "type: actor")).unwrap_err();
+        assert!(e.to_string().contains("spec.components[0].type"), "{e}");
     }
 }

@@ -1,7 +1,9 @@
 //! Placement: how many instances of a component each host should run. Pure functions of the
 //! scaler and the hosts seen, so the reconciler's decisions can be tested without a lattice.
+//! Components take any number of instances per host ([`place`]); a capability provider is a
+//! process, at most one per host ([`place_provider`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::manifest::{Scaler, ScalerProperties, Spread};
 
@@ -12,6 +14,8 @@ pub struct HostView {
     pub labels: BTreeMap<String, String>,
     /// Instances (max concurrency) of each component id running there.
     pub running: BTreeMap<String, u32>,
+    /// Ids of the capability providers running there.
+    pub providers: BTreeSet<String>,
 }
 
 /// Instances per host id, and what could not be placed.
@@ -121,6 +125,59 @@ pub fn place(scaler: &Scaler, id: &str, hosts: &[HostView]) -> Placement {
     out
 }
 
+/// Which hosts run provider `id` under `scaler` (each gets 1 in `per_host`).
+///
+/// A spreadscaler's `instances` counts hosts, split over the spreads by weight; within a
+/// spread the hosts already running the provider are kept first, then by id, and a host
+/// counts once even where spreads overlap. A daemonscaler runs it on every matching host.
+pub fn place_provider(scaler: &Scaler, id: &str, hosts: &[HostView]) -> Placement {
+    let mut out = Placement::default();
+    match scaler {
+        Scaler::Daemon(s) => {
+            let spreads = spreads(s);
+            if s.instances == 0 {
+                return out;
+            }
+            for h in hosts
+                .iter()
+                .filter(|h| spreads.iter().any(|sp| matches(h, sp)))
+            {
+                out.per_host.insert(h.id.clone(), 1);
+            }
+            if out.per_host.is_empty() {
+                out.unplaced
+                    .push("daemonscaler: no host matches any spread".to_string());
+            }
+        }
+        Scaler::Spread(s) => {
+            let spreads = spreads(s);
+            let weights: Vec<u32> = spreads.iter().map(|sp| sp.weight.unwrap_or(1)).collect();
+            for (spread, share) in spreads.iter().zip(split(s.instances, &weights)) {
+                let mut eligible: Vec<&HostView> = hosts
+                    .iter()
+                    .filter(|h| matches(h, spread) && !out.per_host.contains_key(&h.id))
+                    .collect();
+                eligible.sort_by(|a, b| {
+                    let (ra, rb) = (a.providers.contains(id), b.providers.contains(id));
+                    rb.cmp(&ra).then(a.id.cmp(&b.id))
+                });
+                for h in eligible.iter().take(share as usize) {
+                    out.per_host.insert(h.id.clone(), 1);
+                }
+                if (eligible.len() as u32) < share {
+                    out.unplaced.push(format!(
+                        "spread {:?}: {} more host(s) with labels {:?} needed for provider {id} (one per host)",
+                        spread.name,
+                        share - eligible.len() as u32,
+                        spread.requirements
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +190,11 @@ mod tests {
                 [("c".to_string(), running)].into()
             } else {
                 BTreeMap::new()
+            },
+            providers: if running > 0 {
+                ["c".to_string()].into()
+            } else {
+                BTreeSet::new()
             },
         }
     }
@@ -207,5 +269,29 @@ mod tests {
             place(&d, "c", &hosts).per_host,
             [("h1".into(), 3), ("h2".into(), 3)].into()
         );
+    }
+
+    #[test]
+    fn a_provider_runs_once_per_host_kept_where_it_runs() {
+        let hosts = [host("h1", "a", 0), host("h2", "a", 1), host("h3", "b", 0)];
+        // Two in zone a: h2 keeps its instance, h1 is next by id.
+        let p = place_provider(&spread(2, &[("a", "a", 1)]), "c", &hosts);
+        assert_eq!(p.per_host, [("h1".into(), 1), ("h2".into(), 1)].into());
+        let p = place_provider(&spread(1, &[("a", "a", 1)]), "c", &hosts);
+        assert_eq!(p.per_host, [("h2".into(), 1)].into());
+        // Overlapping spreads do not put two on one host; a shortfall is explained.
+        let p = place_provider(
+            &spread(4, &[("a", "a", 1), ("also-a", "a", 1)]),
+            "c",
+            &hosts,
+        );
+        assert_eq!(p.per_host, [("h1".into(), 1), ("h2".into(), 1)].into());
+        assert_eq!(p.unplaced.len(), 1, "{:?}", p.unplaced);
+        assert!(p.unplaced[0].contains("2 more host(s)"), "{:?}", p.unplaced);
+        let d = Scaler::Daemon(ScalerProperties {
+            instances: 5,
+            spread: vec![],
+        });
+        assert_eq!(place_provider(&d, "c", &hosts).per_host.len(), 3);
     }
 }

@@ -41,7 +41,7 @@ const SPREAD_6: &str = "        - type: spreadscaler
                 requirements: { zone: b }
                 weight: 1";
 
-fn zone_host(url: &str, zone: &str) -> HostProcess {
+pub(crate) fn zone_host(url: &str, zone: &str) -> HostProcess {
     host(url, "default")
         .heartbeat(Duration::from_millis(500))
         .arg("--allow-file-load")
@@ -51,7 +51,7 @@ fn zone_host(url: &str, zone: &str) -> HostProcess {
         .unwrap()
 }
 
-fn app_cli(
+pub(crate) fn app_cli(
     url: &str,
     dir: &tempfile::TempDir,
     args: &[&str],

@@ -4,6 +4,7 @@
 //!
 //! One test binary for the whole crate (each binary links slowly); one module per capability.
 
+mod app_providers;
 mod apps;
 mod attacks;
 mod auth;

@@ -12,11 +12,12 @@
 //! `component.update`, `link.put|del`, `config.put`). A command it sent is not sent again
 //! until the lattice shows its effect or its backoff passes, so a placement that cannot be
 //! met (no matching host) yields a `failed` status with the reason, not a loop of commands.
+//! Capability providers are placed the same way, one process per host ([`providers`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use async_nats::jetstream::{self, kv};
+use async_nats::jetstream;
 use futures::StreamExt;
 use lattice_proto::ctl::{
     DeleteLinkRequest, HostInventory, Link, ScaleComponentCommand, UpdateComponentCommand,
@@ -25,6 +26,10 @@ use tokio::time::Instant;
 
 use crate::manifest::Manifest;
 use crate::plan::{place, HostView};
+use lease::Lease;
+
+mod lease;
+mod providers;
 use crate::store::{AppStatus, AppStore, ScalerStatus};
 
 /// Annotation naming the application a component was started for.
@@ -52,69 +57,6 @@ impl ReconcilerConfig {
             lease_ttl: Duration::from_secs(3),
             kv_replicas: 1,
             ctl_prefix: lattice_proto::subject::DEFAULT_CTL_PREFIX.into(),
-        }
-    }
-}
-
-/// The lease that makes one reconciler active.
-struct Lease {
-    kv: kv::Store,
-    me: String,
-    revision: Option<u64>,
-}
-
-impl Lease {
-    async fn open(js: &jetstream::Context, c: &ReconcilerConfig) -> Result<Self, String> {
-        let kv = lattice_nats::kv::open_or_create(
-            js,
-            kv::Config {
-                bucket: lattice_proto::subject::lease_bucket(&c.lattice),
-                history: 1,
-                max_age: c.lease_ttl,
-                num_replicas: c.kv_replicas.max(1),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        Ok(Self {
-            kv,
-            me: c.host_id.clone(),
-            revision: None,
-        })
-    }
-
-    /// Renews the lease if held, else tries to take it. True while this host holds it.
-    async fn hold(&mut self) -> bool {
-        let me = bytes::Bytes::from(self.me.clone());
-        let result = match self.revision {
-            Some(r) => self
-                .kv
-                .update("reconciler", me, r)
-                .await
-                .map_err(|e| e.to_string()),
-            None => self
-                .kv
-                .create("reconciler", me)
-                .await
-                .map_err(|e| e.to_string()),
-        };
-        match (result, self.revision) {
-            (Ok(r), None) => {
-                tracing::info!(host_id = %self.me, "this host now runs the lattice's reconciler");
-                self.revision = Some(r);
-                true
-            }
-            (Ok(r), Some(_)) => {
-                self.revision = Some(r);
-                true
-            }
-            (Err(e), Some(_)) => {
-                tracing::warn!(error = %e, "lost the reconciler lease");
-                self.revision = None;
-                false
-            }
-            (Err(_), None) => false,
         }
     }
 }
@@ -304,6 +246,7 @@ async fn apply(
                 .iter()
                 .map(|d| (d.id.clone(), d.max_instances))
                 .collect(),
+            providers: inv.providers.iter().map(|p| p.id.clone()).collect(),
         })
         .collect();
     let seen = Seen {
@@ -313,7 +256,9 @@ async fn apply(
     for c in &m.spec.components {
         let id = m.component_id(c);
         // A built-in capability runs in every host: nothing to place, only its links.
-        if Manifest::builtin_source(c).is_none() {
+        if Manifest::is_provider(c) {
+            scalers.push(providers::place(ctl, app, c, &id, &seen, state, &mut busy).await);
+        } else if Manifest::builtin_source(c).is_none() {
             scalers.push(place_component(ctl, app, c, &id, &seen, state, &mut busy).await);
         }
         for l in Manifest::links(c) {
@@ -384,6 +329,10 @@ async fn apply(
             if state.may_send(key, "scale 0".into()) {
                 stop(ctl, &inv.host_id, d).await;
             }
+        }
+        for p in providers::managed_by(inv, app).filter(|p| !ids.contains(&p.id)) {
+            busy = true;
+            providers::stop_if_due(ctl, state, &inv.host_id, &p.id).await;
         }
     }
     let failed: Vec<&ScalerStatus> = scalers.iter().filter(|s| s.status == "failed").collect();
@@ -507,6 +456,10 @@ async fn remove(
             if state.may_send(key, "scale 0".into()) {
                 stop(ctl, &inv.host_id, d).await;
             }
+        }
+        for p in providers::managed_by(inv, app) {
+            ours.insert(p.id.clone());
+            providers::stop_if_due(ctl, state, &inv.host_id, &p.id).await;
         }
     }
     // The app's links: from its components, and from built-in sources to them.
