@@ -4,10 +4,14 @@
 //!   `reverse("interop")` on PREFIX (a component in a Lattice host) and prints the results.
 //! - `serve NATS_URL PREFIX`: serves `lattice:interop/echo@0.1.0` `shout(string) -> string`
 //!   and `sum(list<u32>) -> u64` on PREFIX until killed; prints `serving` once subscribed.
+//! - `serve-http NATS_URL PREFIX`: plays a wasmCloud v1 host's HTTP component (see
+//!   `wasmcloud_http`).
 
 use anyhow::{bail, Context};
 use futures::StreamExt;
 use wrpc_transport::{InvokeExt, ServeExt};
+
+mod wasmcloud_http;
 
 type Paths = Vec<Box<[Option<usize>]>>;
 
@@ -15,8 +19,11 @@ type Paths = Vec<Box<[Option<usize>]>>;
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (Some(mode), Some(url), Some(prefix)) = (args.get(1), args.get(2), args.get(3)) else {
-        bail!("usage: lattice-interop-peer invoke|serve NATS_URL PREFIX");
+        bail!("usage: lattice-interop-peer invoke|serve|serve-http NATS_URL PREFIX");
     };
+    if mode == "serve-http" {
+        return wasmcloud_http::serve(url, prefix).await;
+    }
     let nats = async_nats_049::connect(url.as_str()).await.context("connecting to NATS")?;
     let client = wrpc_transport_nats::Client::new(nats, prefix.as_str(), None)
         .await

@@ -17,9 +17,10 @@
 //! stream of parameter chunks (`body-follows`), and the response body follows the head as a
 //! stream of result chunks, both with flow control (see
 //! [`crate::transport::Client::invoke_streaming`]). So a long or endless body (an upload, a
-//! download, server-sent events) reaches the other side as it is written. wasmCloud's `wrpc:http/incoming-handler@0.1.0` carries bodies as `stream<u8>` on
-//! nested paths, which this transport does not implement; that is why this is a function of
-//! our own.
+//! download, server-sent events) reaches the other side as it is written. wasmCloud's
+//! `wrpc:http/incoming-handler@0.1.0` ([`crate::wrpc_http`]) carries bodies as `stream<u8>` on
+//! nested paths without flow control; that is why Lattice hosts talk this function of their own
+//! between them, and `wrpc:http` to wasmCloud's hosts and providers.
 
 use crate::codec::DecodeError;
 use crate::prim::{bytes, headers, option, put_bytes, put_headers, put_option, string, trailing};

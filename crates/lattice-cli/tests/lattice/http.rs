@@ -13,7 +13,7 @@ use crate::common::*;
 const HELLO: &str = "Hello from Lattice!\n";
 
 /// A host process serving the shared HTTP listener on `port`.
-fn http_host(url: &str, port: u16) -> HostProcess {
+pub(crate) fn http_host(url: &str, port: u16) -> HostProcess {
     host(url, "default")
         .arg("--allow-file-load")
         .arg("--http-address")
@@ -36,7 +36,7 @@ async fn run_hello(
 }
 
 /// Routes requests for `id` by the source config `pairs` (stored as config `http-{id}`).
-async fn route(ctl: &lattice_ctl::Client, id: &str, pairs: &[(&str, &str)]) {
+pub(crate) async fn route(ctl: &lattice_ctl::Client, id: &str, pairs: &[(&str, &str)]) {
     let name = format!("http-{id}");
     let values = pairs
         .iter()
@@ -52,7 +52,7 @@ async fn route(ctl: &lattice_ctl::Client, id: &str, pairs: &[(&str, &str)]) {
 
 /// Requests `path` from `addr` until it answers `status` (routes reach every host within a
 /// moment of the link).
-async fn until_status(addr: &str, host: &str, path: &str, status: u16) -> Response {
+pub(crate) async fn until_status(addr: &str, host: &str, path: &str, status: u16) -> Response {
     let last = std::sync::Mutex::new(String::new());
     lattice_testkit::wait::until_async(
         &format!("{status} from http://{addr}{path}"),

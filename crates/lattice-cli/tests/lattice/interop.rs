@@ -1,6 +1,7 @@
 //! Wire compatibility with the last upstream wRPC NATS transport (`wrpc-transport-nats` 0.31),
 //! built from `interop/` (its own workspace and lock file): their client calls our host, and
-//! our client calls their server.
+//! our client calls their server; and Lattice's HTTP ingress forwarding to a component on a
+//! wasmCloud v1 host (the peer serving `wrpc:http` with the crates of wasmCloud v1's era).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -172,4 +173,91 @@ async fn upstream_wrpc_client_and_server_interoperate_with_lattice() {
     );
     assert_eq!(added.trim(), "42");
     assert!(server.is_running(), "{}", server.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ingress_forwards_to_a_component_on_a_wasmcloud_host() {
+    use lattice_testkit::http::request;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let peer = peer();
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let ctl = ctl(&url, "default").await;
+    let port = lattice_testkit::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let _h = crate::http::http_host(&url, port);
+    // No Lattice host runs `wc-echo`; the peer serves it as a wasmCloud host would.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(&peer);
+    cmd.args(["serve-http", &url, "default.wc-echo"]);
+    let mut server =
+        ChildProcess::spawn("wasmCloud-like peer", cmd, &dir.path().join("peer.log")).unwrap();
+    server
+        .wait_for_log("serving", Duration::from_secs(20))
+        .unwrap();
+    crate::http::route(&ctl, "wc-echo", &[("path", "/wc")]).await;
+
+    let r = crate::http::until_status(&addr, "localhost", "/wc/hello?x=1", 200).await;
+    assert_eq!(r.text(), "GET /wc/hello?x=1\n");
+    assert!(
+        r.headers
+            .iter()
+            .any(|(k, v)| k == "x-served-by" && v == "wasmcloud-peer"),
+        "{:?}",
+        r.headers
+    );
+    // A small body goes in place; a large one follows on the request's nested path.
+    for body in [
+        b"ping".to_vec(),
+        (0..1u32 << 20).map(|i| (i % 251) as u8).collect(),
+    ] {
+        let r = request(
+            &addr,
+            "POST",
+            "localhost",
+            "/wc/up",
+            &body,
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status, 200);
+        let mut want = b"POST /wc/up\n".to_vec();
+        want.extend_from_slice(&body);
+        assert!(
+            r.body == want,
+            "{} bytes back for {}",
+            r.body.len(),
+            body.len()
+        );
+    }
+    // Both ways at once: the first chunk's echo arrives before the client sends the second.
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(
+        b"POST /wc/echo HTTP/1.1\r\nhost: localhost\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n6\r\nping-1\r\n",
+    )
+    .await
+    .unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&raw).contains("ping-1") {
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .expect("the first chunk's echo before the body ended")
+            .unwrap();
+        assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&raw));
+        raw.extend_from_slice(&buf[..n]);
+    }
+    s.write_all(b"6\r\nping-2\r\n0\r\n\r\n").await.unwrap();
+    s.read_to_end(&mut raw).await.unwrap();
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(
+        raw.contains("ping-2") && raw.ends_with("0\r\n\r\n"),
+        "{raw:?}"
+    );
+
+    // The peer gone: the route answers 502 again, as for any target nobody runs.
+    drop(server);
+    let r = crate::http::until_status(&addr, "localhost", "/wc/hello", 502).await;
+    assert!(r.text().contains("wc-echo"), "{}", r.text());
 }

@@ -1,5 +1,7 @@
 //! A request forwarded to the host that runs its component, over wRPC
 //! (`lattice_wrpc::http`), its body streamed both ways; and the other side, serving one.
+//! When no Lattice host serves the component, the request goes as wasmCloud v1 hosts serve
+//! HTTP components (`wrpc:http/incoming-handler@0.1.0.handle`, see [`forward_wrpc_http`]).
 
 use std::sync::Arc;
 
@@ -99,7 +101,7 @@ pub(super) async fn forward(
         .policy(target, idempotent && streamed.is_none());
     let calls = &ingress.calls;
     let result = calls
-        .send(target, &policy, deadline, || {
+        .send(target, &policy, deadline, || async {
             let call = lattice_wrpc::transport::Call::new(
                 &prefix,
                 lattice_wrpc::http::HTTP_INSTANCE,
@@ -108,15 +110,40 @@ pub(super) async fn forward(
                 deadline,
             )
             .with_headers(headers.clone());
-            calls.wrpc.invoke_streaming(
-                call,
-                lattice_wrpc::http::ResponseHead::decode,
-                streamed.clone(),
-            )
+            let sent = calls
+                .wrpc
+                .invoke_streaming(
+                    call,
+                    lattice_wrpc::http::ResponseHead::decode,
+                    streamed.clone(),
+                )
+                .await;
+            match sent {
+                Ok((head, rest)) => Ok((head, streamed_body(rest))),
+                // No Lattice host serves it; a wasmCloud host may. Nobody at all: the first
+                // error stands.
+                Err(e) if e.kind() == CallErrorKind::NoResponders => {
+                    let call = lattice_wrpc::transport::Call::new(
+                        &prefix,
+                        lattice_wrpc::wrpc_http::WRPC_HTTP_INSTANCE,
+                        lattice_wrpc::http::HTTP_FUNC,
+                        Bytes::new(),
+                        deadline,
+                    )
+                    .with_headers(headers.clone());
+                    forward_wrpc_http(&calls.wrpc, call, &request, streamed.clone())
+                        .await
+                        .map_err(|up| match up.kind() {
+                            CallErrorKind::NoResponders => e,
+                            _ => up,
+                        })
+                }
+                Err(e) => Err(e),
+            }
         })
         .await;
     let (head, body) = result?;
-    let mut out = Response::new(streamed_body(body));
+    let mut out = Response::new(body);
     *out.status_mut() = StatusCode::from_u16(head.status).map_err(|_| {
         CallError::new(
             CallErrorKind::Decode,
@@ -135,6 +162,48 @@ pub(super) async fn forward(
         }
     }
     Ok(out)
+}
+
+/// Sends `request` (and the rest of its body, `streamed`) as
+/// `wrpc:http/incoming-handler@0.1.0.handle` to whoever serves `call`'s subject (a wasmCloud
+/// v1 host), and returns the response head and body as they come. `call.params` is replaced
+/// by the encoded request: its head, with the body when it is whole and not empty; any other
+/// body (an empty one too) follows on its nested path.
+async fn forward_wrpc_http(
+    wrpc: &lattice_wrpc::transport::Client,
+    mut call: lattice_wrpc::transport::Call<'_>,
+    request: &lattice_wrpc::http::Request,
+    streamed: Option<BodySource>,
+) -> Result<(lattice_wrpc::http::ResponseHead, ResponseBody), CallError> {
+    use lattice_wrpc::wrpc_http::{decode_outcome, WRPC_HTTP_BODY_PATH};
+    let whole = (!request.body.is_empty()).then(|| request.body.clone());
+    let body = match (&whole, streamed) {
+        (Some(_), _) => None,
+        (None, Some(s)) => Some(s),
+        (None, None) => Some(BodySource::new(futures::stream::empty())),
+    };
+    let upstream = lattice_wrpc::wrpc_http::Request {
+        method: request.method.clone(),
+        path_with_query: Some(request.path_with_query.clone()),
+        scheme: request.scheme.clone(),
+        authority: request.authority.clone(),
+        headers: request.headers.clone(),
+        body: whole,
+    };
+    let mut bytes = Vec::with_capacity(256 + request.body.len());
+    upstream.encode(&mut bytes);
+    call.params = Bytes::from(bytes);
+    let (outcome, rest) = wrpc
+        .invoke_nested(call, decode_outcome, WRPC_HTTP_BODY_PATH, body)
+        .await?;
+    match outcome {
+        Ok((head, Some(whole))) => Ok((head, full_body(whole))),
+        Ok((head, None)) => Ok((head, streamed_body(rest))),
+        Err(code) => Err(CallError::new(
+            CallErrorKind::Trapped,
+            format!("the component failed the request: {code}"),
+        )),
+    }
 }
 
 /// A response body read chunk by chunk from the host serving the request, as the client

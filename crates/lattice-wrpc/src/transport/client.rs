@@ -21,7 +21,9 @@ use super::headers::{
     SERVER_HEADER, STREAM_HEADER, TIMEOUT_HEADER, WHOLE_HEADER,
 };
 use super::inbox::{check_host, CallRoute, CallSlot, ClientInner, Replies};
-use super::stream::{send_body, AbortOnDrop, BodySource, ResultStream, StreamWatch, STREAM_WINDOW};
+use super::stream::{
+    send_body, send_nested, AbortOnDrop, BodySource, ResultStream, StreamWatch, STREAM_WINDOW,
+};
 use super::watchdog::{RoundTrips, Watchdog};
 
 /// One invocation to send: where to, what, and by when. A retry sends the same value again,
@@ -66,6 +68,18 @@ impl<'a> Call<'a> {
         self.headers = headers;
         self
     }
+}
+
+/// How a call's results come, and its body goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode<'p> {
+    /// A value and nothing after it.
+    Plain,
+    /// A value, then Lattice's result chunks with credit (and a body after the parameters).
+    Streamed,
+    /// A value with a `stream<u8>` at this nested path of the results (and of the parameters,
+    /// for a body), as upstream peers send it.
+    Nested(&'p str),
 }
 
 /// A wRPC client over one NATS connection. All its calls share one wildcard inbox
@@ -159,7 +173,9 @@ impl Client {
         call: Call<'_>,
         decode: impl Fn(&[u8]) -> Result<T, DecodeError>,
     ) -> Result<T, CallError> {
-        self.start(call, decode, false, None).await.map(|(v, _)| v)
+        self.start(call, decode, Mode::Plain, None)
+            .await
+            .map(|(v, _)| v)
     }
 
     /// Like [`Client::invoke`], for a function whose results are a value followed by a
@@ -175,7 +191,27 @@ impl Client {
         decode: impl Fn(&[u8]) -> Result<T, DecodeError>,
         body: Option<BodySource>,
     ) -> Result<(T, ResultStream), CallError> {
-        let (value, rest) = self.start(call, decode, true, body).await?;
+        let (value, rest) = self.start(call, decode, Mode::Streamed, body).await?;
+        let rest =
+            rest.ok_or_else(|| transport("results", "a streamed call ended without its stream"))?;
+        Ok((value, rest))
+    }
+
+    /// Like [`Client::invoke_streaming`], for an upstream function whose results hold a
+    /// `stream<u8>` that follows on nested `path` (wasmCloud's `wrpc:http` response body, at
+    /// `0.0`): returns the value, and that stream's data to read from [`ResultStream`]. With
+    /// `body`, the parameters' `stream<u8>` at the same `path` (the request body) is sent
+    /// there after the handshake, as its chunks come: upstream peers take no credit, so
+    /// NATS and the connection's buffer are what push back. If the value says the stream
+    /// came whole in place, nothing follows: drop the [`ResultStream`].
+    pub async fn invoke_nested<T>(
+        &self,
+        call: Call<'_>,
+        decode: impl Fn(&[u8]) -> Result<T, DecodeError>,
+        path: &str,
+        body: Option<BodySource>,
+    ) -> Result<(T, ResultStream), CallError> {
+        let (value, rest) = self.start(call, decode, Mode::Nested(path), body).await?;
         let rest =
             rest.ok_or_else(|| transport("results", "a streamed call ended without its stream"))?;
         Ok((value, rest))
@@ -189,9 +225,10 @@ impl Client {
         &self,
         call: Call<'_>,
         decode: impl Fn(&[u8]) -> Result<T, DecodeError>,
-        streaming: bool,
+        mode: Mode<'_>,
         body: Option<BodySource>,
     ) -> Result<(T, Option<ResultStream>), CallError> {
+        let streaming = mode != Mode::Plain;
         let Call {
             prefix,
             instance,
@@ -209,9 +246,8 @@ impl Client {
         let nats = &inner.nats;
         let target = subject::invocation(prefix, instance, func);
         let (tx, rx) = mpsc::unbounded_channel();
-        // Only a call with a body takes credit: plain calls allocate nothing for it.
-        let credits = body
-            .is_some()
+        // Only a Lattice call with a body takes credit: plain calls allocate nothing for it.
+        let credits = (body.is_some() && mode == Mode::Streamed)
             .then(|| Arc::new(tokio::sync::Semaphore::new(STREAM_WINDOW as usize)));
         let route = CallRoute {
             tx,
@@ -234,6 +270,12 @@ impl Client {
         let rc = format!("{inbox}.{id}");
         // `Rc.results`, told apart without making the subject (a whole reply never needs it).
         let is_results = |s: &str| s.strip_prefix(rc.as_str()) == Some(".results");
+        // Where an upstream peer sends the nested stream, and what of it came early.
+        let nested = match mode {
+            Mode::Nested(path) => Some(subject::nested(&subject::results(&rc), path)),
+            _ => None,
+        };
+        let mut early = std::collections::VecDeque::new();
 
         let budget = deadline.saturating_duration_since(Instant::now());
         let budget_ms = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX);
@@ -312,6 +354,10 @@ impl Client {
                     }
                 }
             };
+            if nested.as_deref() == Some(msg.subject.as_str()) {
+                early.push_back(msg);
+                continue;
+            }
             if msg.subject.ends_with(".whole") && !streaming {
                 // Handshake, results and their end in one message.
                 inner.observe_round_trip(started);
@@ -359,20 +405,31 @@ impl Client {
                             .await
                             .map_err(|e| nats_failed("cannot send parameters", e))?;
                     }
-                    if let (Some(stream), Some(credits)) =
-                        (body.as_ref().and_then(BodySource::take), &credits)
-                    {
-                        let send = send_body(nats.clone(), param_subject, stream, credits.clone());
-                        let send = tokio::time::timeout_at(deadline, send);
-                        sender = Some(AbortOnDrop(tokio::spawn(async move {
-                            let _ = send.await;
-                        })));
-                        continue;
+                    let stream = body.as_ref().and_then(BodySource::take);
+                    match (stream, &credits, mode) {
+                        (Some(stream), Some(credits), _) => {
+                            let send =
+                                send_body(nats.clone(), param_subject, stream, credits.clone());
+                            let send = tokio::time::timeout_at(deadline, send);
+                            sender = Some(AbortOnDrop(tokio::spawn(async move {
+                                let _ = send.await;
+                            })));
+                        }
+                        (stream, _, _) => {
+                            // End of the parameter stream, as upstream peers expect.
+                            nats.publish(param_subject.clone(), Bytes::new())
+                                .await
+                                .map_err(|e| nats_failed("cannot end parameters", e))?;
+                            if let (Some(stream), Mode::Nested(path)) = (stream, mode) {
+                                let to = subject::nested(&param_subject, path);
+                                let send = send_nested(nats.clone(), to, stream);
+                                let send = tokio::time::timeout_at(deadline, send);
+                                sender = Some(AbortOnDrop(tokio::spawn(async move {
+                                    let _ = send.await;
+                                })));
+                            }
+                        }
                     }
-                    // End of the parameter stream, as upstream peers expect.
-                    nats.publish(param_subject, Bytes::new())
-                        .await
-                        .map_err(|e| nats_failed("cannot end parameters", e))?;
                     continue;
                 }
                 // A failure in place of the handshake: nothing follows.
@@ -396,13 +453,17 @@ impl Client {
                         nats: nats.clone(),
                         rx,
                         _slot: slot,
-                        results: subject::results(&rc),
+                        results: nested.clone().unwrap_or_else(|| subject::results(&rc)),
                         credit: server_inbox
                             .as_deref()
-                            .filter(|_| streaming)
+                            .filter(|_| mode == Mode::Streamed)
                             .map(subject::credit),
+                        nested: nested
+                            .is_some()
+                            .then(crate::wrpc_http::ByteChunks::default),
+                        early: std::mem::take(&mut early),
                         deadline,
-                        ended: results.ended(),
+                        ended: results.ended() && nested.is_none(),
                         unacknowledged: false,
                         _sender: sender,
                         watch: match (&inner.watchdog, accepted_by) {

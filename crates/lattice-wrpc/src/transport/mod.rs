@@ -22,6 +22,11 @@
 //! Plain calls say it with the header they need anyway, one header fewer to write, route
 //! and parse per call (`scripts/bench wrpc` measures a request-reply with one header).
 //!
+//! Upstream functions whose values hold a `stream<u8>` (wasmCloud's `wrpc:http`) send it on a
+//! nested path of the parameters or results (`Rs.params.0.0`, `Rc.results.0.0`) as `list<u8>`
+//! chunks, the last one empty: [`Invocation::nested_bytes`] and
+//! [`Invocation::respond_nested`] serve them, [`Client::invoke_nested`] calls them.
+//!
 //! Headers carry `source-id`, `link-name`, W3C `traceparent`, and `lattice-timeout-ms`, the
 //! caller's remaining time budget (relative, so clock skew between hosts does not matter).
 //! No NATS status other than "no responders" is expected; a missing handshake within the

@@ -85,6 +85,41 @@ pub(super) async fn send_body(
         .map_err(|e| nats_failed("cannot end the body", e))
 }
 
+/// Sends `body` on `subject` as an upstream peer reads a `stream<u8>` on a nested path:
+/// `list<u8>` chunks, an empty one last, then the end of the message stream. A body that
+/// fails ends without the empty chunk, so the reader sees it cut short.
+pub(super) async fn send_nested(
+    nats: async_nats::Client,
+    subject: String,
+    mut body: Chunks,
+) -> Result<(), CallError> {
+    // Room for a chunk's length prefix.
+    let piece = STREAM_CHUNK.min(nats.max_payload().max(1024)) - 8;
+    let sent = async {
+        while let Some(next) = body.next().await {
+            let mut rest = next?;
+            while !rest.is_empty() {
+                let data = rest.split_to(piece.min(rest.len()));
+                let mut chunk = Vec::with_capacity(data.len() + 8);
+                crate::wrpc_http::encode_chunk(&data, &mut chunk);
+                nats.publish(subject.clone(), chunk.into()).await?;
+            }
+        }
+        Ok::<_, BodyError>(())
+    }
+    .await;
+    if let Err(e) = &sent {
+        tracing::debug!(error = %e, "a streamed body broke off");
+    } else {
+        nats.publish(subject.clone(), Bytes::from_static(&[0]))
+            .await
+            .map_err(|e| nats_failed("cannot end the body", e))?;
+    }
+    nats.publish(subject, Bytes::new())
+        .await
+        .map_err(|e| nats_failed("cannot end the body", e))
+}
+
 /// The byte chunks that follow a streamed call's value (see [`Client::invoke_streaming`]).
 /// Dropping it before the end tells the server to stop.
 pub struct ResultStream {
@@ -102,6 +137,11 @@ pub struct ResultStream {
     pub(super) _sender: Option<AbortOnDrop>,
     /// Checks on the host streaming the chunks when none came for a while.
     pub(super) watch: Option<StreamWatch>,
+    /// For an upstream peer's nested `stream<u8>`: its `list<u8>` chunks, decoded as they
+    /// come (see [`Client::invoke_nested`]).
+    pub(super) nested: Option<crate::wrpc_http::ByteChunks>,
+    /// Messages of the stream that came before the value was complete.
+    pub(super) early: std::collections::VecDeque<async_nats::Message>,
 }
 
 /// What a [`ResultStream`] needs to ask whether its host is still there.
@@ -135,7 +175,11 @@ impl ResultStream {
                 Some(w) => self.deadline.min(Instant::now() + w.patience),
                 None => self.deadline,
             };
-            let msg = match tokio::time::timeout_at(wake, self.rx.recv()).await {
+            let next = match self.early.pop_front() {
+                Some(m) => Ok(Some(m)),
+                None => tokio::time::timeout_at(wake, self.rx.recv()).await,
+            };
+            let msg = match next {
                 Ok(Some(m)) => m,
                 Ok(None) => return Err(transport("reply inbox", "subscription closed")),
                 Err(_) if Instant::now() >= self.deadline => {
@@ -166,6 +210,34 @@ impl ResultStream {
             };
             if msg.subject.as_str() != self.results {
                 continue;
+            }
+            if let Some(chunks) = &mut self.nested {
+                if msg.payload.is_empty() {
+                    self.ended = true;
+                    if let Some(err) = header(msg.headers.as_ref(), ERROR_HEADER) {
+                        return Err(CallError::from_header(err));
+                    }
+                    return match chunks.is_done() {
+                        true => Ok(None),
+                        false => Err(transport(
+                            "results",
+                            "the stream ended before its last chunk",
+                        )),
+                    };
+                }
+                let mut out = Vec::new();
+                chunks.push(&msg.payload, &mut out).map_err(|e| {
+                    self.ended = true;
+                    CallError::new(CallErrorKind::Decode, format!("results stream: {e}"))
+                })?;
+                // Its last chunk ends it: what follows on the subject is only the end.
+                self.ended = chunks.is_done();
+                match out.len() {
+                    0 if self.ended => return Ok(None),
+                    0 => continue,
+                    1 => return Ok(out.pop()),
+                    _ => return Ok(Some(out.concat().into())),
+                }
             }
             if msg.payload.is_empty() {
                 self.ended = true;
