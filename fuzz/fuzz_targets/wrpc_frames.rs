@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Ok(s) = std::str::from_utf8(data) {
-        let _ = lattice_wrpc::CallError::parse(s);
+        let _ = lattice_wrpc::CallError::from_header(s);
         let _ = lattice_wrpc::trace::TraceParent::parse(s);
     }
 });

@@ -45,6 +45,34 @@ fn spreads(s: &ScalerProperties) -> Vec<Spread> {
     }
 }
 
+/// A daemonscaler's placement: `each` on every host matching any of its spreads.
+fn daemon(s: &ScalerProperties, hosts: &[HostView], each: u32) -> Placement {
+    let mut out = Placement::default();
+    if s.instances == 0 {
+        return out;
+    }
+    let spreads = spreads(s);
+    for h in hosts
+        .iter()
+        .filter(|h| spreads.iter().any(|sp| matches(h, sp)))
+    {
+        out.per_host.insert(h.id.clone(), each);
+    }
+    if out.per_host.is_empty() {
+        out.unplaced
+            .push("daemonscaler: no host matches any spread".to_string());
+    }
+    out
+}
+
+/// A spreadscaler's spreads, each with its share of the instances by weight.
+fn shares(s: &ScalerProperties) -> Vec<(Spread, u32)> {
+    let spreads = spreads(s);
+    let weights: Vec<u32> = spreads.iter().map(|sp| sp.weight.unwrap_or(1)).collect();
+    let parts = split(s.instances, &weights);
+    spreads.into_iter().zip(parts).collect()
+}
+
 /// `total` split by `weights`, largest remainder first (ties to the earlier entry), so the
 /// parts always add up to `total`.
 fn split(total: u32, weights: &[u32]) -> Vec<u32> {
@@ -81,24 +109,11 @@ fn split(total: u32, weights: &[u32]) -> Vec<u32> {
 pub fn place(scaler: &Scaler, id: &str, hosts: &[HostView]) -> Placement {
     let mut out = Placement::default();
     match scaler {
-        Scaler::Daemon(s) => {
-            let spreads = spreads(s);
-            for h in hosts {
-                if spreads.iter().any(|sp| matches(h, sp)) {
-                    out.per_host.insert(h.id.clone(), s.instances);
-                }
-            }
-            if out.per_host.is_empty() && s.instances > 0 {
-                out.unplaced
-                    .push("daemonscaler: no host matches any spread".to_string());
-            }
-        }
+        Scaler::Daemon(s) => return daemon(s, hosts, s.instances),
         Scaler::Spread(s) => {
-            let spreads = spreads(s);
-            let weights: Vec<u32> = spreads.iter().map(|sp| sp.weight.unwrap_or(1)).collect();
-            for (spread, share) in spreads.iter().zip(split(s.instances, &weights)) {
+            for (spread, share) in shares(s) {
                 let mut eligible: Vec<&HostView> =
-                    hosts.iter().filter(|h| matches(h, spread)).collect();
+                    hosts.iter().filter(|h| matches(h, &spread)).collect();
                 if eligible.is_empty() {
                     if share > 0 {
                         out.unplaced.push(format!(
@@ -133,29 +148,12 @@ pub fn place(scaler: &Scaler, id: &str, hosts: &[HostView]) -> Placement {
 pub fn place_provider(scaler: &Scaler, id: &str, hosts: &[HostView]) -> Placement {
     let mut out = Placement::default();
     match scaler {
-        Scaler::Daemon(s) => {
-            let spreads = spreads(s);
-            if s.instances == 0 {
-                return out;
-            }
-            for h in hosts
-                .iter()
-                .filter(|h| spreads.iter().any(|sp| matches(h, sp)))
-            {
-                out.per_host.insert(h.id.clone(), 1);
-            }
-            if out.per_host.is_empty() {
-                out.unplaced
-                    .push("daemonscaler: no host matches any spread".to_string());
-            }
-        }
+        Scaler::Daemon(s) => return daemon(s, hosts, 1),
         Scaler::Spread(s) => {
-            let spreads = spreads(s);
-            let weights: Vec<u32> = spreads.iter().map(|sp| sp.weight.unwrap_or(1)).collect();
-            for (spread, share) in spreads.iter().zip(split(s.instances, &weights)) {
+            for (spread, share) in shares(s) {
                 let mut eligible: Vec<&HostView> = hosts
                     .iter()
-                    .filter(|h| matches(h, spread) && !out.per_host.contains_key(&h.id))
+                    .filter(|h| matches(h, &spread) && !out.per_host.contains_key(&h.id))
                     .collect();
                 eligible.sort_by(|a, b| {
                     let (ra, rb) = (a.providers.contains(id), b.providers.contains(id));

@@ -75,6 +75,34 @@ pub(crate) async fn until_status(addr: &str, host: &str, path: &str, status: u16
     .unwrap_or_else(|e| panic!("{e}; last answer: {}", last.lock().unwrap()))
 }
 
+/// POSTs a chunked body to an echoing `path` at `addr`: the echo of its first chunk must
+/// arrive before the second is sent (both bodies stream at once), the second's after it.
+pub(crate) async fn echoes_while_sending(addr: &str, path: &str) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: localhost\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n6\r\nping-1\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&raw).contains("ping-1") {
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .expect("the first chunk's echo before the body ended")
+            .unwrap();
+        assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&raw));
+        raw.extend_from_slice(&buf[..n]);
+    }
+    s.write_all(b"6\r\nping-2\r\n0\r\n\r\n").await.unwrap();
+    s.read_to_end(&mut raw).await.unwrap();
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(
+        raw.contains("ping-2") && raw.ends_with("0\r\n\r\n"),
+        "{raw:?}"
+    );
+}
+
 /// Calls component `id` served on `host`, from its inventory.
 async fn calls(ctl: &lattice_ctl::Client, host: &str, id: &str) -> u64 {
     let inv = ctl.host_inventory(host).await.unwrap();
@@ -366,32 +394,7 @@ async fn bodies_stream_both_ways_to_and_from_a_component_on_another_host() {
 
     // Both at once: the guest echoes the first chunk of a request body before the client
     // sends the second.
-    {
-        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-        let mut s = tokio::net::TcpStream::connect(&edge_addr).await.unwrap();
-        s.write_all(
-            b"POST /s/echo HTTP/1.1\r\nhost: localhost\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n6\r\nping-1\r\n",
-        )
-        .await
-        .unwrap();
-        let mut raw = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !String::from_utf8_lossy(&raw).contains("ping-1") {
-            let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
-                .await
-                .expect("the first chunk's echo before the body ended")
-                .unwrap();
-            assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&raw));
-            raw.extend_from_slice(&buf[..n]);
-        }
-        s.write_all(b"6\r\nping-2\r\n0\r\n\r\n").await.unwrap();
-        s.read_to_end(&mut raw).await.unwrap();
-        assert!(
-            String::from_utf8_lossy(&raw).contains("ping-2"),
-            "{:?}",
-            String::from_utf8_lossy(&raw)
-        );
-    }
+    echoes_while_sending(&edge_addr, "/s/echo").await;
 
     // A client that hangs up mid-body stops the guest's stream: the instance ends long
     // before it could have written 100 GiB.

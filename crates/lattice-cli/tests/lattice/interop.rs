@@ -178,7 +178,6 @@ async fn upstream_wrpc_client_and_server_interoperate_with_lattice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ingress_forwards_to_a_component_on_a_wasmcloud_host() {
     use lattice_testkit::http::request;
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let peer = peer();
     let nats = NatsServer::start().unwrap();
     let url = nats.url();
@@ -232,29 +231,7 @@ async fn the_ingress_forwards_to_a_component_on_a_wasmcloud_host() {
         );
     }
     // Both ways at once: the first chunk's echo arrives before the client sends the second.
-    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    s.write_all(
-        b"POST /wc/echo HTTP/1.1\r\nhost: localhost\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n6\r\nping-1\r\n",
-    )
-    .await
-    .unwrap();
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !String::from_utf8_lossy(&raw).contains("ping-1") {
-        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
-            .await
-            .expect("the first chunk's echo before the body ended")
-            .unwrap();
-        assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&raw));
-        raw.extend_from_slice(&buf[..n]);
-    }
-    s.write_all(b"6\r\nping-2\r\n0\r\n\r\n").await.unwrap();
-    s.read_to_end(&mut raw).await.unwrap();
-    let raw = String::from_utf8_lossy(&raw);
-    assert!(
-        raw.contains("ping-2") && raw.ends_with("0\r\n\r\n"),
-        "{raw:?}"
-    );
+    crate::http::echoes_while_sending(&addr, "/wc/echo").await;
 
     // The peer gone: the route answers 502 again, as for any target nobody runs.
     drop(server);
