@@ -6,8 +6,11 @@
 //! revision) every tick; when the holder dies the entry expires and the next host to try
 //! `create` takes over. No consensus of our own: JetStream's is the one that counts.
 //!
-//! The active reconciler runs a pass on every lattice event (debounced) and on a short tick:
-//! it reads the apps and every host's inventory, places each component with
+//! Only the holder follows the lattice's events (so the hosts' events and heartbeats go to one
+//! reconciler, not to every host); the others try for the lease every third of its lifetime.
+//! The holder keeps a [`View`] of the hosts from those events and a liveness sweep, reading
+//! an inventory only from a host that changed. It runs a pass on every short tick and as
+//! soon as the view changed: it reads the apps, places each component with
 //! [`crate::plan::place`], and sends the difference as control requests (`component.scale`,
 //! `component.update`, `link.put|del`, `config.put`). A command it sent is not sent again
 //! until the lattice shows its effect or its backoff passes, so a placement that cannot be
@@ -27,9 +30,11 @@ use tokio::time::Instant;
 use crate::manifest::Manifest;
 use crate::plan::{place, HostView};
 use lease::Lease;
+use view::View;
 
 mod lease;
 mod providers;
+mod view;
 use crate::store::{AppStatus, AppStore, ScalerStatus};
 
 /// Annotation naming the application a component was started for.
@@ -137,61 +142,87 @@ pub async fn run(nats: async_nats::Client, js: jetstream::Context, config: Recon
             return;
         }
     };
-    let mut events = ctl.events().await.ok();
-    let mut state = State::default();
-    let mut tick = tokio::time::interval(config.tick);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        // A pass on every tick, and early on any lattice event.
-        match events.as_mut() {
-            Some(ev) => {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    e = ev.next() => if e.is_none() { events = None },
-                }
-            }
-            None => {
-                tick.tick().await;
-            }
+        if lease.hold().await {
+            lead(&ctl, &store, &mut lease, &config).await;
         }
-        if !lease.hold().await {
-            state = State::default();
-            continue;
-        }
-        if let Err(e) = pass(&ctl, &store, &mut state).await {
-            tracing::debug!(error = %e, "reconcile pass incomplete");
-        }
+        // Not the holder: another try now and then, with nothing followed meanwhile.
+        let jitter = rand::random_range(0..=config.tick.as_millis() as u64);
+        tokio::time::sleep(config.lease_ttl / 3 + Duration::from_millis(jitter)).await;
     }
 }
 
-/// What the lattice looks like now: hosts with their labels and components.
-async fn observe(ctl: &lattice_ctl::Client) -> Result<Vec<HostInventory>, String> {
-    let hosts = ctl.ping_hosts().await.map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    for h in hosts {
-        // A host that vanished between the ping and this request is simply not counted.
-        if let Ok(inv) = ctl.host_inventory(&h.id).await {
-            out.push(inv);
+/// Reconciles while this host holds the lease: follows the lattice's events into a
+/// [`View`], renews the lease every tick, and runs a pass on every tick and as soon as the
+/// view changed. Returns when the lease is lost.
+async fn lead(
+    ctl: &lattice_ctl::Client,
+    store: &AppStore,
+    lease: &mut Lease,
+    config: &ReconcilerConfig,
+) {
+    use futures::FutureExt as _;
+    let mut events = ctl.events().await.ok();
+    let mut view = View::default();
+    let mut state = State::default();
+    let mut tick = tokio::time::interval(config.tick);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut renewed = Instant::now();
+    loop {
+        let ticked = match events.as_mut() {
+            Some(ev) => tokio::select! {
+                _ = tick.tick() => true,
+                e = ev.next() => {
+                    match e {
+                        Some(e) => view.on_event(&e),
+                        None => events = None,
+                    }
+                    // A burst (a scale of many instances) is taken in at once.
+                    while let Some(Some(e)) = events.as_mut().and_then(|ev| ev.next().now_or_never()) {
+                        view.on_event(&e);
+                    }
+                    false
+                }
+            },
+            None => {
+                tick.tick().await;
+                true
+            }
+        };
+        if renewed.elapsed() >= config.tick {
+            if !lease.hold().await {
+                return;
+            }
+            renewed = Instant::now();
+        }
+        if let Err(e) = view.refresh(ctl).await {
+            tracing::debug!(error = %e, "reconciler: hosts not swept");
+        }
+        if !view.take_changed() && !ticked {
+            continue;
+        }
+        let inventories = view.inventories();
+        if let Err(e) = pass(ctl, store, &mut state, &inventories).await {
+            tracing::debug!(error = %e, "reconcile pass incomplete");
         }
     }
-    Ok(out)
 }
 
 async fn pass(
     ctl: &lattice_ctl::Client,
     store: &AppStore,
     state: &mut State,
+    inventories: &[HostInventory],
 ) -> Result<(), String> {
     let apps = store.list().await.map_err(|e| e.to_string())?;
     if apps.is_empty() {
         return Ok(());
     }
-    let inventories = observe(ctl).await?;
     let links = ctl.get_links().await.map_err(|e| e.to_string())?;
     for (name, rec) in &apps {
         let status = match rec.deployed_manifest() {
-            Some(m) => apply(ctl, m, &inventories, &links, state).await,
-            None => remove(ctl, name, &inventories, &links, state).await,
+            Some(m) => apply(ctl, m, inventories, &links, state).await,
+            None => remove(ctl, name, inventories, &links, state).await,
         };
         let status = AppStatus {
             version: rec.deployed.clone(),

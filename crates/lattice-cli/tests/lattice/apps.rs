@@ -258,13 +258,13 @@ async fn invalid_manifests_are_refused_with_their_paths_and_nothing_is_stored() 
         &component_ref("calc"),
         &SPREAD_6.replace("weight: 2", "weight: 0"),
     )
-    .replace("type: component", "type: capability");
+    .replace("type: component", "type: actor");
     let out = app_cli(&url, &dir, &["put"], Some(&bad));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    // A capability other than a built-in one is refused at its image.
+    // wadm's own types only: a component or a capability.
     assert!(
-        err.contains("spec.components[0].properties.image: capability"),
+        err.contains("spec.components[0].type: \"actor\" is not supported"),
         "{err}"
     );
     assert!(
