@@ -12,6 +12,9 @@
 //!   load generator, interleaved rounds (needs `wasmtime`: scripts/install-wasmtime).
 //! - `faults [CALLS]`: how fast a call to a target nobody serves fails (client and linked
 //!   calls) against raw NATS's own no-responders answer.
+//! - `scale [N...]`: the control plane with N host processes over a 3-node cluster (default
+//!   10 30 100): idle traffic and CPU per host, control latencies, placement and re-placement
+//!   times, each fitted to `a·N^b` and extrapolated to 1,000 and 10,000 hosts.
 //! - `fuzz [EXECS]`: EXECS (default 1,000,000) mutated and random inputs through every
 //!   network-facing decoder, on the stable toolchain.
 //!
@@ -22,6 +25,7 @@ mod fuzz;
 mod http;
 mod load;
 mod runtime;
+mod scale;
 mod stats;
 mod wrpc;
 
@@ -56,6 +60,11 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or(2000);
             rt.block_on(faults::run(calls))
         }
+        "scale" => {
+            let sizes: Vec<usize> = std::env::args().skip(2).filter_map(|n| n.parse().ok()).collect();
+            let sizes = if sizes.is_empty() { vec![10, 30, 100] } else { sizes };
+            rt.block_on(scale::run(sizes))
+        }
         "fuzz" => fuzz::run(
             std::env::args()
                 .nth(2)
@@ -63,7 +72,7 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or(1_000_000),
         ),
         other => anyhow::bail!(
-            "unknown benchmark {other:?} (known: runtime, wrpc [CALLS], load [CALLS], http, faults [CALLS], fuzz [EXECS])"
+            "unknown benchmark {other:?} (known: runtime, wrpc [CALLS], load [CALLS], http, faults [CALLS], scale [N...], fuzz [EXECS])"
         ),
     }
 }
