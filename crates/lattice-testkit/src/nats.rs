@@ -63,7 +63,12 @@ impl NatsServer {
         Ok(server)
     }
 
-    fn launch(name: &str, port: u16, body: &str, dir: Arc<tempfile::TempDir>) -> Result<Self> {
+    pub(crate) fn launch(
+        name: &str,
+        port: u16,
+        body: &str,
+        dir: Arc<tempfile::TempDir>,
+    ) -> Result<Self> {
         let http_port = free_port();
         let conf = dir.path().join(format!("{name}.conf"));
         let text = format!(
@@ -269,7 +274,7 @@ impl NatsCluster {
     }
 }
 
-fn jetstream_block(dir: &Path, name: &str) -> String {
+pub(crate) fn jetstream_block(dir: &Path, name: &str) -> String {
     format!(
         "jetstream {{\n  store_dir: {:?}\n  sync_interval: always\n}}\n",
         dir.join(format!("{name}-js")).display().to_string()
@@ -281,7 +286,7 @@ fn http_ok(addr: &str, path: &str) -> bool {
         .is_some_and(|r| r.starts_with("HTTP/1.1 200") || r.starts_with("HTTP/1.0 200"))
 }
 
-fn http_body(addr: &str, path: &str) -> Option<String> {
+pub(crate) fn http_body(addr: &str, path: &str) -> Option<String> {
     http_response(addr, path).and_then(|r| r.split_once("\r\n\r\n").map(|(_, b)| b.to_string()))
 }
 

@@ -35,18 +35,26 @@ struct Shared {
     conns: Mutex<Vec<TcpStream>>,
 }
 
-/// A faulty link to `target`, listening on a loopback port of its own.
+/// A faulty link to `target`, listening on a port of its own (on loopback unless
+/// [`FaultyLink::start_on`] says where).
 pub struct FaultyLink {
-    port: u16,
+    local: SocketAddr,
     shared: Arc<Shared>,
 }
 
 impl FaultyLink {
     /// Starts forwarding connections on a fresh loopback port to `target`.
     pub fn start(target: SocketAddr, faults: Faults) -> Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), target, faults)
+    }
+
+    /// Starts forwarding connections on `listen` (e.g. the gateway address of a
+    /// [`crate::netns::Netns`], port 0 for a fresh one) to `target`.
+    pub fn start_on(listen: SocketAddr, target: SocketAddr, faults: Faults) -> Result<Self> {
+        let listener = TcpListener::bind(listen)?;
         listener.set_nonblocking(true)?;
-        let port = listener.local_addr()?.port();
+        let local = listener.local_addr()?;
+        let port = local.port();
         let shared = Arc::new(Shared {
             faults: Mutex::new(faults),
             cut: AtomicBool::new(false),
@@ -57,15 +65,16 @@ impl FaultyLink {
         thread::Builder::new()
             .name(format!("faulty-link-{port}"))
             .spawn(move || accept_loop(listener, target, s))?;
-        Ok(Self { port, shared })
+        Ok(Self { local, shared })
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.local.port()
     }
 
+    /// Where it listens, as `IP:PORT`.
     pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        self.local.to_string()
     }
 
     pub fn set_faults(&self, faults: Faults) {

@@ -71,7 +71,7 @@ pub(crate) fn app_cli(
 }
 
 /// calc's instances per host id (hosts not running it left out).
-async fn calc_placement(
+pub(crate) async fn calc_placement(
     ctl: &lattice_ctl::Client,
     hosts: &[&HostProcess],
     id: &str,
@@ -87,7 +87,8 @@ async fn calc_placement(
     out
 }
 
-async fn wait_placement(
+/// Polls until `id`'s instances per host are `want`; returns how long that took.
+pub(crate) async fn wait_placement(
     ctl: &lattice_ctl::Client,
     hosts: &[&HostProcess],
     id: &str,

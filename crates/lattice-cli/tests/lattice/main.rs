@@ -26,6 +26,7 @@ mod peers;
 mod reconnect;
 mod registries;
 mod state;
+mod supercluster;
 mod topology;
 mod washlike;
 mod wrpc;

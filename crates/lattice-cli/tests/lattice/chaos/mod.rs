@@ -6,288 +6,27 @@
 //! (scenario, calls sent, succeeded, failed, retried, p50/p99 latency, time to detect or
 //! reroute); `scripts/chaos` runs them all with `--nocapture`, and `scripts/chaos --long`
 //! (LATTICE_CHAOS_LONG=1) makes the soak scenario run 10 minutes instead of 60 s.
+//!
+//! - [`load`]: the caller, the load and its report;
+//! - [`partitions`]: hosts in network namespaces, cut off by dropped packets and behind a
+//!   slow, lossy link;
+//! - here: killed and stopped hosts, lost and flapping servers, a slow leaf link.
 
-use std::collections::BTreeMap;
+mod load;
+mod partitions;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
-use lattice_host::{CallErrorKind, Host, InvokeError, Val};
-use lattice_proto::ctl::Link;
+use lattice_host::{CallErrorKind, Host};
 use lattice_testkit::nats::CLUSTER_JS_DOMAIN;
 use lattice_testkit::process::Signal;
 use lattice_testkit::NatsCluster as Cluster;
 use lattice_testkit::{Faults, FaultyLink, HostProcess, NatsServer};
 
 use crate::common::*;
-
-const RELAY: Option<&str> = Some("lattice:examples/relay@0.1.0");
-/// Each call's deadline, set on the caller host.
-const CALL_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Outcome of a load run.
-#[derive(Default)]
-struct Report {
-    /// (started after the run began, took) per call that succeeded.
-    ok: Vec<(Duration, Duration)>,
-    /// Failures by kind, with the longest time one took.
-    failed: BTreeMap<Failure, (u64, Duration)>,
-    retried: u64,
-}
-
-impl Report {
-    fn sent(&self) -> u64 {
-        self.ok.len() as u64 + self.failed_count()
-    }
-
-    fn failed_count(&self) -> u64 {
-        self.failed.values().map(|(n, _)| n).sum()
-    }
-
-    /// p-th percentile latency of the successful calls started in `window` (all if `None`).
-    fn percentile(&self, p: f64, window: Option<(Duration, Duration)>) -> Duration {
-        let mut took: Vec<Duration> = self
-            .ok
-            .iter()
-            .filter(|(at, _)| window.is_none_or(|(from, to)| *at >= from && *at < to))
-            .map(|(_, t)| *t)
-            .collect();
-        took.sort();
-        if took.is_empty() {
-            return Duration::ZERO;
-        }
-        took[((took.len() as f64 * p) as usize).min(took.len() - 1)]
-    }
-
-    /// p99 and slowest of the calls started from 1 s before a fault to 2 s after it (those in
-    /// flight when it struck included): how long failover made anyone wait.
-    fn around(&self, fault: Duration) -> String {
-        let window = Some((
-            fault.saturating_sub(Duration::from_secs(1)),
-            fault + Duration::from_secs(2),
-        ));
-        format!(
-            "calls around the fault: p99 {:.1?}, slowest {:.1?}",
-            self.percentile(0.99, window),
-            self.percentile(1.0, window)
-        )
-    }
-
-    fn row(&self, scenario: &str, detect: &str) {
-        let failed = if self.failed.is_empty() {
-            "0".to_string()
-        } else {
-            self.failed
-                .iter()
-                .map(|(k, (n, _))| format!("{n} {k}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        println!(
-            "\n| scenario | sent | succeeded | failed | retried | p50 | p99 | detect / reroute |"
-        );
-        println!("|---|---|---|---|---|---|---|---|");
-        println!(
-            "| {scenario} | {} | {} | {failed} | {} | {:.1?} | {:.1?} | {detect} |",
-            self.sent(),
-            self.ok.len(),
-            self.retried,
-            self.percentile(0.5, None),
-            self.percentile(0.99, None),
-        );
-    }
-}
-
-/// A caller host in this process running `relay`, linked to `calc` (idempotent or not).
-async fn caller(url: &str, lattice: &str, idempotent: bool, kv_replicas: usize) -> Arc<Host> {
-    let caller = in_process_host_with(url, lattice, |c| {
-        c.call_timeout = CALL_TIMEOUT;
-        c.kv_replicas = kv_replicas;
-    })
-    .await;
-    let ctl = ctl(url, lattice).await;
-    let ev = scale(
-        &ctl,
-        caller.id(),
-        &scale_cmd(&component_ref("relay"), "relay", 64),
-    )
-    .await;
-    assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
-    let mut link = Link::new("relay", "calc", "lattice", "examples", &["calc"]);
-    link.idempotent = idempotent;
-    lattice_testkit::wait::until_async(
-        "the link to be stored",
-        Duration::from_secs(20),
-        Duration::from_millis(200),
-        || async {
-            ctl.put_link(&link)
-                .await
-                // Shown if the test fails: why a put was refused while the lattice formed.
-                .map_err(|e| eprintln!("link put failed: {e}"))
-                .ok()
-        },
-    )
-    .await
-    .unwrap();
-    Arc::new(caller)
-}
-
-/// `n` host processes on `urls[i % urls.len()]`, each running `calc`.
-async fn calc_hosts(urls: &[String], lattice: &str, n: usize, extra: &[&str]) -> Vec<HostProcess> {
-    let ctl = ctl(&urls[0], lattice).await;
-    let mut hosts = Vec::new();
-    for i in 0..n {
-        let mut spec = host(&urls[i % urls.len()], lattice)
-            .heartbeat(Duration::from_millis(500))
-            .arg("--allow-file-load");
-        for a in extra {
-            spec = spec.arg(*a);
-        }
-        let h = spec.start().unwrap();
-        // A host on another cluster member is reachable once its interest crossed the route.
-        lattice_testkit::wait::until_async(
-            "the host to be reachable from the first server",
-            Duration::from_secs(10),
-            Duration::from_millis(20),
-            || async { ctl.host_inventory(&h.id).await.ok() },
-        )
-        .await
-        .unwrap();
-        let ev = scale(&ctl, &h.id, &scale_cmd(&component_ref("calc"), "calc", 16)).await;
-        assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
-        hosts.push(h);
-    }
-    hosts
-}
-
-/// How one call of the load failed: the kind of its error, or a wrong answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Failure {
-    Call(CallErrorKind),
-    /// `relay` itself is not running on the caller host.
-    NotRunning,
-    WrongResult,
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Failure::Call(kind) => write!(f, "{kind:?}"),
-            Failure::NotRunning => f.write_str("NotRunning"),
-            Failure::WrongResult => f.write_str("WrongResult"),
-        }
-    }
-}
-
-/// A failed call: its kind and, for the log, its message.
-type Failed = (Failure, String);
-
-/// One call of `relay.add-via-calc(i, 1)` (or, with `wait_ms`, of `relay.wait-via-calc`,
-/// which holds a `calc` instance busy that long): Ok(took) when it returned the right value.
-async fn call_once(caller: &Host, i: i32, wait_ms: u32) -> Result<Duration, Failed> {
-    let started = Instant::now();
-    let (func, args, expected) = match wait_ms {
-        0 => (
-            "add-via-calc",
-            vec![Val::S32(i), Val::S32(1)],
-            Val::S32(i + 1),
-        ),
-        ms => ("wait-via-calc", vec![Val::U32(ms)], Val::U32(ms)),
-    };
-    match caller.call("relay", RELAY, func, &args).await {
-        Ok(v) if v == [expected] => Ok(started.elapsed()),
-        Ok(v) => Err((Failure::WrongResult, format!("wrong result {v:?}"))),
-        Err(e @ InvokeError::NotRunning(_)) => Err((Failure::NotRunning, e.to_string())),
-        Err(InvokeError::Call(e)) => Err((Failure::Call(e.kind()), e.to_string())),
-    }
-}
-
-/// Waits until calls through the link succeed.
-async fn wait_calls(caller: &Host) {
-    let last = std::sync::Mutex::new(String::new());
-    lattice_testkit::wait::until_async(
-        "calls through the link",
-        Duration::from_secs(20),
-        Duration::from_millis(50),
-        || async {
-            call_once(caller, 0, 0)
-                .await
-                .map_err(|(_, e)| *last.lock().unwrap() = e)
-                .ok()
-        },
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}; last error: {}", last.lock().unwrap()));
-}
-
-/// Calls at `rate` per second for `duration`, each on its own task (a slow call never slows
-/// the rate); `fault` runs once, `fault_at` into the run, on a blocking thread.
-async fn steady_load(
-    caller: &Arc<Host>,
-    wait_ms: u32,
-    rate: u32,
-    duration: Duration,
-    fault_at: Duration,
-    fault: impl FnOnce() + Send + 'static,
-) -> Report {
-    let retried_before = caller.routing_stats().retried;
-    let started = Instant::now();
-    let mut fault = Some(fault);
-    let mut tasks = Vec::new();
-    let mut tick = tokio::time::interval(Duration::from_secs(1) / rate);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let mut i = 0;
-    while started.elapsed() < duration {
-        tick.tick().await;
-        if started.elapsed() >= fault_at {
-            if let Some(f) = fault.take() {
-                tasks.push(tokio::task::spawn_blocking(move || {
-                    f();
-                    None
-                }));
-            }
-        }
-        let caller = caller.clone();
-        let at = started.elapsed();
-        i += 1;
-        let n = i;
-        tasks.push(tokio::spawn(async move {
-            let r = call_once(&caller, n, wait_ms).await;
-            Some((at, r, started.elapsed() - at))
-        }));
-    }
-    let mut report = Report::default();
-    for t in tasks {
-        match t.await.expect("load task") {
-            Some((at, Ok(took), _)) => report.ok.push((at, took)),
-            Some((at, Err((kind, e)), took)) => {
-                let entry = report.failed.entry(kind).or_default();
-                entry.0 += 1;
-                entry.1 = entry.1.max(took);
-                eprintln!("call started at {at:.1?} failed after {took:.1?}: {e}");
-            }
-            None => {}
-        }
-    }
-    report.retried = caller.routing_stats().retried - retried_before;
-    report
-}
-
-/// Calls served per host, read from each host's inventory.
-async fn served(ctl: &lattice_ctl::Client, hosts: &[&str]) -> Vec<u64> {
-    let mut out = Vec::new();
-    for h in hosts {
-        let inv = ctl.host_inventory(h).await.unwrap();
-        let calls = inv
-            .components
-            .iter()
-            .find(|c| c.id == "calc")
-            .and_then(|c| c.calls)
-            .unwrap_or(0);
-        out.push(calls);
-    }
-    out
-}
+use load::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_are_shared_by_every_host_running_the_target() {
@@ -417,20 +156,7 @@ async fn a_stopped_host_stops_getting_calls_and_rejoins_when_resumed() {
         fault_at,
         victim_signal,
     );
-    // Meanwhile: when does the server drop the silent host (after which it gets no calls)?
-    let dropped = async {
-        lattice_testkit::wait::until_async(
-            "the server to drop the stopped host",
-            Duration::from_secs(10),
-            Duration::from_millis(20),
-            || async {
-                let at = (*stopped.lock().unwrap())?;
-                (nats.connections()? < connections).then(|| at.elapsed())
-            },
-        )
-        .await
-        .unwrap()
-    };
+    let dropped = dropped_after(&nats, connections, &stopped);
     let (report, dropped_after) = tokio::join!(load, dropped);
     report.row(
         "SIGSTOP 1 of 3 hosts (no reset), idempotent",
