@@ -496,6 +496,10 @@ pub struct HostArgs {
     /// The shared HTTP listener, for links from `http` routed by `path` or `host`.
     #[arg(long, env = "LATTICE_HTTP_ADDRESS", default_value = "127.0.0.1:8000")]
     pub http_address: std::net::SocketAddr,
+    /// Serve Prometheus metrics at http://ADDRESS/metrics (calls per link and component,
+    /// their latency and errors). Off by default: without it the host measures nothing.
+    #[arg(long, env = "LATTICE_METRICS_ADDRESS")]
+    pub metrics_address: Option<std::net::SocketAddr>,
 }
 
 #[derive(Subcommand, Debug)]

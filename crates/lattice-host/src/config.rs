@@ -51,6 +51,9 @@ pub struct HostConfig {
     pub http_address: std::net::SocketAddr,
     /// How capability providers are paced (health checks, start and stop bounds).
     pub providers: crate::providers::ProviderTimings,
+    /// Where Prometheus scrapes this host's metrics (`GET /metrics`); `None`: the host
+    /// measures nothing.
+    pub metrics_address: Option<std::net::SocketAddr>,
 }
 
 impl Default for HostConfig {
@@ -73,6 +76,7 @@ impl Default for HostConfig {
             call_timeout: crate::calls::DEFAULT_CALL_TIMEOUT,
             http_address: DEFAULT_HTTP_ADDRESS,
             providers: Default::default(),
+            metrics_address: None,
         }
     }
 }

@@ -28,6 +28,8 @@ pub struct Host {
     shared: Arc<HostShared>,
     tasks: Vec<JoinHandle<()>>,
     stop_rx: watch::Receiver<Option<StopReason>>,
+    /// The metrics endpoint, with `--metrics-address`.
+    metrics: Option<lattice_telemetry::Endpoint>,
 }
 
 impl Host {
@@ -115,6 +117,15 @@ impl Host {
             config.default_limits.clone(),
         ));
         let admission = Arc::new(crate::admission::Admission::default());
+        let metrics = config
+            .metrics_address
+            .map(|_| Arc::new(lattice_telemetry::Metrics::new(&id, &config.lattice)));
+        let endpoint = match (config.metrics_address, &metrics) {
+            (Some(addr), Some(m)) => {
+                Some(lattice_telemetry::Endpoint::start(addr, m.clone()).await?)
+            }
+            _ => None,
+        };
         let server = Arc::new(crate::serve::Server {
             host_id: id.clone(),
             lattice: config.lattice.clone(),
@@ -123,6 +134,7 @@ impl Host {
             admission: admission.clone(),
             calls: calls.clone(),
             serving: Default::default(),
+            metrics: metrics.clone(),
         });
         let state = Arc::new(crate::state::LatticeState::new(
             ConfigStore::new(
@@ -188,6 +200,7 @@ impl Host {
                 links: shared.state.links.clone(),
                 components: Arc::downgrade(&shared.components),
                 calls: shared.calls.clone(),
+                metrics,
             },
         ))));
         let kv = crate::keyvalue::JetStreamKv::new(
@@ -267,7 +280,13 @@ impl Host {
             shared,
             tasks,
             stop_rx,
+            metrics: endpoint,
         })
+    }
+
+    /// Where the metrics endpoint listens, with `--metrics-address`.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics.as_ref().map(|e| e.addr())
     }
 
     /// The host's public key (`N…`).

@@ -87,6 +87,8 @@ pub enum HostError {
         #[source]
         source: async_nats::SubscribeError,
     },
+    #[error(transparent)]
+    Metrics(#[from] lattice_telemetry::Error),
 }
 
 /// The version every host reports in pings, inventories and events.

@@ -32,6 +32,8 @@ pub(crate) struct RouterParts {
     pub links: Arc<Links>,
     pub components: Weak<Components>,
     pub calls: Arc<Calls>,
+    /// Where calls are counted, when the host measures them (`--metrics-address`).
+    pub metrics: Option<Arc<lattice_telemetry::Metrics>>,
 }
 
 impl lattice_runtime::Router for HostRouter {
@@ -47,6 +49,7 @@ impl lattice_runtime::Router for HostRouter {
                 links: &parts.links,
                 components: &components,
                 calls: &parts.calls,
+                metrics: parts.metrics.as_deref(),
             };
             router.route(call).await
         })
@@ -59,6 +62,7 @@ struct Route<'a> {
     links: &'a Links,
     components: &'a Components,
     calls: &'a Calls,
+    metrics: Option<&'a lattice_telemetry::Metrics>,
 }
 
 tokio::task_local! {
@@ -73,6 +77,7 @@ impl Route<'_> {
             links,
             components,
             calls,
+            metrics: _,
         } = *self;
         let ImportCall {
             source,
@@ -99,19 +104,75 @@ impl Route<'_> {
             .target(source, ns, pkg, iface, link_name)
             .ok_or_else(not_linked)?;
         let target = route.target;
-        if !calls.force_remote {
-            if let Some(local) = components.get(&target) {
+        let local = (!calls.force_remote)
+            .then(|| components.get(&target))
+            .flatten();
+        // Timed only when measured: a host without metrics pays nothing here.
+        let started = self.metrics.map(|m| (m, std::time::Instant::now()));
+        let on_host = local.is_some();
+        let result = match local {
+            Some(local) => {
                 calls.stats.local.fetch_add(1, Ordering::Relaxed);
-                return local
+                local
                     .pool
                     .call(Some(instance), func, &params)
                     .await
-                    .map_err(CallError::for_caller);
+                    .map_err(CallError::for_caller)
             }
+            None => {
+                let remote = Remote {
+                    lattice,
+                    calls,
+                    source,
+                    link_name,
+                    instance,
+                    func,
+                };
+                remote
+                    .call(&target, route.idempotent, &param_types, &params, &results)
+                    .await
+            }
+        };
+        if let Some((metrics, started)) = started {
+            let call = lattice_telemetry::ClientCall {
+                source,
+                target: &target,
+                interface: instance,
+                function: func,
+                local: on_host,
+            };
+            let error = result.as_ref().err().map(|e| e.kind().label());
+            metrics.client_call(&call, started.elapsed(), error);
         }
+        result
+    }
+}
+
+/// A linked call that goes over wRPC: who makes it, through which link, to what.
+struct Remote<'a> {
+    lattice: &'a str,
+    calls: &'a Calls,
+    source: &'a str,
+    link_name: &'a str,
+    instance: &'a str,
+    func: &'a str,
+}
+
+impl Remote<'_> {
+    async fn call(
+        &self,
+        target: &str,
+        idempotent: bool,
+        param_types: &[lattice_runtime::Type],
+        params: &[Val],
+        results: &[lattice_runtime::Type],
+    ) -> Result<Vec<Val>, CallError> {
+        let Remote { lattice, calls, .. } = *self;
+        let (source, link_name, instance, func) =
+            (self.source, self.link_name, self.instance, self.func);
         calls.stats.remote.fetch_add(1, Ordering::Relaxed);
         let mut bytes = Vec::new();
-        lattice_wrpc::encode_values(&param_types, &params, &mut bytes)
+        lattice_wrpc::encode_values(param_types, params, &mut bytes)
             .map_err(|e| CallError::new(CallErrorKind::Decode, e.to_string()))?;
         let bytes = Bytes::from(bytes);
         let mut headers = HeaderMap::new();
@@ -125,15 +186,15 @@ impl Route<'_> {
             .unwrap_or_else(TraceParent::root);
         headers.insert(TRACEPARENT_HEADER, trace.to_string().as_str());
         let deadline = Instant::now() + calls.timeout;
-        let prefix = lattice_proto::wrpc::component_prefix(lattice, &target);
-        let policy = calls.policy(&target, route.idempotent);
+        let prefix = lattice_proto::wrpc::component_prefix(lattice, target);
+        let policy = calls.policy(target, idempotent);
         calls
-            .send(&target, &policy, deadline, || {
+            .send(target, &policy, deadline, || {
                 let call = Call::new(&prefix, instance, func, bytes.clone(), deadline)
                     .with_headers(headers.clone());
                 calls
                     .wrpc
-                    .invoke(call, |b| lattice_wrpc::decode_values::<Val>(&results, b))
+                    .invoke(call, |b| lattice_wrpc::decode_values::<Val>(results, b))
             })
             .await
     }

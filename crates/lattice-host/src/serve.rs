@@ -38,6 +38,8 @@ pub(crate) struct Server {
     pub calls: Arc<Calls>,
     /// What is served, and the calls running now.
     pub serving: Serving,
+    /// Where served calls are counted, when the host measures them.
+    pub metrics: Option<Arc<lattice_telemetry::Metrics>>,
 }
 
 /// Starts serving component `id` unless it is served already.
@@ -95,7 +97,14 @@ async fn serve_loop(server: Arc<Server>, id: String, prefix: String, sub: async_
                 }
             };
             let _in_flight = InFlight::new(&server.serving, inv.reply_subject());
-            match handle(&server, &id, &share, running, &mut inv).await {
+            let measured = (server.metrics.as_ref())
+                .map(|m| (m, running.clone(), std::time::Instant::now()));
+            let outcome = handle(&server, &id, &share, running, &mut inv).await;
+            if let Some((metrics, running, started)) = measured {
+                let error = outcome.as_ref().err().map(|e| e.kind().label());
+                measure(metrics, &id, running.as_deref(), &inv, started.elapsed(), error);
+            }
+            match outcome {
                 Ok(then) => then,
                 Err(e) => {
                     tracing::debug!(component_id = %id, func = %inv.func, error = %e, "call failed");
@@ -106,6 +115,38 @@ async fn serve_loop(server: Arc<Server>, id: String, prefix: String, sub: async_
         }
     })
     .await
+}
+
+/// Records a served call. Its interface and function are labels only when the component
+/// exports them (or they are the HTTP handler's): a caller naming made-up functions must not
+/// grow the host's metrics, so those are `_OTHER`, as OpenTelemetry's conventions say.
+fn measure(
+    metrics: &lattice_telemetry::Metrics,
+    id: &str,
+    running: Option<&crate::components::Running>,
+    inv: &Invocation,
+    took: std::time::Duration,
+    error: Option<&'static str>,
+) {
+    let http = inv.func == lattice_wrpc::http::HTTP_FUNC
+        && (inv.instance == lattice_wrpc::http::HTTP_INSTANCE
+            || inv.instance == lattice_wrpc::wrpc_http::WRPC_HTTP_INSTANCE);
+    let known = http
+        || running.is_some_and(|r| {
+            let interface = (!inv.instance.is_empty()).then_some(inv.instance.as_str());
+            r.pool.export(interface, &inv.func).is_ok()
+        });
+    let (interface, function) = if known {
+        (inv.instance.as_str(), inv.func.as_str())
+    } else {
+        ("_OTHER", "_OTHER")
+    };
+    let call = lattice_telemetry::ServerCall {
+        component: id,
+        interface,
+        function,
+    };
+    metrics.server_call(&call, took, error);
 }
 
 /// Serves one call of `running` (component `id`, if it still runs here); returns the work it

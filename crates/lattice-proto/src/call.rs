@@ -96,6 +96,29 @@ impl CallErrorKind {
     }
 }
 
+impl CallErrorKind {
+    /// The kind as a metric label's value (`error.type`): `as_str` in snake case.
+    pub fn label(self) -> &'static str {
+        match self {
+            CallErrorKind::NotLinked => "not_linked",
+            CallErrorKind::NoResponders => "no_responders",
+            CallErrorKind::DeadlineExceeded => "deadline_exceeded",
+            CallErrorKind::Trapped => "trapped",
+            CallErrorKind::Decode => "decode_error",
+            CallErrorKind::Rejected => "rejected",
+            CallErrorKind::Transport => "transport_error",
+            CallErrorKind::OutcomeUnknown => "outcome_unknown",
+            CallErrorKind::Busy => "busy",
+            CallErrorKind::TooLarge => "too_large",
+            CallErrorKind::NoSuchFunction => "no_such_function",
+            CallErrorKind::BadArguments => "bad_arguments",
+            CallErrorKind::MemoryLimit => "memory_limit",
+            CallErrorKind::Instantiate => "cannot_instantiate",
+            CallErrorKind::Stopped => "stopped",
+        }
+    }
+}
+
 impl fmt::Display for CallErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -193,6 +216,21 @@ impl std::error::Error for CallError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metric_labels_are_the_names_in_snake_case() {
+        use CallErrorKind::*;
+        let in_host = [
+            NoSuchFunction,
+            BadArguments,
+            MemoryLimit,
+            Instantiate,
+            Stopped,
+        ];
+        for kind in CallErrorKind::ON_THE_WIRE.into_iter().chain(in_host) {
+            assert_eq!(kind.label(), kind.as_str().replace(' ', "_"), "{kind:?}");
+        }
+    }
 
     #[test]
     fn header_values_read_back_with_their_kind() {

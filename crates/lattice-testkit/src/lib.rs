@@ -10,6 +10,7 @@
 //! - [`nats`]: one server ([`NatsServer`]), a routed cluster ([`NatsCluster`]) and leaf nodes.
 //! - [`supercluster`]: two clusters joined by gateways that a test can cut, and a leaf node
 //!   ([`Supercluster`]).
+//! - [`prometheus`]: a real Prometheus server scraping a test's hosts, and its query API.
 //! - [`process`]: a child process with its log captured to a file, signals and log polling.
 //! - [`http`]: a minimal HTTP/1.1 client for driving hosts' ingress.
 //! - [`netns`]: network namespaces joined by veth pairs, cut by dropping packets
@@ -34,6 +35,7 @@ pub mod nats;
 pub mod netns;
 pub mod peers;
 pub mod process;
+pub mod prometheus;
 pub mod provider;
 pub mod proxy;
 pub mod registry;

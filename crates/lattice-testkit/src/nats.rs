@@ -291,7 +291,7 @@ pub(crate) fn http_body(addr: &str, path: &str) -> Option<String> {
 }
 
 /// A minimal HTTP/1.0 GET against a server's monitoring port.
-pub(crate) fn http_response(addr: &str, path: &str) -> Option<String> {
+pub fn http_response(addr: &str, path: &str) -> Option<String> {
     let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
     write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;

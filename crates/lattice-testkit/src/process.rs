@@ -150,3 +150,17 @@ impl Drop for ChildProcess {
         self.kill();
     }
 }
+
+/// The binary `name`: `$env` if set, else the first `name` on `PATH`; `hint` says how to
+/// install it when neither is there.
+pub fn find_binary(env: &str, name: &str, hint: &str) -> Result<std::path::PathBuf> {
+    std::env::var_os(env)
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            std::env::split_paths(&path)
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+        })
+        .ok_or_else(|| crate::Error::Setup(format!("{name} not found: {hint}")))
+}

@@ -16,17 +16,11 @@ pub struct OciRegistry {
 
 impl OciRegistry {
     pub fn start() -> Result<Self> {
-        let bin = std::env::var_os("LATTICE_REGISTRY_BIN")
-            .map(std::path::PathBuf::from)
-            .or_else(|| {
-                let path = std::env::var_os("PATH").unwrap_or_default();
-                std::env::split_paths(&path)
-                    .map(|d| d.join("docker-registry"))
-                    .find(|p| p.is_file())
-            })
-            .ok_or_else(|| {
-                Error::Setup("docker-registry not found: apt-get install docker-registry".into())
-            })?;
+        let bin = crate::process::find_binary(
+            "LATTICE_REGISTRY_BIN",
+            "docker-registry",
+            "apt-get install docker-registry",
+        )?;
         let dir = tempfile::tempdir()?;
         let port = free_port();
         let config = dir.path().join("config.yml");

@@ -44,6 +44,7 @@ pub fn host_config(
         force_remote_calls: args.force_remote_calls,
         call_timeout: args.call_timeout,
         http_address: args.http_address,
+        metrics_address: args.metrics_address,
         ..HostConfig::default()
     })
 }

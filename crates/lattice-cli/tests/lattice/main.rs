@@ -21,6 +21,7 @@ mod interop;
 mod keyvalue;
 mod lifecycle;
 mod messaging;
+mod metrics;
 mod oci;
 mod peers;
 mod reconnect;

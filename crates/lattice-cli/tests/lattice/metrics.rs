@@ -1,0 +1,184 @@
+//! Metrics as an operator reads them: two host processes with `--metrics-address`, scraped
+//! by a real Prometheus (Debian's), asked through its query API. `relay` on one host calls
+//! `calc` on the other through a link; every call is counted on both sides, and a failed
+//! call carries its error kind as a label.
+
+use std::time::Duration;
+
+use lattice_proto::ctl::Link;
+use lattice_testkit::prometheus::Prometheus;
+use lattice_testkit::{HostProcess, NatsServer};
+use wasm_wave::value::{Type, Value};
+use wasm_wave::wasm::WasmValue;
+
+use crate::common::*;
+
+const RELAY: &str = "lattice:examples/relay@0.1.0";
+
+fn measured_host(url: &str) -> (HostProcess, String) {
+    let addr = format!("127.0.0.1:{}", lattice_testkit::free_port());
+    let h = host(url, "default")
+        .arg("--allow-file-load")
+        .arg("--metrics-address")
+        .arg(&addr)
+        .start()
+        .unwrap();
+    (h, addr)
+}
+
+/// `relay.add-via-calc(i, 1)` over wRPC from the test: Ok(i + 1) or the error's text.
+async fn relay_add(client: &lattice_wrpc::transport::Client, i: i32) -> Result<i32, String> {
+    let mut bytes = Vec::new();
+    lattice_wrpc::encode_values(
+        &[Type::S32, Type::S32],
+        &[Value::make_s32(i), Value::make_s32(1)],
+        &mut bytes,
+    )
+    .map_err(|e| e.to_string())?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let call = lattice_wrpc::transport::Call::new(
+        "default.relay",
+        RELAY,
+        "add-via-calc",
+        bytes.into(),
+        deadline,
+    );
+    let out = client
+        .invoke(call, |b| {
+            lattice_wrpc::decode_values::<Value>(&[Type::S32], b)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(out[0].unwrap_s32())
+}
+
+/// Polls Prometheus until `expr` is `want` (it scrapes every second).
+async fn until_value(prom: &Prometheus, expr: &str, want: f64) {
+    let mut last = None;
+    let found = lattice_testkit::wait::until_async(
+        &format!("{expr} == {want}"),
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || {
+            last = prom.query(expr);
+            async move { (last == Some(want)).then_some(()) }
+        },
+    )
+    .await;
+    if let Err(e) = found {
+        panic!(
+            "{e}; last value {last:?}; targets: {}; prometheus log:\n{}",
+            prom.targets(),
+            prom.log()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_counts_every_linked_call_on_both_hosts_and_labels_failures() {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let ctl = ctl(&url, "default").await;
+    let (a, a_metrics) = measured_host(&url);
+    let (b, b_metrics) = measured_host(&url);
+    let targets = [a_metrics, b_metrics];
+    let prom = Prometheus::start(&targets).unwrap();
+
+    for (h, id) in [(&a, "relay"), (&b, "calc")] {
+        let ev = scale(&ctl, &h.id, &scale_cmd(&component_ref(id), id, 4)).await;
+        assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
+    }
+    ctl.put_link(&Link::new(
+        "relay",
+        "calc",
+        "lattice",
+        "examples",
+        &["calc"],
+    ))
+    .await
+    .unwrap();
+    let client = lattice_wrpc::transport::Client::new(ctl.nats().clone());
+    // The link reaches every host a moment after it is stored.
+    lattice_testkit::wait::until_async(
+        "a first call through the link",
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || async { relay_add(&client, 0).await.ok() },
+    )
+    .await
+    .unwrap();
+    for i in 1..100 {
+        assert_eq!(relay_add(&client, i).await, Ok(i + 1));
+    }
+
+    // Both scrapes succeed (Prometheus refuses a whole scrape it cannot parse).
+    lattice_testkit::wait::until_async(
+        "both hosts scraped",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || async { prom.all_up(2).then_some(()) },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}; prometheus log:\n{}", prom.log()));
+    let link = r#"lattice_source="relay",lattice_target="calc",rpc_method="add""#;
+    // Calls that succeeded carry no `error_type` (a call made before the link reached relay's
+    // host failed, and counts under its kind).
+    let ok = r#"error_type="""#;
+    until_value(
+        &prom,
+        &format!("sum(rpc_client_call_duration_seconds_count{{{link},{ok}}})"),
+        100.0,
+    )
+    .await;
+    until_value(
+        &prom,
+        &format!(r#"sum(rpc_server_call_duration_seconds_count{{lattice_component="calc",{ok}}})"#),
+        100.0,
+    )
+    .await;
+    until_value(
+        &prom,
+        &format!(
+            r#"sum(rpc_server_call_duration_seconds_count{{lattice_component="relay",rpc_method="add-via-calc",{ok}}})"#
+        ),
+        100.0,
+    )
+    .await;
+    // Every call took less than the 10 s bucket's bound, and each was counted on the host
+    // that made it: all 100 on relay's host.
+    until_value(
+        &prom,
+        &format!(r#"sum(rpc_client_call_duration_seconds_bucket{{{link},{ok},le="10"}})"#),
+        100.0,
+    )
+    .await;
+    until_value(
+        &prom,
+        &format!(
+            r#"sum(rpc_client_call_duration_seconds_count{{{link},{ok},instance="{}"}})"#,
+            targets[0]
+        ),
+        100.0,
+    )
+    .await;
+
+    // calc stops: relay's next call fails, and its kind is a label.
+    let ev = scale(&ctl, &b.id, &scale_cmd(&component_ref("calc"), "calc", 0)).await;
+    assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
+    let failed = relay_add(&client, 7).await;
+    assert!(failed.is_err(), "{failed:?}");
+    until_value(
+        &prom,
+        &format!(
+            r#"sum(rpc_client_call_duration_seconds_count{{{link},error_type="no_responders"}})"#
+        ),
+        1.0,
+    )
+    .await;
+    until_value(
+        &prom,
+        &format!("sum(rpc_client_call_duration_seconds_count{{{link},{ok}}})"),
+        100.0,
+    )
+    .await;
+}

@@ -1,0 +1,179 @@
+//! The host's meter provider and its instruments.
+//!
+//! Calls are measured on both sides, as OpenTelemetry's RPC conventions name them:
+//! `rpc.client.call.duration` for every call a component makes through a link (in-process or
+//! over wRPC), `rpc.server.call.duration` for every wRPC call this host serves. Both are
+//! histograms in seconds; their counts are the call counts. Attributes: `rpc.system`
+//! (`wrpc`), `rpc.service` (the interface, e.g. `lattice:examples/calc@0.1.0`), `rpc.method`
+//! (the function), the components (`lattice.source` and `lattice.target` for links,
+//! `lattice.component` when served), `lattice.route` (`local` or `wrpc`) and, for a failed
+//! call, `error.type` (the call error's kind, e.g. `no_responders`).
+//!
+//! Recording is a histogram update keyed by those attributes; nothing here allocates per
+//! call beyond the attribute array.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use opentelemetry::metrics::{Histogram, MeterProvider as _};
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::metrics::data::ResourceMetrics;
+use opentelemetry_sdk::metrics::reader::MetricReader;
+use opentelemetry_sdk::metrics::{
+    InstrumentKind, ManualReader, Pipeline, SdkMeterProvider, Temporality,
+};
+use opentelemetry_sdk::Resource;
+
+use crate::Error;
+
+/// Histogram bucket bounds in seconds: 100 µs to 10 s, where a call's time falls.
+const BOUNDS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 10.0,
+];
+
+/// One host's instruments and the reader that collects them.
+pub struct Metrics {
+    provider: SdkMeterProvider,
+    reader: Arc<ManualReader>,
+    client_calls: Histogram<f64>,
+    server_calls: Histogram<f64>,
+}
+
+/// A call a component made through a link.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientCall<'a> {
+    pub source: &'a str,
+    pub target: &'a str,
+    pub interface: &'a str,
+    pub function: &'a str,
+    /// Served in-process (the target runs on this host) rather than over wRPC.
+    pub local: bool,
+}
+
+/// A wRPC call this host served.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerCall<'a> {
+    pub component: &'a str,
+    pub interface: &'a str,
+    pub function: &'a str,
+}
+
+impl Metrics {
+    /// The instruments of host `host_id` in `lattice` (both become resource attributes).
+    pub fn new(host_id: &str, lattice: &str) -> Self {
+        let reader = Arc::new(ManualReader::builder().build());
+        let resource = Resource::builder_empty()
+            .with_attributes([
+                KeyValue::new("service.name", "lattice-host"),
+                KeyValue::new("service.instance.id", host_id.to_string()),
+                KeyValue::new("lattice.name", lattice.to_string()),
+            ])
+            .build();
+        let provider = SdkMeterProvider::builder()
+            .with_reader(Shared(reader.clone()))
+            .with_resource(resource)
+            .build();
+        let meter = provider.meter("lattice");
+        let client_calls = meter
+            .f64_histogram("rpc.client.call.duration")
+            .with_unit("s")
+            .with_description("Calls made by this host's components through their links")
+            .with_boundaries(BOUNDS.to_vec())
+            .build();
+        let server_calls = meter
+            .f64_histogram("rpc.server.call.duration")
+            .with_unit("s")
+            .with_description("wRPC calls served by this host's components")
+            .with_boundaries(BOUNDS.to_vec())
+            .build();
+        Self {
+            provider,
+            reader,
+            client_calls,
+            server_calls,
+        }
+    }
+
+    /// Records a call made through a link; `error` is the failed call's kind.
+    pub fn client_call(&self, call: &ClientCall<'_>, took: Duration, error: Option<&'static str>) {
+        let route = if call.local { "local" } else { "wrpc" };
+        let mut attrs = [
+            KeyValue::new("rpc.system", "wrpc"),
+            KeyValue::new("rpc.service", call.interface.to_string()),
+            KeyValue::new("rpc.method", call.function.to_string()),
+            KeyValue::new("lattice.source", call.source.to_string()),
+            KeyValue::new("lattice.target", call.target.to_string()),
+            KeyValue::new("lattice.route", route),
+            KeyValue::new("error.type", ""),
+        ];
+        let n = with_error(&mut attrs, error);
+        self.client_calls.record(took.as_secs_f64(), &attrs[..n]);
+    }
+
+    /// Records a call served; `error` is the failed call's kind.
+    pub fn server_call(&self, call: &ServerCall<'_>, took: Duration, error: Option<&'static str>) {
+        let mut attrs = [
+            KeyValue::new("rpc.system", "wrpc"),
+            KeyValue::new("rpc.service", call.interface.to_string()),
+            KeyValue::new("rpc.method", call.function.to_string()),
+            KeyValue::new("lattice.component", call.component.to_string()),
+            KeyValue::new("error.type", ""),
+        ];
+        let n = with_error(&mut attrs, error);
+        self.server_calls.record(took.as_secs_f64(), &attrs[..n]);
+    }
+
+    /// Everything recorded so far (cumulative since the host started).
+    pub fn collect(&self) -> Result<ResourceMetrics, Error> {
+        let mut rm = ResourceMetrics::default();
+        self.reader.collect(&mut rm).map_err(Error::Collect)?;
+        Ok(rm)
+    }
+}
+
+impl Drop for Metrics {
+    fn drop(&mut self) {
+        // Nothing is pushed anywhere; this only ends the reader's registration.
+        let _ = self.provider.shutdown();
+    }
+}
+
+/// Fills in the last attribute, `error.type`, for a failed call; returns how many to use
+/// (a successful call carries no `error.type`, as the conventions say).
+fn with_error<const N: usize>(attrs: &mut [KeyValue; N], error: Option<&'static str>) -> usize {
+    match error {
+        Some(kind) => {
+            attrs[N - 1] = KeyValue::new("error.type", kind);
+            N
+        }
+        None => N - 1,
+    }
+}
+
+/// The manual reader, shared between the provider (which owns its readers) and
+/// [`Metrics::collect`].
+#[derive(Debug)]
+struct Shared(Arc<ManualReader>);
+
+impl MetricReader for Shared {
+    fn register_pipeline(&self, pipeline: Weak<Pipeline>) {
+        self.0.register_pipeline(pipeline)
+    }
+
+    fn collect(&self, rm: &mut ResourceMetrics) -> OTelSdkResult {
+        self.0.collect(rm)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    fn temporality(&self, kind: InstrumentKind) -> Temporality {
+        self.0.temporality(kind)
+    }
+}
