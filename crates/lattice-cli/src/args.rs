@@ -500,6 +500,11 @@ pub struct HostArgs {
     /// their latency and errors). Off by default: without it the host measures nothing.
     #[arg(long, env = "LATTICE_METRICS_ADDRESS")]
     pub metrics_address: Option<std::net::SocketAddr>,
+    /// Export spans of HTTP requests and calls over OTLP/HTTP, to where the standard
+    /// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT say (default
+    /// http://localhost:4318). Also on when either variable is set.
+    #[arg(long, env = "LATTICE_ENABLE_TRACES")]
+    pub enable_traces: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -54,6 +54,9 @@ pub struct HostConfig {
     /// Where Prometheus scrapes this host's metrics (`GET /metrics`); `None`: the host
     /// measures nothing.
     pub metrics_address: Option<std::net::SocketAddr>,
+    /// Traces over OTLP: `None`, off; `Some(endpoint)`, on, to that OTLP/HTTP base URL or
+    /// (when empty) where the standard `OTEL_EXPORTER_OTLP_*` variables say.
+    pub traces: Option<String>,
 }
 
 impl Default for HostConfig {
@@ -77,6 +80,7 @@ impl Default for HostConfig {
             http_address: DEFAULT_HTTP_ADDRESS,
             providers: Default::default(),
             metrics_address: None,
+            traces: None,
         }
     }
 }

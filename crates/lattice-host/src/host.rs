@@ -126,6 +126,14 @@ impl Host {
             }
             _ => None,
         };
+        let tracing = match &config.traces {
+            Some(endpoint) => Some(Arc::new(lattice_telemetry::Tracing::otlp(
+                Some(endpoint.as_str()).filter(|e| !e.is_empty()),
+                &id,
+                &config.lattice,
+            )?)),
+            None => None,
+        };
         let server = Arc::new(crate::serve::Server {
             host_id: id.clone(),
             lattice: config.lattice.clone(),
@@ -135,6 +143,7 @@ impl Host {
             calls: calls.clone(),
             serving: Default::default(),
             metrics: metrics.clone(),
+            tracing: tracing.clone(),
         });
         let state = Arc::new(crate::state::LatticeState::new(
             ConfigStore::new(
@@ -201,6 +210,7 @@ impl Host {
                 components: Arc::downgrade(&shared.components),
                 calls: shared.calls.clone(),
                 metrics,
+                tracing: tracing.clone(),
             },
         ))));
         let kv = crate::keyvalue::JetStreamKv::new(
@@ -264,6 +274,7 @@ impl Host {
             state: shared.state.clone(),
             components: shared.components.clone(),
             calls: shared.calls.clone(),
+            tracing,
         });
         tasks.push(tokio::spawn(crate::http::follow(
             ingress,

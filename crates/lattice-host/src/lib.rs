@@ -60,6 +60,7 @@ mod serving;
 mod shared;
 mod state;
 mod store;
+mod traces;
 
 pub use calls::{RoutingCounts, RoutingStats};
 pub use components::InvokeError;

@@ -12,7 +12,8 @@ use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use lattice_proto::ctl::split_instance;
-use lattice_runtime::{ImportCall, Val};
+use lattice_runtime::{ImportCall, Val, CURRENT_TRACE};
+use lattice_telemetry::KeyValue;
 use lattice_wrpc::trace::TraceParent;
 use lattice_wrpc::transport::{Call, LINK_HEADER, SOURCE_HEADER, TRACEPARENT_HEADER};
 use lattice_wrpc::{CallError, CallErrorKind};
@@ -34,6 +35,8 @@ pub(crate) struct RouterParts {
     pub calls: Arc<Calls>,
     /// Where calls are counted, when the host measures them (`--metrics-address`).
     pub metrics: Option<Arc<lattice_telemetry::Metrics>>,
+    /// Where calls' spans go, when the host has traces on.
+    pub tracing: Option<Arc<lattice_telemetry::Tracing>>,
 }
 
 impl lattice_runtime::Router for HostRouter {
@@ -50,6 +53,7 @@ impl lattice_runtime::Router for HostRouter {
                 components: &components,
                 calls: &parts.calls,
                 metrics: parts.metrics.as_deref(),
+                tracing: parts.tracing.as_deref(),
             };
             router.route(call).await
         })
@@ -63,11 +67,7 @@ struct Route<'a> {
     components: &'a Components,
     calls: &'a Calls,
     metrics: Option<&'a lattice_telemetry::Metrics>,
-}
-
-tokio::task_local! {
-    /// The trace of the call being served, so calls it makes continue it.
-    pub(crate) static CURRENT_TRACE: Option<TraceParent>;
+    tracing: Option<&'a lattice_telemetry::Tracing>,
 }
 
 impl Route<'_> {
@@ -78,6 +78,7 @@ impl Route<'_> {
             components,
             calls,
             metrics: _,
+            tracing: _,
         } = *self;
         let ImportCall {
             source,
@@ -110,12 +111,29 @@ impl Route<'_> {
         // Timed only when measured: a host without metrics pays nothing here.
         let started = self.metrics.map(|m| (m, std::time::Instant::now()));
         let on_host = local.is_some();
+        let (span, trace) = crate::traces::start(
+            self.tracing,
+            lattice_telemetry::Kind::Client,
+            CURRENT_TRACE.try_with(|t| *t).ok().flatten(),
+            || format!("{instance}/{func}"),
+            || {
+                let mut a = crate::traces::rpc(instance, func);
+                a.push(KeyValue::new("lattice.source", source.to_string()));
+                a.push(KeyValue::new("lattice.target", target.clone()));
+                a.push(KeyValue::new(
+                    "lattice.route",
+                    if on_host { "local" } else { "wrpc" },
+                ));
+                a
+            },
+        );
         let result = match local {
             Some(local) => {
                 calls.stats.local.fetch_add(1, Ordering::Relaxed);
-                local
-                    .pool
-                    .call(Some(instance), func, &params)
+                // In-process, the target's own calls continue this span.
+                let call = local.pool.call(Some(instance), func, &params);
+                CURRENT_TRACE
+                    .scope(trace, call)
                     .await
                     .map_err(CallError::for_caller)
             }
@@ -128,11 +146,24 @@ impl Route<'_> {
                     instance,
                     func,
                 };
+                // Without a span, the caller's trace goes on with a fresh span id.
+                let trace = match (&span, trace) {
+                    (Some(_), Some(t)) => t,
+                    (_, parent) => parent.map(|t| t.child()).unwrap_or_else(TraceParent::root),
+                };
                 remote
-                    .call(&target, route.idempotent, &param_types, &params, &results)
+                    .call(
+                        &target,
+                        route.idempotent,
+                        trace,
+                        &param_types,
+                        &params,
+                        &results,
+                    )
                     .await
             }
         };
+        crate::traces::end(span, &result);
         if let Some((metrics, started)) = started {
             let call = lattice_telemetry::ClientCall {
                 source,
@@ -163,6 +194,7 @@ impl Remote<'_> {
         &self,
         target: &str,
         idempotent: bool,
+        trace: TraceParent,
         param_types: &[lattice_runtime::Type],
         params: &[Val],
         results: &[lattice_runtime::Type],
@@ -178,12 +210,6 @@ impl Remote<'_> {
         let mut headers = HeaderMap::new();
         headers.insert(SOURCE_HEADER, source);
         headers.insert(LINK_HEADER, link_name);
-        let trace = CURRENT_TRACE
-            .try_with(|t| *t)
-            .ok()
-            .flatten()
-            .map(|t| t.child())
-            .unwrap_or_else(TraceParent::root);
         headers.insert(TRACEPARENT_HEADER, trace.to_string().as_str());
         let deadline = Instant::now() + calls.timeout;
         let prefix = lattice_proto::wrpc::component_prefix(lattice, target);

@@ -40,6 +40,8 @@ pub(crate) struct Server {
     pub serving: Serving,
     /// Where served calls are counted, when the host measures them.
     pub metrics: Option<Arc<lattice_telemetry::Metrics>>,
+    /// Where served calls' spans go, when the host has traces on.
+    pub tracing: Option<Arc<lattice_telemetry::Tracing>>,
 }
 
 /// Starts serving component `id` unless it is served already.
@@ -99,7 +101,22 @@ async fn serve_loop(server: Arc<Server>, id: String, prefix: String, sub: async_
             let _in_flight = InFlight::new(&server.serving, inv.reply_subject());
             let measured = (server.metrics.as_ref())
                 .map(|m| (m, running.clone(), std::time::Instant::now()));
-            let outcome = handle(&server, &id, &share, running, &mut inv).await;
+            let incoming = inv
+                .header(lattice_wrpc::transport::TRACEPARENT_HEADER)
+                .and_then(TraceParent::parse);
+            let (span, trace) = crate::traces::start(
+                server.tracing.as_deref(),
+                lattice_telemetry::Kind::Server,
+                incoming,
+                || format!("{}/{}", inv.instance, inv.func),
+                || {
+                    let mut a = crate::traces::rpc(&inv.instance, &inv.func);
+                    a.push(lattice_telemetry::KeyValue::new("lattice.component", id.to_string()));
+                    a
+                },
+            );
+            let outcome = handle(&server, &id, &share, running, &mut inv, trace).await;
+            crate::traces::end(span, &outcome);
             if let Some((metrics, running, started)) = measured {
                 let error = outcome.as_ref().err().map(|e| e.kind().label());
                 measure(metrics, &id, running.as_deref(), &inv, started.elapsed(), error);
@@ -157,6 +174,7 @@ async fn handle(
     share: &crate::admission::ComponentShare,
     running: Option<Arc<crate::components::Running>>,
     inv: &mut Invocation,
+    trace: Option<TraceParent>,
 ) -> Result<lattice_wrpc::serve::Then, CallError> {
     let running = running.ok_or_else(|| {
         CallError::new(
@@ -167,12 +185,20 @@ async fn handle(
     if inv.instance == lattice_wrpc::http::HTTP_INSTANCE
         && inv.func == lattice_wrpc::http::HTTP_FUNC
     {
-        return serve_http(server, &running.pool, inv).await.map(|()| None);
+        let serving = serve_http(server, &running.pool, inv);
+        return lattice_runtime::CURRENT_TRACE
+            .scope(trace, serving)
+            .await
+            .map(|()| None);
     }
     if inv.instance == lattice_wrpc::wrpc_http::WRPC_HTTP_INSTANCE
         && inv.func == lattice_wrpc::http::HTTP_FUNC
     {
-        return serve_wrpc_http(&running.pool, inv).await.map(|()| None);
+        let serving = serve_wrpc_http(&running.pool, inv);
+        return lattice_runtime::CURRENT_TRACE
+            .scope(trace, serving)
+            .await
+            .map(|()| None);
     }
     let instance = inv.instance.clone();
     let interface = (!instance.is_empty()).then_some(instance.as_str());
@@ -193,15 +219,12 @@ async fn handle(
         .await?;
     // Held until the call ends: what many waiting calls hold together is bounded too.
     let _held = server.admission.hold(Some(share), size)?;
-    // Calls this one makes (through the guest's imports) continue the caller's trace.
-    let trace = inv
-        .header(lattice_wrpc::transport::TRACEPARENT_HEADER)
-        .and_then(TraceParent::parse);
+    // Calls this one makes (through the guest's imports) continue its trace.
     if let Some(t) = &trace {
         tracing::debug!(component_id = id, func = %inv.func, trace_id = %t.trace_id_hex(), "serving call");
     }
     let func = inv.func.clone();
-    let call = crate::router::CURRENT_TRACE.scope(
+    let call = lattice_runtime::CURRENT_TRACE.scope(
         trace,
         running.pool.call_then_clean_up(interface, &func, &params),
     );

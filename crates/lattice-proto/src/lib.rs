@@ -17,6 +17,7 @@
 //!   data a provider process reads on start, and the `wasmbus.rpc` subjects to it.
 //! - [`grant`]: what a component may reach: the link and config keys of grants, and the
 //!   subject spaces no grant opens.
+//! - [`trace`]: the W3C `traceparent` every call carries ([`trace::TraceParent`]).
 //! - [`wrpc`]: wRPC's subjects, queue groups and headers (the exchange itself is
 //!   `lattice-wrpc`'s).
 //! - [`event`]: CloudEvents 1.0 lattice events and their payloads, including the bounded
@@ -30,6 +31,7 @@ pub mod grant;
 pub mod op;
 pub mod provider;
 pub mod subject;
+pub mod trace;
 pub mod wrpc;
 
 pub use envelope::{decode_request, CtlResponse, DecodeError};

@@ -84,7 +84,9 @@ impl ComponentPool {
         })?;
         let pool = self.clone();
         let limit = self.policy().limits.max_execution_time;
-        let task = tokio::spawn(async move {
+        // The handler runs on a task of its own: its calls continue this request's trace.
+        let trace = crate::CURRENT_TRACE.try_with(|t| *t).ok().flatten();
+        let task = tokio::spawn(crate::CURRENT_TRACE.scope(trace, async move {
             let run = async {
                 let proxy = pre
                     .instantiate_async(&mut store)
@@ -103,7 +105,7 @@ impl ComponentPool {
             };
             pool.finish(permit, result.as_ref().err());
             result
-        });
+        }));
         match rx.await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(code)) => Err(CallError::new(

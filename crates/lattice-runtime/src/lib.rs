@@ -45,6 +45,13 @@ pub use policy::{Grants, Limits, Policy};
 pub use pool::{ComponentPool, Export, PoolStats};
 pub use wasmtime::component::{Type, Val};
 
+tokio::task_local! {
+    /// The trace of the call a guest is running for, so the calls it makes through its
+    /// imports continue it. Set by the host around each call; carried by the runtime into
+    /// the tasks it spawns to run a guest (an HTTP request's handler).
+    pub static CURRENT_TRACE: Option<lattice_proto::trace::TraceParent>;
+}
+
 /// Named config as a component sees it through `wasi:config`.
 pub type ConfigValues = std::collections::BTreeMap<String, String>;
 

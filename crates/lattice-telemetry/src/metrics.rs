@@ -23,7 +23,6 @@ use opentelemetry_sdk::metrics::reader::MetricReader;
 use opentelemetry_sdk::metrics::{
     InstrumentKind, ManualReader, Pipeline, SdkMeterProvider, Temporality,
 };
-use opentelemetry_sdk::Resource;
 
 use crate::Error;
 
@@ -63,13 +62,7 @@ impl Metrics {
     /// The instruments of host `host_id` in `lattice` (both become resource attributes).
     pub fn new(host_id: &str, lattice: &str) -> Self {
         let reader = Arc::new(ManualReader::builder().build());
-        let resource = Resource::builder_empty()
-            .with_attributes([
-                KeyValue::new("service.name", "lattice-host"),
-                KeyValue::new("service.instance.id", host_id.to_string()),
-                KeyValue::new("lattice.name", lattice.to_string()),
-            ])
-            .build();
+        let resource = crate::resource(host_id, lattice);
         let provider = SdkMeterProvider::builder()
             .with_reader(Shared(reader.clone()))
             .with_resource(resource)

@@ -28,6 +28,8 @@ pub struct HostSpec {
     pub args: Vec<String>,
     /// Network namespace to run in (`ip netns exec`), see [`crate::netns::Netns`].
     pub netns: Option<String>,
+    /// Environment variables set for the host (e.g. `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    pub env: Vec<(String, String)>,
 }
 
 impl HostSpec {
@@ -40,11 +42,18 @@ impl HostSpec {
             heartbeat: Duration::from_secs(1),
             args: Vec::new(),
             netns: None,
+            env: Vec::new(),
         }
     }
 
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
         self.args.push(arg.into());
+        self
+    }
+
+    /// Sets environment variable `key` for the host.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
         self
     }
 
@@ -81,7 +90,8 @@ impl HostSpec {
             .args(&self.args)
             .env("RUST_LOG", "info,lattice_host=debug")
             .env_remove("LATTICE_NATS_URL")
-            .env_remove("LATTICE_NAME");
+            .env_remove("LATTICE_NAME")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         let process = ChildProcess::spawn("lattice host", cmd, &dir.path().join("host.log"))?;
         Ok((process, dir))
     }

@@ -10,6 +10,7 @@
 //! - [`nats`]: one server ([`NatsServer`]), a routed cluster ([`NatsCluster`]) and leaf nodes.
 //! - [`supercluster`]: two clusters joined by gateways that a test can cut, and a leaf node
 //!   ([`Supercluster`]).
+//! - [`otlp`]: an OTLP/HTTP trace receiver keeping the spans hosts export.
 //! - [`prometheus`]: a real Prometheus server scraping a test's hosts, and its query API.
 //! - [`process`]: a child process with its log captured to a file, signals and log polling.
 //! - [`http`]: a minimal HTTP/1.1 client for driving hosts' ingress.
@@ -33,6 +34,7 @@ pub mod http;
 pub mod in_process;
 pub mod nats;
 pub mod netns;
+pub mod otlp;
 pub mod peers;
 pub mod process;
 pub mod prometheus;

@@ -45,6 +45,15 @@ pub fn host_config(
         call_timeout: args.call_timeout,
         http_address: args.http_address,
         metrics_address: args.metrics_address,
+        // The exporter reads the standard variables itself; either turns traces on.
+        traces: (args.enable_traces
+            || [
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            ]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty())))
+        .then(String::new),
         ..HostConfig::default()
     })
 }

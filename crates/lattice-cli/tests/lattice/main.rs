@@ -29,5 +29,6 @@ mod registries;
 mod state;
 mod supercluster;
 mod topology;
+mod traces;
 mod washlike;
 mod wrpc;

@@ -14,4 +14,6 @@ pub(crate) struct Ingress {
     pub state: Arc<LatticeState>,
     pub components: Arc<Components>,
     pub calls: Arc<Calls>,
+    /// Where requests' spans go, when the host has traces on.
+    pub tracing: Option<Arc<lattice_telemetry::Tracing>>,
 }

@@ -37,6 +37,7 @@ pub(super) async fn forward(
     ingress: &Ingress,
     target: &str,
     req: Request<hyper::body::Incoming>,
+    trace: lattice_wrpc::trace::TraceParent,
 ) -> Result<Response<ResponseBody>, CallError> {
     let (parts, body) = req.into_parts();
     // A body known to be small goes whole with the request; any other streams after it.
@@ -77,12 +78,7 @@ pub(super) async fn forward(
     let mut headers = async_nats::HeaderMap::new();
     headers.insert(SOURCE_HEADER, HTTP_SOURCE);
     headers.insert(CALLER_HEADER, ingress.host_id.as_str());
-    headers.insert(
-        TRACEPARENT_HEADER,
-        lattice_wrpc::trace::TraceParent::root()
-            .to_string()
-            .as_str(),
-    );
+    headers.insert(TRACEPARENT_HEADER, trace.to_string().as_str());
     let deadline = tokio::time::Instant::now() + FORWARDED_BUDGET;
     let prefix = lattice_proto::wrpc::component_prefix(&ingress.lattice, target);
     // RFC 9110's idempotent methods may be sent again when their outcome is unknown.

@@ -6,6 +6,8 @@ use std::sync::atomic::Ordering;
 
 use http::{Request, Response, StatusCode};
 use lattice_runtime::http::{full_body, ResponseBody};
+use lattice_telemetry::KeyValue;
+use lattice_wrpc::trace::TraceParent;
 use lattice_wrpc::{CallError, CallErrorKind};
 
 use super::context::Ingress;
@@ -57,6 +59,27 @@ pub(super) async fn serve(
         .then(|| ingress.components.get(&target))
         .flatten()
         .filter(|r| r.pool.serves_http());
+    // The request's span continues the client's trace (a `traceparent` header) if it sent one.
+    let incoming = req
+        .headers()
+        .get(lattice_wrpc::transport::TRACEPARENT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceParent::parse);
+    let method = req.method().to_string();
+    let (span, trace) = crate::traces::start(
+        ingress.tracing.as_deref(),
+        lattice_telemetry::Kind::Server,
+        incoming,
+        || method.clone(),
+        || {
+            vec![
+                KeyValue::new("http.request.method", method.clone()),
+                KeyValue::new("url.path", req.uri().path().to_string()),
+                KeyValue::new("lattice.target", target.clone()),
+            ]
+        },
+    );
+    let trace = trace.unwrap_or_else(TraceParent::root);
     let answer = async {
         match local {
             Some(running) => {
@@ -66,9 +89,9 @@ pub(super) async fn serve(
                     .http_local
                     .fetch_add(1, Ordering::Relaxed);
                 let req = req.map(lattice_runtime::http::incoming_body);
-                running
-                    .pool
-                    .handle_http(req)
+                let handled = running.pool.handle_http(req);
+                lattice_runtime::CURRENT_TRACE
+                    .scope(Some(trace), handled)
                     .await
                     .map_err(CallError::for_caller)
             }
@@ -78,7 +101,7 @@ pub(super) async fn serve(
                     .stats
                     .http_remote
                     .fetch_add(1, Ordering::Relaxed);
-                forward(ingress, &target, req).await
+                forward(ingress, &target, req, trace).await
             }
         }
     };
@@ -94,6 +117,10 @@ pub(super) async fn serve(
             }
         },
     };
+    crate::traces::end(
+        span,
+        &result.as_ref().map(|r| r.status()).map_err(Clone::clone),
+    );
     let mut response = result.unwrap_or_else(|e| {
         tracing::debug!(component_id = %target, error = %e, "HTTP request failed");
         text(status_of(&e), format!("{target}: {e}"))

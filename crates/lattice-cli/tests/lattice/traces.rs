@@ -1,0 +1,163 @@
+//! One trace across hosts, as an operator's collector receives it: three host processes
+//! export spans over OTLP/HTTP to a receiver in the test ([`OtlpReceiver`]). An HTTP request
+//! enters host 1's ingress, is forwarded to `demo-web` on host 2, which calls `demo-greeter`
+//! on host 3 through a link; the spans must form that tree in one trace, each naming its
+//! host.
+
+use std::time::Duration;
+
+use lattice_proto::ctl::Link;
+use lattice_testkit::otlp::{OtlpReceiver, ReceivedSpan};
+use lattice_testkit::{HostProcess, NatsServer};
+
+use crate::common::*;
+
+const SERVER: i32 = 2;
+const CLIENT: i32 = 3;
+
+fn traced_host(url: &str, otlp: &OtlpReceiver, http_port: u16) -> HostProcess {
+    host(url, "default")
+        .arg("--allow-file-load")
+        .arg("--http-address")
+        .arg(format!("127.0.0.1:{http_port}"))
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &otlp.endpoint())
+        // Export within a moment, not the default 5 s.
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .start()
+        .unwrap()
+}
+
+/// The span of `spans` whose parent is `parent` and that matches `what`.
+fn child<'a>(
+    spans: &'a [ReceivedSpan],
+    parent: &ReceivedSpan,
+    what: impl Fn(&ReceivedSpan) -> bool,
+) -> Option<&'a ReceivedSpan> {
+    spans
+        .iter()
+        .find(|s| s.parent_span_id == parent.span_id && s.trace_id == parent.trace_id && what(s))
+}
+
+fn host_of(s: &ReceivedSpan) -> &str {
+    s.attributes
+        .get("lattice.host.id")
+        .map_or("", String::as_str)
+}
+
+/// The chain ingress (h1) → served HTTP call (h2) → linked call (h2) → served call (h3).
+fn request_tree<'a>(spans: &'a [ReceivedSpan], h: [&str; 3]) -> Option<[&'a ReceivedSpan; 4]> {
+    spans.iter().find_map(|ingress| {
+        if !(ingress.parent_span_id.is_empty()
+            && ingress.kind == SERVER
+            && host_of(ingress) == h[0])
+        {
+            return None;
+        }
+        let served = child(spans, ingress, |s| s.kind == SERVER && host_of(s) == h[1])?;
+        let call = child(spans, served, |s| {
+            s.kind == CLIENT
+                && host_of(s) == h[1]
+                && s.attributes.get("lattice.target").map(String::as_str) == Some("demo-greeter")
+        })?;
+        let greet = child(spans, call, |s| s.kind == SERVER && host_of(s) == h[2])?;
+        Some([ingress, served, call, greet])
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_request_across_three_hosts_is_one_trace() {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let otlp = OtlpReceiver::start().unwrap();
+    let port = lattice_testkit::free_port();
+    let h1 = traced_host(&url, &otlp, port);
+    let h2 = traced_host(&url, &otlp, lattice_testkit::free_port());
+    let h3 = traced_host(&url, &otlp, lattice_testkit::free_port());
+    let ctl = ctl(&url, "default").await;
+    for (h, id, file) in [
+        (&h2, "demo-web", "demo_web"),
+        (&h3, "demo-greeter", "demo_greeter"),
+    ] {
+        let ev = scale(&ctl, &h.id, &scale_cmd(&component_ref(file), id, 4)).await;
+        assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
+    }
+    ctl.put_link(&Link::new(
+        "demo-web",
+        "demo-greeter",
+        "lattice",
+        "examples",
+        &["greeter"],
+    ))
+    .await
+    .unwrap();
+    let kv: std::collections::BTreeMap<_, _> =
+        [("bucket".to_string(), "traces".to_string())].into();
+    ctl.put_config("traces-kv", &kv).await.unwrap();
+    let mut link = Link::new(
+        "demo-greeter",
+        "keyvalue",
+        "wasi",
+        "keyvalue",
+        &["store", "atomics"],
+    );
+    link.target_config = vec!["traces-kv".into()];
+    ctl.put_link(&link).await.unwrap();
+    crate::http::route(&ctl, "demo-web", &[("path", "/")]).await;
+
+    let addr = format!("127.0.0.1:{port}");
+    let r = crate::http::until_status(&addr, "localhost", "/?name=trace", 200).await;
+    assert!(r.text().contains("trace"), "{}", r.text());
+
+    let ids = [h1.id.as_str(), h2.id.as_str(), h3.id.as_str()];
+    let tree = lattice_testkit::wait::until_async(
+        "the request's spans from all three hosts",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || async {
+            let spans = otlp.spans();
+            request_tree(&spans, ids).map(|t| t.map(Clone::clone))
+        },
+    )
+    .await
+    .unwrap_or_else(|e| {
+        let spans = otlp.spans();
+        panic!("{e}; {} requests, spans: {spans:#?}", otlp.requests())
+    });
+    let [ingress, served, call, greet] = &tree;
+    // One trace; each span's resource names the host that made it.
+    for (s, host) in tree.iter().zip([ids[0], ids[1], ids[1], ids[2]]) {
+        assert_eq!(s.trace_id, ingress.trace_id);
+        assert_eq!(
+            s.resource.get("service.instance.id").map(String::as_str),
+            Some(host)
+        );
+    }
+    assert_eq!(ingress.name, "GET");
+    assert_eq!(
+        ingress.attributes.get("url.path").map(String::as_str),
+        Some("/")
+    );
+    assert_eq!(
+        served
+            .attributes
+            .get("lattice.component")
+            .map(String::as_str),
+        Some("demo-web")
+    );
+    assert_eq!(
+        call.attributes.get("lattice.source").map(String::as_str),
+        Some("demo-web")
+    );
+    assert_eq!(
+        call.attributes.get("rpc.method").map(String::as_str),
+        Some("greet")
+    );
+    assert_eq!(
+        greet
+            .attributes
+            .get("lattice.component")
+            .map(String::as_str),
+        Some("demo-greeter")
+    );
+    assert!(!greet.attributes.contains_key("error.type"), "{greet:?}");
+}

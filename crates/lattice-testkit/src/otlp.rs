@@ -1,0 +1,176 @@
+//! An OTLP/HTTP trace receiver on loopback: it takes what hosts export to `/v1/traces`
+//! (protobuf, decoded with the `opentelemetry-proto` types) and keeps every span for a test
+//! to read.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use prost::Message as _;
+
+use crate::Result;
+
+/// A span as received, ids in lowercase hex.
+#[derive(Debug, Clone)]
+pub struct ReceivedSpan {
+    pub trace_id: String,
+    pub span_id: String,
+    /// Empty for a root span.
+    pub parent_span_id: String,
+    pub name: String,
+    /// OTLP's `SpanKind` number (2 server, 3 client).
+    pub kind: i32,
+    pub attributes: BTreeMap<String, String>,
+    /// The exporting resource's attributes (`service.instance.id`: the host).
+    pub resource: BTreeMap<String, String>,
+}
+
+/// The receiver; it stops accepting when dropped.
+pub struct OtlpReceiver {
+    port: u16,
+    spans: Arc<Mutex<Vec<ReceivedSpan>>>,
+    requests: Arc<Mutex<u64>>,
+}
+
+impl OtlpReceiver {
+    pub fn start() -> Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let spans = Arc::new(Mutex::new(Vec::new()));
+        let requests = Arc::new(Mutex::new(0));
+        let (s, r) = (spans.clone(), requests.clone());
+        thread::Builder::new()
+            .name("otlp-receiver".into())
+            .spawn(move || {
+                for conn in listener.incoming().flatten() {
+                    let (s, r) = (s.clone(), r.clone());
+                    let _ = thread::Builder::new()
+                        .name("otlp-conn".into())
+                        .spawn(move || serve(conn, &s, &r));
+                }
+            })?;
+        Ok(Self {
+            port,
+            spans,
+            requests,
+        })
+    }
+
+    /// The base URL to export to (`OTEL_EXPORTER_OTLP_ENDPOINT`).
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Every span received so far.
+    pub fn spans(&self) -> Vec<ReceivedSpan> {
+        self.spans.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// How many export requests arrived (decoded or not).
+    pub fn requests(&self) -> u64 {
+        self.requests.lock().map(|r| *r).unwrap_or(0)
+    }
+}
+
+/// Serves one keep-alive connection: each `POST` with a `Content-Length` body is decoded and
+/// answered 200 (an empty `ExportTraceServiceResponse`), anything undecodable 400.
+fn serve(conn: TcpStream, spans: &Mutex<Vec<ReceivedSpan>>, requests: &Mutex<u64>) {
+    let Ok(mut writer) = conn.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(conn);
+    loop {
+        let mut length = 0usize;
+        let mut line = String::new();
+        // The request line, then headers up to the blank line.
+        let mut first = true;
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let l = line.trim_end();
+            if l.is_empty() && !first {
+                break;
+            }
+            first = false;
+            if let Some((k, v)) = l.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0u8; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        if let Ok(mut r) = requests.lock() {
+            *r += 1;
+        }
+        let status = match ExportTraceServiceRequest::decode(body.as_slice()) {
+            Ok(req) => {
+                if let Ok(mut s) = spans.lock() {
+                    s.extend(flatten(req));
+                }
+                "200 OK"
+            }
+            Err(_) => "400 Bad Request",
+        };
+        let reply = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n"
+        );
+        if writer.write_all(reply.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+fn flatten(req: ExportTraceServiceRequest) -> Vec<ReceivedSpan> {
+    let mut out = Vec::new();
+    for rs in req.resource_spans {
+        let resource = rs
+            .resource
+            .map(|r| attributes(&r.attributes))
+            .unwrap_or_default();
+        for ss in rs.scope_spans {
+            for span in ss.spans {
+                out.push(ReceivedSpan {
+                    trace_id: hex(&span.trace_id),
+                    span_id: hex(&span.span_id),
+                    parent_span_id: hex(&span.parent_span_id),
+                    name: span.name,
+                    kind: span.kind,
+                    attributes: attributes(&span.attributes),
+                    resource: resource.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn attributes(kvs: &[KeyValue]) -> BTreeMap<String, String> {
+    kvs.iter()
+        .map(|kv| {
+            let v = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(Value::StringValue(s)) => s.clone(),
+                Some(Value::BoolValue(b)) => b.to_string(),
+                Some(Value::IntValue(i)) => i.to_string(),
+                Some(Value::DoubleValue(d)) => d.to_string(),
+                Some(other) => format!("{other:?}"),
+                None => String::new(),
+            };
+            (kv.key.clone(), v)
+        })
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
