@@ -258,6 +258,26 @@ async fn wash_drives_two_lattice_hosts() {
     })
     .await;
 
+    // wash spy (experimental) watches greeter's invocations while wash calls it.
+    let port = nats
+        .url()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let mut spy_cmd = std::process::Command::new(lattice_testkit::peers::peer_bin("wash"));
+    spy_cmd
+        .args(["spy", "--experimental", "greeter"])
+        .env("WASMCLOUD_CTL_PORT", &port)
+        .env("WASMCLOUD_RPC_PORT", &port)
+        .env("WASMCLOUD_LATTICE", "default")
+        .env("HOME", home)
+        .env_remove("RUST_LOG");
+    let mut spy = lattice_testkit::ChildProcess::spawn("wash spy", spy_cmd, &home.join("spy.log"))
+        .expect("starting wash spy");
+    spy.wait_for_log("Spying on component greeter", Duration::from_secs(20))
+        .expect("wash spy to start");
+
     // wash call: a zero-argument string function, and an HTTP component.
     let called = wash(
         &nats,
@@ -265,6 +285,15 @@ async fn wash_drives_two_lattice_hosts() {
         &["call", "greeter", "lattice:examples/greeter@0.1.0.hello"],
     );
     assert_eq!(called["result"], "Howdy, world!", "{called}");
+    let seen = spy
+        .wait_for_log(
+            "Operation: lattice:examples/greeter@0.1.0.hello",
+            Duration::from_secs(20),
+        )
+        .unwrap_or_else(|e| panic!("{e}: wash spy saw {}", spy.log()));
+    assert!(seen.contains("hello"), "{seen}");
+    assert!(spy.log().contains("To: greeter"), "{}", spy.log());
+    spy.kill();
     let http = wash(
         &nats,
         home,
