@@ -73,6 +73,11 @@ impl TraceParent {
     pub fn trace_id_hex(&self) -> String {
         self.trace_id.iter().map(|b| format!("{b:02x}")).collect()
     }
+
+    /// The parent (span) id as 16 hex digits.
+    pub fn parent_id_hex(&self) -> String {
+        self.parent_id.iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 impl fmt::Display for TraceParent {

@@ -33,29 +33,40 @@ pub struct ReceivedSpan {
 /// The receiver; it stops accepting when dropped.
 pub struct OtlpReceiver {
     port: u16,
+    /// Answering 503 to everything: a collector that is down but reachable.
+    failing: Arc<std::sync::atomic::AtomicBool>,
     spans: Arc<Mutex<Vec<ReceivedSpan>>>,
     requests: Arc<Mutex<u64>>,
 }
 
 impl OtlpReceiver {
+    /// A receiver that answers every export with 503 (and keeps nothing), counting them.
+    pub fn start_failing() -> Result<Self> {
+        let r = Self::start()?;
+        r.failing.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(r)
+    }
+
     pub fn start() -> Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
         let spans = Arc::new(Mutex::new(Vec::new()));
         let requests = Arc::new(Mutex::new(0));
-        let (s, r) = (spans.clone(), requests.clone());
+        let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (s, r, f) = (spans.clone(), requests.clone(), failing.clone());
         thread::Builder::new()
             .name("otlp-receiver".into())
             .spawn(move || {
                 for conn in listener.incoming().flatten() {
-                    let (s, r) = (s.clone(), r.clone());
+                    let (s, r, f) = (s.clone(), r.clone(), f.clone());
                     let _ = thread::Builder::new()
                         .name("otlp-conn".into())
-                        .spawn(move || serve(conn, &s, &r));
+                        .spawn(move || serve(conn, &s, &r, &f));
                 }
             })?;
         Ok(Self {
             port,
+            failing,
             spans,
             requests,
         })
@@ -78,8 +89,14 @@ impl OtlpReceiver {
 }
 
 /// Serves one keep-alive connection: each `POST` with a `Content-Length` body is decoded and
-/// answered 200 (an empty `ExportTraceServiceResponse`), anything undecodable 400.
-fn serve(conn: TcpStream, spans: &Mutex<Vec<ReceivedSpan>>, requests: &Mutex<u64>) {
+/// answered 200 (an empty `ExportTraceServiceResponse`), anything undecodable 400; a failing
+/// receiver answers 503.
+fn serve(
+    conn: TcpStream,
+    spans: &Mutex<Vec<ReceivedSpan>>,
+    requests: &Mutex<u64>,
+    failing: &std::sync::atomic::AtomicBool,
+) {
     let Ok(mut writer) = conn.try_clone() else {
         return;
     };
@@ -114,6 +131,7 @@ fn serve(conn: TcpStream, spans: &Mutex<Vec<ReceivedSpan>>, requests: &Mutex<u64
             *r += 1;
         }
         let status = match ExportTraceServiceRequest::decode(body.as_slice()) {
+            _ if failing.load(std::sync::atomic::Ordering::SeqCst) => "503 Service Unavailable",
             Ok(req) => {
                 if let Ok(mut s) = spans.lock() {
                     s.extend(flatten(req));

@@ -54,3 +54,30 @@ pub async fn host_running(
 
 pub use lattice_testkit::control::*;
 pub use lattice_testkit::in_process::*;
+
+/// Calls `func` of `interface` on component `id` of lattice `default` over wRPC, with s32
+/// arguments and one s32 result: Ok(result) or the error's text.
+pub async fn call_s32(
+    client: &lattice_wrpc::transport::Client,
+    id: &str,
+    interface: &str,
+    func: &str,
+    args: &[i32],
+) -> Result<i32, String> {
+    use wasm_wave::value::{Type, Value};
+    use wasm_wave::wasm::WasmValue;
+    let types = vec![Type::S32; args.len()];
+    let values: Vec<Value> = args.iter().map(|a| Value::make_s32(*a)).collect();
+    let mut bytes = Vec::new();
+    lattice_wrpc::encode_values(&types, &values, &mut bytes).map_err(|e| e.to_string())?;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let prefix = format!("default.{id}");
+    let call = lattice_wrpc::transport::Call::new(&prefix, interface, func, bytes.into(), deadline);
+    let out = client
+        .invoke(call, |b| {
+            lattice_wrpc::decode_values::<Value>(&[Type::S32], b)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(out[0].unwrap_s32())
+}

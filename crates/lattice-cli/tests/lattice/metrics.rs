@@ -8,8 +8,6 @@ use std::time::Duration;
 use lattice_proto::ctl::Link;
 use lattice_testkit::prometheus::Prometheus;
 use lattice_testkit::{HostProcess, NatsServer};
-use wasm_wave::value::{Type, Value};
-use wasm_wave::wasm::WasmValue;
 
 use crate::common::*;
 
@@ -28,28 +26,7 @@ fn measured_host(url: &str) -> (HostProcess, String) {
 
 /// `relay.add-via-calc(i, 1)` over wRPC from the test: Ok(i + 1) or the error's text.
 async fn relay_add(client: &lattice_wrpc::transport::Client, i: i32) -> Result<i32, String> {
-    let mut bytes = Vec::new();
-    lattice_wrpc::encode_values(
-        &[Type::S32, Type::S32],
-        &[Value::make_s32(i), Value::make_s32(1)],
-        &mut bytes,
-    )
-    .map_err(|e| e.to_string())?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let call = lattice_wrpc::transport::Call::new(
-        "default.relay",
-        RELAY,
-        "add-via-calc",
-        bytes.into(),
-        deadline,
-    );
-    let out = client
-        .invoke(call, |b| {
-            lattice_wrpc::decode_values::<Value>(&[Type::S32], b)
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(out[0].unwrap_s32())
+    call_s32(client, "relay", RELAY, "add-via-calc", &[i, 1]).await
 }
 
 /// Polls Prometheus until `expr` is `want` (it scrapes every second).

@@ -1,6 +1,6 @@
 //! One trace across hosts, as an operator's collector receives it: three host processes
 //! export spans over OTLP/HTTP to a receiver in the test ([`OtlpReceiver`]). An HTTP request
-//! enters host 1's ingress, is forwarded to `demo-web` on host 2, which calls `demo-greeter`
+//! enters host 1's ingress, is forwarded to `demo-web` on host 2, which calls `greeter`
 //! on host 3 through a link; the spans must form that tree in one trace, each naming its
 //! host.
 
@@ -57,7 +57,7 @@ fn request_tree<'a>(spans: &'a [ReceivedSpan], h: [&str; 3]) -> Option<[&'a Rece
         let call = child(spans, served, |s| {
             s.kind == CLIENT
                 && host_of(s) == h[1]
-                && s.attributes.get("lattice.target").map(String::as_str) == Some("demo-greeter")
+                && s.attributes.get("lattice.target").map(String::as_str) == Some("greeter")
         })?;
         let greet = child(spans, call, |s| s.kind == SERVER && host_of(s) == h[2])?;
         Some([ingress, served, call, greet])
@@ -72,35 +72,14 @@ async fn one_request_across_three_hosts_is_one_trace() {
     let port = lattice_testkit::free_port();
     let h1 = traced_host(&url, &otlp, port);
     let h2 = traced_host(&url, &otlp, lattice_testkit::free_port());
-    let h3 = traced_host(&url, &otlp, lattice_testkit::free_port());
+    let mut h3 = traced_host(&url, &otlp, lattice_testkit::free_port());
     let ctl = ctl(&url, "default").await;
-    for (h, id, file) in [
-        (&h2, "demo-web", "demo_web"),
-        (&h3, "demo-greeter", "demo_greeter"),
-    ] {
-        let ev = scale(&ctl, &h.id, &scale_cmd(&component_ref(file), id, 4)).await;
+    for (h, id) in [(&h2, "demo-web"), (&h3, "greeter")] {
+        let file = id.replace('-', "_");
+        let ev = scale(&ctl, &h.id, &scale_cmd(&component_ref(&file), id, 4)).await;
         assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
     }
-    ctl.put_link(&Link::new(
-        "demo-web",
-        "demo-greeter",
-        "lattice",
-        "examples",
-        &["greeter"],
-    ))
-    .await
-    .unwrap();
-    let kv: std::collections::BTreeMap<_, _> =
-        [("bucket".to_string(), "traces".to_string())].into();
-    ctl.put_config("traces-kv", &kv).await.unwrap();
-    let mut link = Link::new(
-        "demo-greeter",
-        "keyvalue",
-        "wasi",
-        "keyvalue",
-        &["store", "atomics"],
-    );
-    link.target_config = vec!["traces-kv".into()];
+    let link = Link::new("demo-web", "greeter", "lattice", "examples", &["greeter"]);
     ctl.put_link(&link).await.unwrap();
     crate::http::route(&ctl, "demo-web", &[("path", "/")]).await;
 
@@ -157,7 +136,46 @@ async fn one_request_across_three_hosts_is_one_trace() {
             .attributes
             .get("lattice.component")
             .map(String::as_str),
-        Some("demo-greeter")
+        Some("greeter")
     );
     assert!(!greet.attributes.contains_key("error.type"), "{greet:?}");
+    // greeter's own wasi:logging line names the trace and the span it ran in.
+    let line = h3
+        .process
+        .wait_for_log("greeting trace", Duration::from_secs(10))
+        .unwrap();
+    assert!(line.contains(&ingress.trace_id), "{line}");
+    assert!(line.contains(&greet.span_id), "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_whose_collector_fails_keeps_serving_and_says_so_once() {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let otlp = OtlpReceiver::start_failing().unwrap();
+    let h = traced_host(&url, &otlp, lattice_testkit::free_port());
+    let ctl = ctl(&url, "default").await;
+    let ev = scale(&ctl, &h.id, &scale_cmd(&component_ref("calc"), "calc", 4)).await;
+    assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
+    let client = lattice_wrpc::transport::Client::new(ctl.nats().clone());
+    let calc = "lattice:examples/calc@0.1.0";
+    // Three bursts, each exported (and refused) before the next.
+    for burst in 1..=3u64 {
+        for i in 0..20 {
+            assert_eq!(
+                call_s32(&client, "calc", calc, "add", &[i, 1]).await,
+                Ok(i + 1)
+            );
+        }
+        lattice_testkit::wait::until_async(
+            "the burst's spans to be sent and refused",
+            Duration::from_secs(20),
+            Duration::from_millis(50),
+            || async { (otlp.requests() >= burst).then_some(()) },
+        )
+        .await
+        .unwrap();
+    }
+    let log = h.process.log();
+    assert_eq!(log.matches("cannot export spans").count(), 1, "{log}");
 }

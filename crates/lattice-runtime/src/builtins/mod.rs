@@ -59,22 +59,22 @@ impl logging::Host for Ctx {
         // Guests choose the text; cap it so a chatty guest cannot flood the host's logs.
         let message = truncate(&message, 4096);
         let context = truncate(&context, 256);
+        // The line names the trace and span of the call it was written in, to find it by.
+        let trace = crate::CURRENT_TRACE.try_with(|t| *t).ok().flatten();
+        let trace_id = trace.map(|t| t.trace_id_hex());
+        let span_id = trace.map(|t| t.parent_id_hex());
+        let (trace_id, span_id) = (trace_id.as_deref(), span_id.as_deref());
+        macro_rules! log_at {
+            ($macro:ident) => {
+                tracing::$macro!(target: "lattice::guest", component_id = id, context, trace_id, span_id, "{message}")
+            };
+        }
         match level {
-            Level::Trace => {
-                tracing::trace!(target: "lattice::guest", component_id = id, context, "{message}")
-            }
-            Level::Debug => {
-                tracing::debug!(target: "lattice::guest", component_id = id, context, "{message}")
-            }
-            Level::Info => {
-                tracing::info!(target: "lattice::guest", component_id = id, context, "{message}")
-            }
-            Level::Warn => {
-                tracing::warn!(target: "lattice::guest", component_id = id, context, "{message}")
-            }
-            Level::Error | Level::Critical => {
-                tracing::error!(target: "lattice::guest", component_id = id, context, "{message}")
-            }
+            Level::Trace => log_at!(trace),
+            Level::Debug => log_at!(debug),
+            Level::Info => log_at!(info),
+            Level::Warn => log_at!(warn),
+            Level::Error | Level::Critical => log_at!(error),
         }
     }
 }
