@@ -27,6 +27,18 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
     let ctl = lattice_ctl::Client::new(client.clone(), "default")?;
     let local = std::sync::Arc::new(start_host(&nats, false).await?);
     let remote = std::sync::Arc::new(start_host(&nats, true).await?);
+    // A host with observability on (metrics endpoint, spans to an OTLP receiver that keeps
+    // them): what measuring and tracing every call costs, beside the same call without.
+    let collector = lattice_testkit::otlp::OtlpReceiver::start()?;
+    let observed = Host::start(HostConfig {
+        nats: NatsConfig::from_urls(&nats.url()),
+        allow_file_load: true,
+        metrics_address: Some(([127, 0, 0, 1], 0).into()),
+        traces: Some(collector.endpoint()),
+        ..HostConfig::default()
+    })
+    .await?;
+    scale_as(&ctl, observed.id(), "calc", "calc-observed").await?;
     scale(&ctl, local.id(), "calc").await?;
     scale(&ctl, local.id(), "relay").await?;
     scale_as(&ctl, remote.id(), "relay", "relay-remote").await?;
@@ -150,14 +162,22 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
             boxed(add(echo_client.clone(), whole_only)),
             boxed(add(echo_client, protocol_only)),
             boxed(add(transport::Client::new(client.clone()), "default.calc")),
+            boxed(add(
+                transport::Client::new(client.clone()),
+                "default.calc-observed",
+            )),
             boxed(on(&local, "calc", Some(CALC), "add")),
             boxed(on(&local, "relay", RELAY, "add-via-calc")),
             boxed(on(&remote, "relay-remote", RELAY, "add-via-calc")),
         ],
     )
     .await?;
-    let [raw, raw_header, bare, client_only, protocol, wrpc, direct, via_local, via_remote] =
-        <[Summary; 9]>::try_from(summaries).map_err(|_| anyhow::anyhow!("nine paths"))?;
+    let [raw, raw_header, bare, client_only, protocol, wrpc, observed_wrpc, direct, via_local, via_remote] =
+        <[Summary; 10]>::try_from(summaries).map_err(|_| anyhow::anyhow!("ten paths"))?;
+    anyhow::ensure!(
+        !collector.spans().is_empty(),
+        "the observed host exported no spans"
+    );
     anyhow::ensure!(
         local.routing_stats().remote == 0,
         "local calls went over the network"
@@ -196,6 +216,10 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
     );
     row("wRPC call to calc.add (client -> host)", &wrpc);
     row(
+        "the same, host with metrics and traces on (OTLP to a local receiver)",
+        &observed_wrpc,
+    );
+    row(
         "calc.add called directly in the host (fresh instance)",
         &direct,
     );
@@ -203,6 +227,10 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
     row(
         "relay -> calc, forced over wRPC (another host)",
         &via_remote,
+    );
+    println!(
+        "\nobservability on / off, client -> host p50: {:.2}x",
+        observed_wrpc.p50.as_secs_f64() / wrpc.p50.as_secs_f64()
     );
     println!(
         "\nlocal-first routing overhead (relay->calc local minus two direct instance calls): {}",

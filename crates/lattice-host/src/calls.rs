@@ -130,6 +130,8 @@ pub struct ConnectedAt {
     first_seen: std::sync::atomic::AtomicBool,
     /// Milliseconds after `epoch`, plus one (0: never).
     at_ms: AtomicU64,
+    /// Reconnections since the host started (the metrics' `lattice.nats.reconnects`).
+    pub reconnects: Arc<AtomicU64>,
 }
 
 impl Default for ConnectedAt {
@@ -138,6 +140,7 @@ impl Default for ConnectedAt {
             epoch: std::time::Instant::now(),
             first_seen: Default::default(),
             at_ms: AtomicU64::new(0),
+            reconnects: Default::default(),
         }
     }
 }
@@ -150,6 +153,7 @@ impl ConnectedAt {
         }
         let ms = self.epoch.elapsed().as_millis() as u64 + 1;
         self.at_ms.store(ms, Ordering::Relaxed);
+        self.reconnects.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Whether a connection was made less than `d` ago.

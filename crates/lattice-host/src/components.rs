@@ -90,6 +90,24 @@ impl Components {
             .collect()
     }
 
+    /// Each running component's instances, for the metrics.
+    pub fn instances(&self) -> Vec<lattice_telemetry::Instances> {
+        let Ok(running) = self.running.read() else {
+            return Vec::new();
+        };
+        running
+            .iter()
+            .map(|(id, r)| {
+                let stats = r.pool.stats();
+                lattice_telemetry::Instances {
+                    component: id.clone(),
+                    active: u64::from(stats.active),
+                    max: u64::from(stats.max_instances),
+                }
+            })
+            .collect()
+    }
+
     fn lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
         locks.entry(id.to_string()).or_default().clone()

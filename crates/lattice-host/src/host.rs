@@ -65,6 +65,7 @@ impl Host {
         };
         let notify = reconnected.clone();
         let connected_at = Arc::new(crate::calls::ConnectedAt::default());
+        let reconnects = connected_at.reconnects.clone();
         let connected = connected_at.clone();
         let opts = lattice_nats::connect_options(&nats_config)
             .await
@@ -120,6 +121,18 @@ impl Host {
         let metrics = config
             .metrics_address
             .map(|_| Arc::new(lattice_telemetry::Metrics::new(&id, &config.lattice)));
+        if let Some(m) = &metrics {
+            let components = Arc::downgrade(&components);
+            m.observe(
+                move || {
+                    components
+                        .upgrade()
+                        .map(|c| c.instances())
+                        .unwrap_or_default()
+                },
+                reconnects,
+            );
+        }
         let endpoint = match (config.metrics_address, &metrics) {
             (Some(addr), Some(m)) => {
                 Some(lattice_telemetry::Endpoint::start(addr, m.clone()).await?)
@@ -275,6 +288,7 @@ impl Host {
             components: shared.components.clone(),
             calls: shared.calls.clone(),
             tracing,
+            metrics: shared.server.metrics.clone(),
         });
         tasks.push(tokio::spawn(crate::http::follow(
             ingress,

@@ -18,7 +18,7 @@ pub mod prometheus;
 pub mod spans;
 
 pub use endpoint::Endpoint;
-pub use metrics::{ClientCall, Metrics, ServerCall};
+pub use metrics::{ClientCall, HttpRequest, Instances, Metrics, ServerCall};
 pub use opentelemetry::KeyValue;
 pub use spans::{CallSpan, Kind, TraceIds, Tracing};
 

@@ -37,6 +37,26 @@ pub struct Metrics {
     reader: Arc<ManualReader>,
     client_calls: Histogram<f64>,
     server_calls: Histogram<f64>,
+    http_requests: Histogram<f64>,
+}
+
+/// What the host reports, when collected, of one running component.
+#[derive(Debug, Clone)]
+pub struct Instances {
+    pub component: String,
+    /// Instances alive now (each serving a call, or made ahead for the next).
+    pub active: u64,
+    /// The most it may have at once.
+    pub max: u64,
+}
+
+/// An HTTP request the ingress answered.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpRequest<'a> {
+    pub method: &'a http::Method,
+    pub status: u16,
+    /// The component its route names.
+    pub target: &'a str,
 }
 
 /// A call a component made through a link.
@@ -80,12 +100,76 @@ impl Metrics {
             .with_description("wRPC calls served by this host's components")
             .with_boundaries(BOUNDS.to_vec())
             .build();
+        let http_requests = meter
+            .f64_histogram("http.server.request.duration")
+            .with_unit("s")
+            .with_description("HTTP requests this host's ingress answered, by route and status")
+            .with_boundaries(BOUNDS.to_vec())
+            .build();
         Self {
             provider,
             reader,
             client_calls,
             server_calls,
+            http_requests,
         }
+    }
+
+    /// Reports, at each collection, `instances()` (`lattice.component.instances`, by
+    /// component and `state`: `active` or `max`) and `reconnects` (`lattice.nats.reconnects`).
+    pub fn observe(
+        &self,
+        instances: impl Fn() -> Vec<Instances> + Send + Sync + 'static,
+        reconnects: Arc<std::sync::atomic::AtomicU64>,
+    ) {
+        let meter = self.provider.meter("lattice");
+        // Registered with the provider for its lifetime; the handles need not be kept.
+        let _ = meter
+            .u64_observable_gauge("lattice.component.instances")
+            .with_description("Instances of each running component: alive now, and the bound")
+            .with_callback(move |observer| {
+                for i in instances() {
+                    for (state, n) in [("active", i.active), ("max", i.max)] {
+                        let attrs = [
+                            KeyValue::new("lattice.component", i.component.clone()),
+                            KeyValue::new("state", state),
+                        ];
+                        observer.observe(n, &attrs);
+                    }
+                }
+            })
+            .build();
+        let _ = meter
+            .u64_observable_counter("lattice.nats.reconnects")
+            .with_description("Times this host's NATS connection was re-established")
+            .with_callback(move |observer| {
+                observer.observe(reconnects.load(std::sync::atomic::Ordering::Relaxed), &[])
+            })
+            .build();
+    }
+
+    /// Records an HTTP request; methods other than the standard ones are `_OTHER`, so a
+    /// client cannot grow the labels.
+    pub fn http_request(&self, req: &HttpRequest<'_>, took: Duration) {
+        use http::Method;
+        let method = match *req.method {
+            Method::GET => "GET",
+            Method::HEAD => "HEAD",
+            Method::POST => "POST",
+            Method::PUT => "PUT",
+            Method::DELETE => "DELETE",
+            Method::PATCH => "PATCH",
+            Method::OPTIONS => "OPTIONS",
+            Method::CONNECT => "CONNECT",
+            Method::TRACE => "TRACE",
+            _ => "_OTHER",
+        };
+        let attrs = [
+            KeyValue::new("http.request.method", method),
+            KeyValue::new("http.response.status_code", i64::from(req.status)),
+            KeyValue::new("lattice.target", req.target.to_string()),
+        ];
+        self.http_requests.record(took.as_secs_f64(), &attrs);
     }
 
     /// Records a call made through a link; `error` is the failed call's kind.

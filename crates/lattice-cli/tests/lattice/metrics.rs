@@ -13,15 +13,19 @@ use crate::common::*;
 
 const RELAY: &str = "lattice:examples/relay@0.1.0";
 
-fn measured_host(url: &str) -> (HostProcess, String) {
+/// A host with its metrics endpoint and HTTP listener on ports of their own.
+fn measured_host(url: &str) -> (HostProcess, String, u16) {
     let addr = format!("127.0.0.1:{}", lattice_testkit::free_port());
+    let http = lattice_testkit::free_port();
     let h = host(url, "default")
         .arg("--allow-file-load")
         .arg("--metrics-address")
         .arg(&addr)
+        .arg("--http-address")
+        .arg(format!("127.0.0.1:{http}"))
         .start()
         .unwrap();
-    (h, addr)
+    (h, addr, http)
 }
 
 /// `relay.add-via-calc(i, 1)` over wRPC from the test: Ok(i + 1) or the error's text.
@@ -56,8 +60,8 @@ async fn prometheus_counts_every_linked_call_on_both_hosts_and_labels_failures()
     let nats = NatsServer::start().unwrap();
     let url = nats.url();
     let ctl = ctl(&url, "default").await;
-    let (a, a_metrics) = measured_host(&url);
-    let (b, b_metrics) = measured_host(&url);
+    let (a, a_metrics, a_http) = measured_host(&url);
+    let (b, b_metrics, _) = measured_host(&url);
     let targets = [a_metrics, b_metrics];
     let prom = Prometheus::start(&targets).unwrap();
 
@@ -136,6 +140,49 @@ async fn prometheus_counts_every_linked_call_on_both_hosts_and_labels_failures()
             targets[0]
         ),
         100.0,
+    )
+    .await;
+
+    // Instances per component, as each host reports them.
+    until_value(
+        &prom,
+        r#"lattice_component_instances{lattice_component="calc",state="max"}"#,
+        4.0,
+    )
+    .await;
+    until_value(&prom, "sum(lattice_nats_reconnects_total)", 0.0).await;
+
+    // HTTP requests per route and status, counted by the host whose ingress took them.
+    let ev = scale(
+        &ctl,
+        &a.id,
+        &scale_cmd(&component_ref("http_hello"), "hello", 2),
+    )
+    .await;
+    assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
+    crate::http::route(&ctl, "hello", &[("path", "/hello")]).await;
+    let addr = format!("127.0.0.1:{a_http}");
+    crate::http::until_status(&addr, "localhost", "/hello", 200).await;
+    for _ in 0..2 {
+        let r = lattice_testkit::http::request(
+            &addr,
+            "GET",
+            "localhost",
+            "/hello",
+            b"",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status, 200);
+    }
+    until_value(
+        &prom,
+        &format!(
+            r#"sum(http_server_request_duration_seconds_count{{lattice_target="hello",http_request_method="GET",http_response_status_code="200",instance="{}"}})"#,
+            targets[0]
+        ),
+        3.0,
     )
     .await;
 

@@ -16,4 +16,6 @@ pub(crate) struct Ingress {
     pub calls: Arc<Calls>,
     /// Where requests' spans go, when the host has traces on.
     pub tracing: Option<Arc<lattice_telemetry::Tracing>>,
+    /// Where requests are counted, when the host measures them.
+    pub metrics: Option<Arc<lattice_telemetry::Metrics>>,
 }

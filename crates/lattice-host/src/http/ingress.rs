@@ -66,6 +66,10 @@ pub(super) async fn serve(
         .and_then(|v| v.to_str().ok())
         .and_then(TraceParent::parse);
     let method = req.method().to_string();
+    let measured = ingress
+        .metrics
+        .as_ref()
+        .map(|m| (m, req.method().clone(), std::time::Instant::now()));
     let (span, trace) = crate::traces::start(
         ingress.tracing.as_deref(),
         lattice_telemetry::Kind::Server,
@@ -109,12 +113,11 @@ pub(super) async fn serve(
         None => answer.await,
         Some(t) => match tokio::time::timeout(t, answer).await {
             Ok(r) => r,
-            Err(_) => {
-                return text(
-                    StatusCode::REQUEST_TIMEOUT,
-                    format!("{target} did not answer within {t:?} (timeout_ms)"),
-                )
-            }
+            // Answered like any other response (counted, its span ended, CORS headers).
+            Err(_) => Ok(text(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("{target} did not answer within {t:?} (timeout_ms)"),
+            )),
         },
     };
     crate::traces::end(
@@ -133,6 +136,14 @@ pub(super) async fn serve(
     }
     if let Some(origin) = &origin {
         options.cors.decorate(origin, &mut response);
+    }
+    if let Some((metrics, method, started)) = measured {
+        let req = lattice_telemetry::HttpRequest {
+            method: &method,
+            status: response.status().as_u16(),
+            target: &target,
+        };
+        metrics.http_request(&req, started.elapsed());
     }
     response
 }
