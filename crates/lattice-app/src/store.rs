@@ -234,6 +234,17 @@ impl AppStore {
         Ok(out)
     }
 
+    /// A stream that yields whenever a manifest is put, deployed, undeployed or deleted
+    /// (status writes do not count): what tells the reconciler to look again.
+    pub async fn changes(&self) -> Result<futures::stream::BoxStream<'static, ()>, StoreError> {
+        let watch = self
+            .kv
+            .watch(format!("{MANIFEST}>"))
+            .await
+            .map_err(kv_err)?;
+        Ok(watch.map(drop).boxed())
+    }
+
     pub async fn status(&self, name: &str) -> Result<Option<AppStatus>, StoreError> {
         match self
             .kv

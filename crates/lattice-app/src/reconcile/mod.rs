@@ -84,6 +84,9 @@ struct State {
 }
 
 const FIRST_BACKOFF: Duration = Duration::from_secs(3);
+/// How often the holder passes over every app while nothing it follows changed: a command
+/// that got no answer is sent again no later than its backoff allows.
+const RESYNC: Duration = FIRST_BACKOFF;
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 impl State {
@@ -153,8 +156,9 @@ pub async fn run(nats: async_nats::Client, js: jetstream::Context, config: Recon
 }
 
 /// Reconciles while this host holds the lease: follows the lattice's events into a
-/// [`View`], renews the lease every tick, and runs a pass on every tick and as soon as the
-/// view changed. Returns when the lease is lost.
+/// [`View`] and the store's manifests, renews the lease every third of its lifetime, and runs
+/// a pass as soon as either changed, else every [`RESYNC`]. An idle lattice so costs the
+/// holder a few messages a second, not a full pass per tick. Returns when the lease is lost.
 async fn lead(
     ctl: &lattice_ctl::Client,
     store: &AppStore,
@@ -163,33 +167,42 @@ async fn lead(
 ) {
     use futures::FutureExt as _;
     let mut events = ctl.events().await.ok();
+    let mut changes = match store.changes().await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::debug!(error = %e, "reconciler: manifests not watched; passing every tick");
+            None
+        }
+    };
     let mut view = View::default();
     let mut state = State::default();
     let mut tick = tokio::time::interval(config.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut renewed = Instant::now();
+    // `None`: a pass is due at once (the first, or after the store's watch ended).
+    let mut passed: Option<Instant> = None;
     loop {
-        let ticked = match events.as_mut() {
-            Some(ev) => tokio::select! {
-                _ = tick.tick() => true,
-                e = ev.next() => {
-                    match e {
-                        Some(e) => view.on_event(&e),
-                        None => events = None,
-                    }
-                    // A burst (a scale of many instances) is taken in at once.
-                    while let Some(Some(e)) = events.as_mut().and_then(|ev| ev.next().now_or_never()) {
-                        view.on_event(&e);
-                    }
-                    false
+        let mut apps_changed = false;
+        tokio::select! {
+            _ = tick.tick() => {}
+            e = next(&mut events) => {
+                match e {
+                    Some(e) => view.on_event(&e),
+                    None => events = None,
                 }
-            },
-            None => {
-                tick.tick().await;
-                true
+                // A burst (a scale of many instances) is taken in at once.
+                while let Some(Some(e)) = events.as_mut().and_then(|ev| ev.next().now_or_never()) {
+                    view.on_event(&e);
+                }
             }
-        };
-        if renewed.elapsed() >= config.tick {
+            c = next(&mut changes) => {
+                if c.is_none() {
+                    changes = None;
+                }
+                apps_changed = true;
+            }
+        }
+        if renewed.elapsed() >= config.lease_ttl / 3 {
             if !lease.hold().await {
                 return;
             }
@@ -198,13 +211,27 @@ async fn lead(
         if let Err(e) = view.refresh(ctl).await {
             tracing::debug!(error = %e, "reconciler: hosts not swept");
         }
-        if !view.take_changed() && !ticked {
+        let resync = match (passed, &changes) {
+            (Some(at), Some(_)) => at.elapsed() >= RESYNC,
+            // Without the watch, every tick, as store changes would go unseen.
+            _ => true,
+        };
+        if !view.take_changed() && !apps_changed && !resync {
             continue;
         }
+        passed = Some(Instant::now());
         let inventories = view.inventories();
         if let Err(e) = pass(ctl, store, &mut state, &inventories).await {
             tracing::debug!(error = %e, "reconcile pass incomplete");
         }
+    }
+}
+
+/// The next item of an optional stream; pending forever without one.
+async fn next<S: futures::Stream + Unpin>(stream: &mut Option<S>) -> Option<S::Item> {
+    match stream.as_mut() {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
     }
 }
 
