@@ -128,21 +128,27 @@ fn children(parent: u32) -> Vec<u32> {
 
 /// `wash ARGS -o json` against `nats` (wash 0.39.0 from `$LATTICE_PEERS_DIR`); its JSON answer,
 /// after asserting that it succeeded.
-fn wash(nats: &NatsServer, home: &std::path::Path, args: &[&str]) -> serde_json::Value {
+/// `wash ARGS` pointed at `nats` and lattice `default`, with its config under `home`.
+fn wash_cmd(nats: &NatsServer, home: &std::path::Path, args: &[&str]) -> std::process::Command {
     let port = nats
         .url()
         .rsplit(':')
         .next()
         .unwrap_or_default()
         .to_string();
-    let out = std::process::Command::new(lattice_testkit::peers::peer_bin("wash"))
-        .args(args)
-        .args(["-o", "json"])
+    let mut cmd = std::process::Command::new(lattice_testkit::peers::peer_bin("wash"));
+    cmd.args(args)
         .env("WASMCLOUD_CTL_PORT", &port)
         .env("WASMCLOUD_RPC_PORT", &port)
         .env("WASMCLOUD_LATTICE", "default")
         .env("HOME", home)
-        .env_remove("RUST_LOG")
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+fn wash(nats: &NatsServer, home: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let out = wash_cmd(nats, home, args)
+        .args(["-o", "json"])
         .output()
         .expect("running wash");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -259,20 +265,7 @@ async fn wash_drives_two_lattice_hosts() {
     .await;
 
     // wash spy (experimental) watches greeter's invocations while wash calls it.
-    let port = nats
-        .url()
-        .rsplit(':')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let mut spy_cmd = std::process::Command::new(lattice_testkit::peers::peer_bin("wash"));
-    spy_cmd
-        .args(["spy", "--experimental", "greeter"])
-        .env("WASMCLOUD_CTL_PORT", &port)
-        .env("WASMCLOUD_RPC_PORT", &port)
-        .env("WASMCLOUD_LATTICE", "default")
-        .env("HOME", home)
-        .env_remove("RUST_LOG");
+    let spy_cmd = wash_cmd(&nats, home, &["spy", "--experimental", "greeter"]);
     let mut spy = lattice_testkit::ChildProcess::spawn("wash spy", spy_cmd, &home.join("spy.log"))
         .expect("starting wash spy");
     spy.wait_for_log("Spying on component greeter", Duration::from_secs(20))
