@@ -505,6 +505,11 @@ pub struct HostArgs {
     /// http://localhost:4318). Also on when either variable is set.
     #[arg(long, env = "LATTICE_ENABLE_TRACES")]
     pub enable_traces: bool,
+    /// Push metrics over OTLP/HTTP too, to where OTEL_EXPORTER_OTLP_METRICS_ENDPOINT /
+    /// OTEL_EXPORTER_OTLP_ENDPOINT say, every OTEL_METRIC_EXPORT_INTERVAL (60 s). Also on when
+    /// either variable is set.
+    #[arg(long, env = "LATTICE_ENABLE_METRICS")]
+    pub enable_metrics: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -54,6 +54,9 @@ pub struct HostConfig {
     /// Where Prometheus scrapes this host's metrics (`GET /metrics`); `None`: the host
     /// measures nothing.
     pub metrics_address: Option<std::net::SocketAddr>,
+    /// Metrics pushed over OTLP as well: `None`, off; `Some(endpoint)`, on, to that OTLP/HTTP
+    /// base URL or (when empty) where the standard `OTEL_EXPORTER_OTLP_*` variables say.
+    pub metrics_otlp: Option<String>,
     /// Traces over OTLP: `None`, off; `Some(endpoint)`, on, to that OTLP/HTTP base URL or
     /// (when empty) where the standard `OTEL_EXPORTER_OTLP_*` variables say.
     pub traces: Option<String>,
@@ -81,6 +84,7 @@ impl Default for HostConfig {
             providers: Default::default(),
             metrics_address: None,
             traces: None,
+            metrics_otlp: None,
         }
     }
 }

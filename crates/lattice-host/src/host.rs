@@ -118,9 +118,18 @@ impl Host {
             config.default_limits.clone(),
         ));
         let admission = Arc::new(crate::admission::Admission::default());
-        let metrics = config
-            .metrics_address
-            .map(|_| Arc::new(lattice_telemetry::Metrics::new(&id, &config.lattice)));
+        let metrics = match (&config.metrics_otlp, config.metrics_address) {
+            (Some(base), _) => Some(Arc::new(lattice_telemetry::Metrics::with_otlp(
+                &id,
+                &config.lattice,
+                base,
+            )?)),
+            (None, Some(_)) => Some(Arc::new(lattice_telemetry::Metrics::new(
+                &id,
+                &config.lattice,
+            ))),
+            (None, None) => None,
+        };
         if let Some(m) = &metrics {
             let components = Arc::downgrade(&components);
             m.observe(

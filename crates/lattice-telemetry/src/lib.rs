@@ -14,6 +14,7 @@
 
 pub mod endpoint;
 pub mod metrics;
+mod otlp;
 pub mod prometheus;
 pub mod spans;
 

@@ -21,8 +21,10 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::reader::MetricReader;
 use opentelemetry_sdk::metrics::{
-    InstrumentKind, ManualReader, Pipeline, SdkMeterProvider, Temporality,
+    InstrumentKind, ManualReader, PeriodicReader, Pipeline, SdkMeterProvider, Temporality,
 };
+
+use opentelemetry_otlp::WithExportConfig as _;
 
 use crate::Error;
 
@@ -30,6 +32,9 @@ use crate::Error;
 const BOUNDS: [f64; 14] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 10.0,
 ];
+
+/// The OTLP exporter the periodic reader pushes to.
+type Pushed = crate::otlp::Reported<opentelemetry_otlp::MetricExporter>;
 
 /// One host's instruments and the reader that collects them.
 pub struct Metrics {
@@ -79,14 +84,37 @@ pub struct ServerCall<'a> {
 }
 
 impl Metrics {
-    /// The instruments of host `host_id` in `lattice` (both become resource attributes).
+    /// The instruments of host `host_id` in `lattice` (both become resource attributes),
+    /// read on demand by the Prometheus endpoint.
     pub fn new(host_id: &str, lattice: &str) -> Self {
+        Self::build(host_id, lattice, None)
+    }
+
+    /// The same, also pushed over OTLP/HTTP: to `base` (an OTLP base URL, `/v1/metrics`
+    /// added) or, when it is empty, where the standard `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` /
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` say, every `OTEL_METRIC_EXPORT_INTERVAL` (default 60 s).
+    pub fn with_otlp(host_id: &str, lattice: &str, base: &str) -> Result<Self, Error> {
+        let mut exporter = opentelemetry_otlp::MetricExporter::builder()
+            .with_http()
+            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
+        if !base.is_empty() {
+            exporter = exporter.with_endpoint(format!("{}/v1/metrics", base.trim_end_matches('/')));
+        }
+        let exporter = exporter.build().map_err(Error::Exporter)?;
+        let push = PeriodicReader::builder(crate::otlp::Reported::new(exporter, "metrics")).build();
+        Ok(Self::build(host_id, lattice, Some(push)))
+    }
+
+    fn build(host_id: &str, lattice: &str, push: Option<PeriodicReader<Pushed>>) -> Self {
         let reader = Arc::new(ManualReader::builder().build());
         let resource = crate::resource(host_id, lattice);
-        let provider = SdkMeterProvider::builder()
+        let mut builder = SdkMeterProvider::builder()
             .with_reader(Shared(reader.clone()))
-            .with_resource(resource)
-            .build();
+            .with_resource(resource);
+        if let Some(push) = push {
+            builder = builder.with_reader(push);
+        }
+        let provider = builder.build();
         let meter = provider.meter("lattice");
         let client_calls = meter
             .f64_histogram("rpc.client.call.duration")
@@ -211,8 +239,9 @@ impl Metrics {
 
 impl Drop for Metrics {
     fn drop(&mut self) {
-        // Nothing is pushed anywhere; this only ends the reader's registration.
-        let _ = self.provider.shutdown();
+        // Pushes what is left over OTLP (if on), off any async worker.
+        let provider = self.provider.clone();
+        let _ = std::thread::spawn(move || provider.shutdown()).join();
     }
 }
 

@@ -13,8 +13,6 @@
 //! and says so once in the host's log; calls never wait for it.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use opentelemetry::trace::{
     Span as _, SpanContext, SpanId, SpanKind, Status, TraceContextExt as _, TraceFlags, TraceId,
@@ -22,8 +20,7 @@ use opentelemetry::trace::{
 };
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_otlp::WithExportConfig as _;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter, Tracer};
+use opentelemetry_sdk::trace::{SdkTracerProvider, Tracer};
 
 use crate::Error;
 
@@ -68,10 +65,8 @@ impl Tracing {
         if let Some(base) = endpoint {
             builder = builder.with_endpoint(format!("{}/v1/traces", base.trim_end_matches('/')));
         }
-        let exporter = Reported {
-            inner: builder.build().map_err(Error::Exporter)?,
-            failing: AtomicBool::new(false),
-        };
+        let exporter =
+            crate::otlp::Reported::new(builder.build().map_err(Error::Exporter)?, "spans");
         let resource = crate::resource(host_id, lattice);
         let provider = SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
@@ -152,49 +147,5 @@ impl CallSpan {
             self.span.set_status(Status::error(message));
         }
         self.span.end();
-    }
-}
-
-/// The OTLP exporter, saying once that the collector cannot be reached (and once that it can
-/// again) instead of the SDK's error per dropped batch.
-#[derive(Debug)]
-struct Reported<E> {
-    inner: E,
-    failing: AtomicBool,
-}
-
-impl<E: SpanExporter> SpanExporter for Reported<E> {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let spans = batch.len();
-        match self.inner.export(batch).await {
-            Ok(()) => {
-                if self.failing.swap(false, Ordering::Relaxed) {
-                    tracing::info!("exporting spans again");
-                }
-            }
-            Err(e) => {
-                if !self.failing.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(
-                        error = %e,
-                        spans,
-                        "cannot export spans: dropping them until the collector answers (said once)"
-                    );
-                }
-            }
-        }
-        // The batch is gone either way; the SDK need not log it again.
-        Ok(())
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
-
-    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
-        self.inner.set_resource(resource);
     }
 }

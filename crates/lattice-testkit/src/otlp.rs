@@ -1,6 +1,6 @@
-//! An OTLP/HTTP trace receiver on loopback: it takes what hosts export to `/v1/traces`
-//! (protobuf, decoded with the `opentelemetry-proto` types) and keeps every span for a test
-//! to read.
+//! An OTLP/HTTP receiver on loopback: it takes what hosts export to `/v1/traces` and
+//! `/v1/metrics` (protobuf, decoded with the `opentelemetry-proto` types) and keeps every span
+//! and metric data point for a test to read.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -8,9 +8,12 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as Number;
 use prost::Message as _;
 
 use crate::Result;
@@ -30,13 +33,29 @@ pub struct ReceivedSpan {
     pub resource: BTreeMap<String, String>,
 }
 
+/// A metric data point as received: a histogram's count, or a sum's or gauge's value.
+#[derive(Debug, Clone)]
+pub struct ReceivedPoint {
+    pub metric: String,
+    pub value: f64,
+    pub attributes: BTreeMap<String, String>,
+    pub resource: BTreeMap<String, String>,
+}
+
+/// What arrived, kept for the test.
+#[derive(Default)]
+struct Received {
+    spans: Vec<ReceivedSpan>,
+    points: Vec<ReceivedPoint>,
+    requests: u64,
+}
+
 /// The receiver; it stops accepting when dropped.
 pub struct OtlpReceiver {
     port: u16,
     /// Answering 503 to everything: a collector that is down but reachable.
     failing: Arc<std::sync::atomic::AtomicBool>,
-    spans: Arc<Mutex<Vec<ReceivedSpan>>>,
-    requests: Arc<Mutex<u64>>,
+    received: Arc<Mutex<Received>>,
 }
 
 impl OtlpReceiver {
@@ -50,25 +69,23 @@ impl OtlpReceiver {
     pub fn start() -> Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
-        let spans = Arc::new(Mutex::new(Vec::new()));
-        let requests = Arc::new(Mutex::new(0));
+        let received = Arc::new(Mutex::new(Received::default()));
         let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (s, r, f) = (spans.clone(), requests.clone(), failing.clone());
+        let (r, f) = (received.clone(), failing.clone());
         thread::Builder::new()
             .name("otlp-receiver".into())
             .spawn(move || {
                 for conn in listener.incoming().flatten() {
-                    let (s, r, f) = (s.clone(), r.clone(), f.clone());
+                    let (r, f) = (r.clone(), f.clone());
                     let _ = thread::Builder::new()
                         .name("otlp-conn".into())
-                        .spawn(move || serve(conn, &s, &r, &f));
+                        .spawn(move || serve(conn, &r, &f));
                 }
             })?;
         Ok(Self {
             port,
             failing,
-            spans,
-            requests,
+            received,
         })
     }
 
@@ -79,30 +96,37 @@ impl OtlpReceiver {
 
     /// Every span received so far.
     pub fn spans(&self) -> Vec<ReceivedSpan> {
-        self.spans.lock().map(|s| s.clone()).unwrap_or_default()
+        self.received
+            .lock()
+            .map(|r| r.spans.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every metric data point received so far (each export repeats the cumulative values).
+    pub fn points(&self) -> Vec<ReceivedPoint> {
+        self.received
+            .lock()
+            .map(|r| r.points.clone())
+            .unwrap_or_default()
     }
 
     /// How many export requests arrived (decoded or not).
     pub fn requests(&self) -> u64 {
-        self.requests.lock().map(|r| *r).unwrap_or(0)
+        self.received.lock().map(|r| r.requests).unwrap_or(0)
     }
 }
 
 /// Serves one keep-alive connection: each `POST` with a `Content-Length` body is decoded and
 /// answered 200 (an empty `ExportTraceServiceResponse`), anything undecodable 400; a failing
 /// receiver answers 503.
-fn serve(
-    conn: TcpStream,
-    spans: &Mutex<Vec<ReceivedSpan>>,
-    requests: &Mutex<u64>,
-    failing: &std::sync::atomic::AtomicBool,
-) {
+fn serve(conn: TcpStream, received: &Mutex<Received>, failing: &std::sync::atomic::AtomicBool) {
     let Ok(mut writer) = conn.try_clone() else {
         return;
     };
     let mut reader = BufReader::new(conn);
     loop {
         let mut length = 0usize;
+        let mut path = String::new();
         let mut line = String::new();
         // The request line, then headers up to the blank line.
         let mut first = true;
@@ -116,6 +140,9 @@ fn serve(
             if l.is_empty() && !first {
                 break;
             }
+            if first {
+                path = l.split(' ').nth(1).unwrap_or_default().to_string();
+            }
             first = false;
             if let Some((k, v)) = l.split_once(':') {
                 if k.eq_ignore_ascii_case("content-length") {
@@ -127,19 +154,30 @@ fn serve(
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        if let Ok(mut r) = requests.lock() {
-            *r += 1;
-        }
-        let status = match ExportTraceServiceRequest::decode(body.as_slice()) {
-            _ if failing.load(std::sync::atomic::Ordering::SeqCst) => "503 Service Unavailable",
-            Ok(req) => {
-                if let Ok(mut s) = spans.lock() {
-                    s.extend(flatten(req));
-                }
-                "200 OK"
-            }
-            Err(_) => "400 Bad Request",
+        let Ok(mut r) = received.lock() else {
+            return;
         };
+        r.requests += 1;
+        let status = if failing.load(std::sync::atomic::Ordering::SeqCst) {
+            "503 Service Unavailable"
+        } else if path.ends_with("/v1/metrics") {
+            match ExportMetricsServiceRequest::decode(body.as_slice()) {
+                Ok(req) => {
+                    r.points.extend(points(req));
+                    "200 OK"
+                }
+                Err(_) => "400 Bad Request",
+            }
+        } else {
+            match ExportTraceServiceRequest::decode(body.as_slice()) {
+                Ok(req) => {
+                    r.spans.extend(flatten(req));
+                    "200 OK"
+                }
+                Err(_) => "400 Bad Request",
+            }
+        };
+        drop(r);
         let reply = format!(
             "HTTP/1.1 {status}\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n"
         );
@@ -167,6 +205,52 @@ fn flatten(req: ExportTraceServiceRequest) -> Vec<ReceivedSpan> {
                     attributes: attributes(&span.attributes),
                     resource: resource.clone(),
                 });
+            }
+        }
+    }
+    out
+}
+
+fn points(req: ExportMetricsServiceRequest) -> Vec<ReceivedPoint> {
+    let mut out = Vec::new();
+    for rm in req.resource_metrics {
+        let resource = rm
+            .resource
+            .map(|r| attributes(&r.attributes))
+            .unwrap_or_default();
+        for sm in rm.scope_metrics {
+            for m in sm.metrics {
+                let mut add = |value: f64, attrs: &[KeyValue]| {
+                    out.push(ReceivedPoint {
+                        metric: m.name.clone(),
+                        value,
+                        attributes: attributes(attrs),
+                        resource: resource.clone(),
+                    })
+                };
+                let number = |v: &Option<Number>| match v {
+                    Some(Number::AsDouble(d)) => *d,
+                    Some(Number::AsInt(i)) => *i as f64,
+                    None => 0.0,
+                };
+                match &m.data {
+                    Some(Data::Histogram(h)) => {
+                        for p in &h.data_points {
+                            add(p.count as f64, &p.attributes);
+                        }
+                    }
+                    Some(Data::Sum(sum)) => {
+                        for p in &sum.data_points {
+                            add(number(&p.value), &p.attributes);
+                        }
+                    }
+                    Some(Data::Gauge(g)) => {
+                        for p in &g.data_points {
+                            add(number(&p.value), &p.attributes);
+                        }
+                    }
+                    _ => {}
+                }
             }
         }
     }

@@ -45,17 +45,21 @@ pub fn host_config(
         call_timeout: args.call_timeout,
         http_address: args.http_address,
         metrics_address: args.metrics_address,
-        // The exporter reads the standard variables itself; either turns traces on.
-        traces: (args.enable_traces
-            || [
-                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-                "OTEL_EXPORTER_OTLP_ENDPOINT",
-            ]
-            .iter()
-            .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty())))
-        .then(String::new),
+        // The exporters read the standard variables themselves; setting one turns its
+        // signal on.
+        traces: (args.enable_traces || otel_env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+            .then(String::new),
+        metrics_otlp: (args.enable_metrics || otel_env("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"))
+            .then(String::new),
         ..HostConfig::default()
     })
+}
+
+/// Whether `signal_var` or the generic `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+fn otel_env(signal_var: &str) -> bool {
+    [signal_var, "OTEL_EXPORTER_OTLP_ENDPOINT"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()))
 }
 
 /// Starts the lattice's application reconciler beside host `host_id`, on a connection of its

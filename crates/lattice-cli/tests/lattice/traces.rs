@@ -179,3 +179,50 @@ async fn a_host_whose_collector_fails_keeps_serving_and_says_so_once() {
     let log = h.process.log();
     assert_eq!(log.matches("cannot export spans").count(), 1, "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_pushed_over_otlp_too() {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let otlp = OtlpReceiver::start().unwrap();
+    let h = host(&url, "default")
+        .arg("--allow-file-load")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &otlp.endpoint())
+        .env("OTEL_METRIC_EXPORT_INTERVAL", "200")
+        .start()
+        .unwrap();
+    let ctl = ctl(&url, "default").await;
+    let ev = scale(&ctl, &h.id, &scale_cmd(&component_ref("calc"), "calc", 2)).await;
+    assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
+    let client = lattice_wrpc::transport::Client::new(ctl.nats().clone());
+    for i in 0..5 {
+        let sum = call_s32(
+            &client,
+            "calc",
+            "lattice:examples/calc@0.1.0",
+            "add",
+            &[i, 1],
+        )
+        .await;
+        assert_eq!(sum, Ok(i + 1));
+    }
+    // Each export repeats the cumulative count: wait for one that has all five.
+    lattice_testkit::wait::until_async(
+        "five served calls of calc in an OTLP metrics export",
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || async {
+            otlp.points()
+                .iter()
+                .any(|p| {
+                    p.metric == "rpc.server.call.duration"
+                        && p.attributes.get("lattice.component").map(String::as_str) == Some("calc")
+                        && p.resource.get("service.instance.id") == Some(&h.id)
+                        && p.value == 5.0
+                })
+                .then_some(())
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}; points: {:#?}", otlp.points()));
+}
