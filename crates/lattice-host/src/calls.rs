@@ -88,12 +88,27 @@ impl Calls {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, CallError>>,
     {
+        self.send_counted(target, policy, deadline, attempt).await.0
+    }
+
+    /// [`Calls::send`], also saying how many times the call was sent again.
+    pub(crate) async fn send_counted<T, F, Fut>(
+        &self,
+        target: &str,
+        policy: &RetryPolicy,
+        deadline: tokio::time::Instant,
+        attempt: F,
+    ) -> (Result<T, CallError>, u32)
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, CallError>>,
+    {
         let (result, attempts) = retry(policy, deadline, attempt).await;
         self.stats.count_retries(&attempts);
         if result.is_ok() {
             self.answered(target);
         }
-        result
+        (result, attempts.made.saturating_sub(1))
     }
 
     fn answered(&self, id: &str) {

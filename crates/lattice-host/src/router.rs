@@ -111,7 +111,7 @@ impl Route<'_> {
         // Timed only when measured: a host without metrics pays nothing here.
         let started = self.metrics.map(|m| (m, std::time::Instant::now()));
         let on_host = local.is_some();
-        let (span, trace) = crate::traces::start(
+        let (mut span, trace) = crate::traces::start(
             self.tracing,
             lattice_telemetry::Kind::Client,
             CURRENT_TRACE.try_with(|t| *t).ok().flatten(),
@@ -151,7 +151,7 @@ impl Route<'_> {
                     (Some(_), Some(t)) => t,
                     (_, parent) => parent.map(|t| t.child()).unwrap_or_else(TraceParent::root),
                 };
-                remote
+                let (result, retries) = remote
                     .call(
                         &target,
                         route.idempotent,
@@ -160,7 +160,11 @@ impl Route<'_> {
                         &params,
                         &results,
                     )
-                    .await
+                    .await;
+                if let Some(span) = span.as_mut() {
+                    span.set([KeyValue::new("lattice.retries", i64::from(retries))]);
+                }
+                result
             }
         };
         crate::traces::end(span, &result);
@@ -198,14 +202,15 @@ impl Remote<'_> {
         param_types: &[lattice_runtime::Type],
         params: &[Val],
         results: &[lattice_runtime::Type],
-    ) -> Result<Vec<Val>, CallError> {
+    ) -> (Result<Vec<Val>, CallError>, u32) {
         let Remote { lattice, calls, .. } = *self;
         let (source, link_name, instance, func) =
             (self.source, self.link_name, self.instance, self.func);
         calls.stats.remote.fetch_add(1, Ordering::Relaxed);
         let mut bytes = Vec::new();
-        lattice_wrpc::encode_values(param_types, params, &mut bytes)
-            .map_err(|e| CallError::new(CallErrorKind::Decode, e.to_string()))?;
+        if let Err(e) = lattice_wrpc::encode_values(param_types, params, &mut bytes) {
+            return (Err(CallError::new(CallErrorKind::Decode, e.to_string())), 0);
+        }
         let bytes = Bytes::from(bytes);
         let mut headers = HeaderMap::new();
         headers.insert(SOURCE_HEADER, source);
@@ -215,7 +220,7 @@ impl Remote<'_> {
         let prefix = lattice_proto::wrpc::component_prefix(lattice, target);
         let policy = calls.policy(target, idempotent);
         calls
-            .send(target, &policy, deadline, || {
+            .send_counted(target, &policy, deadline, || {
                 let call = Call::new(&prefix, instance, func, bytes.clone(), deadline)
                     .with_headers(headers.clone());
                 calls

@@ -131,6 +131,11 @@ async fn one_request_across_three_hosts_is_one_trace() {
         call.attributes.get("rpc.method").map(String::as_str),
         Some("greet")
     );
+    // Sent once: its retry count is on the span.
+    assert_eq!(
+        call.attributes.get("lattice.retries").map(String::as_str),
+        Some("0")
+    );
     assert_eq!(
         greet
             .attributes
