@@ -241,6 +241,7 @@ impl Host {
             config.kv_replicas,
             shared.grants.clone(),
             shared.state.clone(),
+            shared.server.metrics.clone(),
         );
         router_runtime.set_keyvalue(Arc::new(kv));
         router_runtime.set_messaging(Arc::new(crate::messaging::NatsMessaging {

@@ -32,6 +32,26 @@ pub(crate) struct JetStreamKv {
     /// What each component may reach, resolved from the links in `state`.
     grants: Arc<crate::grants::Grants>,
     state: Arc<crate::state::LatticeState>,
+    /// Where operations are counted, when the host measures them.
+    metrics: Option<Arc<lattice_telemetry::Metrics>>,
+}
+
+/// Counts `op` on `bucket` with its outcome, when measured; returns the outcome.
+fn counted<T>(
+    metrics: Option<&lattice_telemetry::Metrics>,
+    op: &'static str,
+    bucket: &str,
+    result: Result<T, KvError>,
+) -> Result<T, KvError> {
+    if let Some(m) = metrics {
+        let error = result.as_ref().err().map(|e| match e {
+            KvError::NoSuchStore => "no_such_store",
+            KvError::AccessDenied => "access_denied",
+            KvError::Other(_) => "other",
+        });
+        m.kv_operation(op, bucket, error);
+    }
+    result
 }
 
 struct Inner {
@@ -132,6 +152,7 @@ impl JetStreamKv {
         replicas: usize,
         grants: Arc<crate::grants::Grants>,
         state: Arc<crate::state::LatticeState>,
+        metrics: Option<Arc<lattice_telemetry::Metrics>>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -142,6 +163,7 @@ impl JetStreamKv {
             }),
             grants,
             state,
+            metrics,
         }
     }
 }
@@ -179,14 +201,17 @@ impl KeyValue for JetStreamKv {
         bucket: String,
         key: String,
     ) -> BoxFuture<'static, Result<Option<Vec<u8>>, KvError>> {
-        let inner = self.inner.clone();
+        let (inner, metrics) = (self.inner.clone(), self.metrics.clone());
         Box::pin(async move {
-            check_key(&key)?;
-            let kv = inner.bucket(&bucket).await?;
-            kv.get(key)
-                .await
-                .map(|v| v.map(|b| b.to_vec()))
-                .map_err(other)
+            let got = async {
+                check_key(&key)?;
+                let kv = inner.bucket(&bucket).await?;
+                kv.get(key)
+                    .await
+                    .map(|v| v.map(|b| b.to_vec()))
+                    .map_err(other)
+            };
+            counted(metrics.as_deref(), "get", &bucket, got.await)
         })
     }
 
@@ -196,20 +221,26 @@ impl KeyValue for JetStreamKv {
         key: String,
         value: Vec<u8>,
     ) -> BoxFuture<'static, Result<(), KvError>> {
-        let inner = self.inner.clone();
+        let (inner, metrics) = (self.inner.clone(), self.metrics.clone());
         Box::pin(async move {
-            check_key(&key)?;
-            let kv = inner.bucket(&bucket).await?;
-            kv.put(key, value.into()).await.map(drop).map_err(other)
+            let set = async {
+                check_key(&key)?;
+                let kv = inner.bucket(&bucket).await?;
+                kv.put(key, value.into()).await.map(drop).map_err(other)
+            };
+            counted(metrics.as_deref(), "set", &bucket, set.await)
         })
     }
 
     fn delete(&self, bucket: String, key: String) -> BoxFuture<'static, Result<(), KvError>> {
-        let inner = self.inner.clone();
+        let (inner, metrics) = (self.inner.clone(), self.metrics.clone());
         Box::pin(async move {
-            check_key(&key)?;
-            let kv = inner.bucket(&bucket).await?;
-            kv.delete(key).await.map_err(other)
+            let deleted = async {
+                check_key(&key)?;
+                let kv = inner.bucket(&bucket).await?;
+                kv.delete(key).await.map_err(other)
+            };
+            counted(metrics.as_deref(), "delete", &bucket, deleted.await)
         })
     }
 
@@ -218,19 +249,10 @@ impl KeyValue for JetStreamKv {
         bucket: String,
         cursor: Option<u64>,
     ) -> BoxFuture<'static, Result<lattice_runtime::keyvalue::KeyPage, KvError>> {
-        let inner = self.inner.clone();
+        let (inner, metrics) = (self.inner.clone(), self.metrics.clone());
         Box::pin(async move {
-            let kv = inner.bucket(&bucket).await?;
-            let mut keys: Vec<String> = Vec::new();
-            let mut stream = kv.keys().await.map_err(other)?;
-            while let Some(k) = stream.next().await {
-                keys.push(k.map_err(other)?);
-            }
-            keys.sort();
-            let from = cursor.unwrap_or(0) as usize;
-            let page: Vec<String> = keys.iter().skip(from).take(PAGE).cloned().collect();
-            let next = (from + page.len() < keys.len()).then_some((from + page.len()) as u64);
-            Ok((page, next))
+            let listed = list_page(&inner, &bucket, cursor).await;
+            counted(metrics.as_deref(), "list", &bucket, listed)
         })
     }
 
@@ -240,7 +262,29 @@ impl KeyValue for JetStreamKv {
         key: String,
         delta: u64,
     ) -> BoxFuture<'static, Result<u64, KvError>> {
-        let inner = self.inner.clone();
-        Box::pin(async move { inner.increment(&bucket, &key, delta).await })
+        let (inner, metrics) = (self.inner.clone(), self.metrics.clone());
+        Box::pin(async move {
+            let added = inner.increment(&bucket, &key, delta).await;
+            counted(metrics.as_deref(), "increment", &bucket, added)
+        })
     }
+}
+
+/// One page of `bucket`'s keys, sorted, from `cursor`.
+async fn list_page(
+    inner: &Inner,
+    bucket: &str,
+    cursor: Option<u64>,
+) -> Result<lattice_runtime::keyvalue::KeyPage, KvError> {
+    let kv = inner.bucket(bucket).await?;
+    let mut keys: Vec<String> = Vec::new();
+    let mut stream = kv.keys().await.map_err(other)?;
+    while let Some(k) = stream.next().await {
+        keys.push(k.map_err(other)?);
+    }
+    keys.sort();
+    let from = cursor.unwrap_or(0) as usize;
+    let page: Vec<String> = keys.iter().skip(from).take(PAGE).cloned().collect();
+    let next = (from + page.len() < keys.len()).then_some((from + page.len()) as u64);
+    Ok((page, next))
 }

@@ -43,6 +43,7 @@ pub struct Metrics {
     client_calls: Histogram<f64>,
     server_calls: Histogram<f64>,
     http_requests: Histogram<f64>,
+    kv_operations: opentelemetry::metrics::Counter<u64>,
 }
 
 /// What the host reports, when collected, of one running component.
@@ -134,13 +135,30 @@ impl Metrics {
             .with_description("HTTP requests this host's ingress answered, by route and status")
             .with_boundaries(BOUNDS.to_vec())
             .build();
+        let kv_operations = meter
+            .u64_counter("lattice.kv.operations")
+            .with_description("wasi:keyvalue operations components made, by bucket and outcome")
+            .build();
         Self {
             provider,
             reader,
             client_calls,
             server_calls,
             http_requests,
+            kv_operations,
         }
+    }
+
+    /// Counts a key-value operation (`get`, `set`, `delete`, `list`, `increment`, `open`) on
+    /// `bucket` (a bucket a link granted, so the labels stay bounded); `error` its failure.
+    pub fn kv_operation(&self, operation: &'static str, bucket: &str, error: Option<&'static str>) {
+        let mut attrs = [
+            KeyValue::new("lattice.kv.operation", operation),
+            KeyValue::new("lattice.kv.bucket", bucket.to_string()),
+            KeyValue::new("error.type", ""),
+        ];
+        let n = with_error(&mut attrs, error);
+        self.kv_operations.add(1, &attrs[..n]);
     }
 
     /// Reports, at each collection, `instances()` (`lattice.component.instances`, by

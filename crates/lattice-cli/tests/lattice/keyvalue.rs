@@ -20,7 +20,7 @@ async fn counter_hosts(url: &str, n: usize) -> Vec<HostProcess> {
 
 /// Grants `counter` the buckets of config `buckets` (`key=value` pairs of a `wasi:keyvalue`
 /// link's target config), replacing its link.
-async fn grant(ctl: &lattice_ctl::Client, values: &[(&str, &str)]) {
+pub(crate) async fn grant(ctl: &lattice_ctl::Client, values: &[(&str, &str)]) {
     put_config(ctl, "counter-kv", values).await;
     let mut link = lattice_proto::ctl::Link::new(
         "counter",
@@ -58,7 +58,11 @@ async fn stored(kv: &async_nats::jetstream::kv::Store, key: &str) -> u64 {
 }
 
 /// `counter.{func}("visits", key)` over wRPC, on whichever host NATS picks.
-async fn counter_call(client: &lattice_wrpc::transport::Client, func: &str, key: &str) -> Value {
+pub(crate) async fn counter_call(
+    client: &lattice_wrpc::transport::Client,
+    func: &str,
+    key: &str,
+) -> Value {
     counter_call_in(client, func, "visits", key).await
 }
 
@@ -99,7 +103,7 @@ async fn counter_call_in(
 }
 
 /// The error text of a counter call that failed.
-fn err_text(v: &Value) -> Option<String> {
+pub(crate) fn err_text(v: &Value) -> Option<String> {
     match v.unwrap_result() {
         Err(Some(e)) => Some(e.unwrap_string().to_string()),
         _ => None,

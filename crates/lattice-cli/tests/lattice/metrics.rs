@@ -186,6 +186,40 @@ async fn prometheus_counts_every_linked_call_on_both_hosts_and_labels_failures()
     )
     .await;
 
+    // Key-value operations by bucket and outcome: counter on host 2, granted bucket visits.
+    let ev = scale(
+        &ctl,
+        &b.id,
+        &scale_cmd(&component_ref("counter"), "counter", 2),
+    )
+    .await;
+    assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
+    crate::keyvalue::grant(&ctl, &[("bucket", "visits")]).await;
+    lattice_testkit::wait::until_async(
+        "a first increment through the grant",
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || async {
+            let v = crate::keyvalue::counter_call(&client, "increment", "home").await;
+            crate::keyvalue::err_text(&v).is_none().then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    for _ in 0..2 {
+        let v = crate::keyvalue::counter_call(&client, "increment", "home").await;
+        assert_eq!(crate::keyvalue::err_text(&v), None);
+    }
+    until_value(
+        &prom,
+        &format!(
+            r#"sum(lattice_kv_operations_total{{lattice_kv_operation="increment",{ok},instance="{}"}})"#,
+            targets[1]
+        ),
+        3.0,
+    )
+    .await;
+
     // calc stops: relay's next call fails, and its kind is a label.
     let ev = scale(&ctl, &b.id, &scale_cmd(&component_ref("calc"), "calc", 0)).await;
     assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
