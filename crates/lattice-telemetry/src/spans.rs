@@ -46,6 +46,8 @@ pub enum Kind {
     Server,
     /// This host sends it (a call through a link).
     Client,
+    /// Work a request started (a scale).
+    Internal,
 }
 
 /// A span in progress; ended (and queued for export) by [`CallSpan::end`] or when dropped.
@@ -109,6 +111,7 @@ impl Tracing {
             .with_kind(match kind {
                 Kind::Server => SpanKind::Server,
                 Kind::Client => SpanKind::Client,
+                Kind::Internal => SpanKind::Internal,
             })
             .with_attributes(attributes)
             .start_with_context(&self.tracer, &cx);

@@ -144,6 +144,24 @@ async fn one_request_across_three_hosts_is_one_trace() {
         Some("greeter")
     );
     assert!(!greet.attributes.contains_key("error.type"), "{greet:?}");
+    // The control request that scaled demo-web and the scale work it started, on host 2.
+    lattice_testkit::wait::until_async(
+        "the scale of demo-web as a span under its control request",
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || async {
+            let spans = otlp.spans();
+            let scale = spans.iter().find(|s| s.name == "scale demo-web")?;
+            let request = spans.iter().find(|s| s.span_id == scale.parent_span_id)?;
+            (request.name == "ctl component.scale"
+                && host_of(request) == ids[1]
+                && host_of(scale) == ids[1]
+                && request.trace_id == scale.trace_id)
+                .then_some(())
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}; spans: {:#?}", otlp.spans()));
     // greeter's own wasi:logging line names the trace and the span it ran in.
     let line = h3
         .process

@@ -45,7 +45,25 @@ pub(super) fn scale(shared: &Arc<HostShared>, body: &[u8]) -> Handled {
         cmd.component_id, cmd.count, shared.me.id
     );
     let shared = shared.clone();
+    // The scale work is a span of its own, a child of the request's (when tracing).
+    let parent = lattice_runtime::CURRENT_TRACE
+        .try_with(|t| *t)
+        .ok()
+        .flatten();
     tokio::spawn(async move {
+        let (span, _) = crate::traces::start(
+            shared.server.tracing.as_deref(),
+            lattice_telemetry::Kind::Internal,
+            parent,
+            || format!("scale {}", cmd.component_id),
+            || {
+                vec![
+                    lattice_telemetry::KeyValue::new("lattice.component", cmd.component_id.clone()),
+                    lattice_telemetry::KeyValue::new("lattice.image", cmd.component_ref.clone()),
+                    lattice_telemetry::KeyValue::new("lattice.count", i64::from(cmd.count)),
+                ]
+            },
+        );
         let mut result = shared.components.scale(&cmd, &shared.state.config).await;
         if result.is_ok() {
             if cmd.count == 0 {
@@ -53,6 +71,14 @@ pub(super) fn scale(shared: &Arc<HostShared>, body: &[u8]) -> Handled {
             } else {
                 result = crate::serve::ensure(&shared.server, &cmd.component_id).await;
             }
+        }
+        if let Some(span) = span {
+            span.end(
+                result
+                    .as_ref()
+                    .err()
+                    .map(|e| ("scale_failed", e.to_string())),
+            );
         }
         report(
             &shared,

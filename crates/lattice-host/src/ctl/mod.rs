@@ -160,10 +160,43 @@ async fn serve_subscription(
 
 async fn handle_message(shared: &Arc<HostShared>, msg: async_nats::Message) {
     let subject = msg.subject.as_str();
-    let handled = match shared.subjects.parse(subject) {
-        Some(op) => dispatch(shared, op, &msg.payload).await,
+    let parsed = shared.subjects.parse(subject);
+    // With traces on, each control operation is a span; work it starts (a scale) continues it.
+    let op = parsed.as_ref().and_then(|p| p.op());
+    let (span, trace) = crate::traces::start(
+        shared.server.tracing.as_deref(),
+        lattice_telemetry::Kind::Server,
+        None,
+        || match op {
+            Some(op) => format!("ctl {}.{}", op.noun(), op.verb()),
+            None => "ctl".to_string(),
+        },
+        || {
+            let mut a = vec![lattice_telemetry::KeyValue::new(
+                "lattice.ctl.subject",
+                subject.to_string(),
+            )];
+            if let Some(op) = op {
+                a.push(lattice_telemetry::KeyValue::new(
+                    "lattice.ctl.operation",
+                    format!("{}.{}", op.noun(), op.verb()),
+                ));
+            }
+            a
+        },
+    );
+    let handled = match parsed {
+        Some(op) => {
+            let dispatched = dispatch(shared, op, &msg.payload);
+            lattice_runtime::CURRENT_TRACE
+                .scope(trace, dispatched)
+                .await
+        }
         None => Handled::error("unsupported subject"),
     };
+    if let Some(span) = span {
+        span.end(None);
+    }
     tracing::debug!(subject, "control request");
     if let (Some(reply_to), Some(reply)) = (msg.reply, handled.reply) {
         if let Err(e) = shared.nats.publish(reply_to, reply).await {
