@@ -17,5 +17,5 @@ pub mod reconcile;
 pub mod store;
 
 pub use manifest::{Manifest, ManifestError};
-pub use reconcile::{run as run_reconciler, ReconcilerConfig};
+pub use reconcile::{run as run_reconciler, Observer as ReconcilerObserver, ReconcilerConfig};
 pub use store::{AppRecord, AppStatus, AppStore, StoreError};

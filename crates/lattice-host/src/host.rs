@@ -319,6 +319,11 @@ impl Host {
         })
     }
 
+    /// The host's instruments, when it measures (for the reconciler beside it).
+    pub fn metrics(&self) -> Option<Arc<lattice_telemetry::Metrics>> {
+        self.shared.server.metrics.clone()
+    }
+
     /// Where the metrics endpoint listens, with `--metrics-address`.
     pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
         self.metrics.as_ref().map(|e| e.addr())

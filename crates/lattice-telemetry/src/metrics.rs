@@ -44,6 +44,8 @@ pub struct Metrics {
     server_calls: Histogram<f64>,
     http_requests: Histogram<f64>,
     kv_operations: opentelemetry::metrics::Counter<u64>,
+    reconciler_passes: opentelemetry::metrics::Counter<u64>,
+    reconciler_actions: opentelemetry::metrics::Counter<u64>,
 }
 
 /// What the host reports, when collected, of one running component.
@@ -139,6 +141,14 @@ impl Metrics {
             .u64_counter("lattice.kv.operations")
             .with_description("wasi:keyvalue operations components made, by bucket and outcome")
             .build();
+        let reconciler_passes = meter
+            .u64_counter("lattice.reconciler.passes")
+            .with_description("Passes of the application reconciler beside this host, while it led")
+            .build();
+        let reconciler_actions = meter
+            .u64_counter("lattice.reconciler.actions")
+            .with_description("Commands the application reconciler beside this host sent, by kind")
+            .build();
         Self {
             provider,
             reader,
@@ -146,7 +156,23 @@ impl Metrics {
             server_calls,
             http_requests,
             kv_operations,
+            reconciler_passes,
+            reconciler_actions,
         }
+    }
+
+    /// Counts a reconciler pass; `complete`: nothing in it failed.
+    pub fn reconciler_pass(&self, complete: bool) {
+        let outcome = if complete { "complete" } else { "incomplete" };
+        self.reconciler_passes
+            .add(1, &[KeyValue::new("lattice.outcome", outcome)]);
+    }
+
+    /// Counts a command the reconciler sent (`scale`, `update`, `stop`, `start`, `link`,
+    /// `config`).
+    pub fn reconciler_action(&self, kind: &'static str) {
+        self.reconciler_actions
+            .add(1, &[KeyValue::new("lattice.action", kind)]);
     }
 
     /// Counts a key-value operation (`get`, `set`, `delete`, `list`, `increment`, `open`) on

@@ -40,8 +40,18 @@ use crate::store::{AppStatus, AppStore, ScalerStatus};
 /// Annotation naming the application a component was started for.
 pub const APP_ANNOTATION: &str = "lattice.dev/app";
 
-#[derive(Debug, Clone)]
+/// What the reconciler reports as it works, for whoever measures it (the host's metrics).
+pub trait Observer: Send + Sync + 'static {
+    /// A pass over every app ended; `complete`: nothing in it failed.
+    fn pass(&self, complete: bool);
+    /// A command went out: `scale`, `update`, `stop`, `start`, `link` or `config`.
+    fn action(&self, kind: &'static str);
+}
+
+#[derive(Clone)]
 pub struct ReconcilerConfig {
+    /// Told of passes and commands, when something measures them.
+    pub observer: Option<std::sync::Arc<dyn Observer>>,
     pub lattice: String,
     pub host_id: String,
     /// Passes run at least this often while active.
@@ -56,6 +66,7 @@ pub struct ReconcilerConfig {
 impl ReconcilerConfig {
     pub fn new(lattice: &str, host_id: &str) -> Self {
         Self {
+            observer: None,
             lattice: lattice.into(),
             host_id: host_id.into(),
             tick: Duration::from_millis(500),
@@ -81,6 +92,18 @@ struct State {
     statuses: HashMap<String, AppStatus>,
     /// Commands sent in all, for logs.
     commands: u64,
+    observer: Option<std::sync::Arc<dyn Observer>>,
+}
+
+/// The kind of a command, from how `may_send` names it (`scale 3`, `update REF`, a link).
+fn kind_of(what: &str) -> &'static str {
+    match what.split_whitespace().next() {
+        Some("scale") => "scale",
+        Some("update") => "update",
+        Some("stop") => "stop",
+        Some("start") => "start",
+        _ => "link",
+    }
 }
 
 const FIRST_BACKOFF: Duration = Duration::from_secs(3);
@@ -98,9 +121,15 @@ impl State {
                 s.at = Instant::now();
                 s.backoff = (s.backoff * 2).min(MAX_BACKOFF);
                 self.commands += 1;
+                if let Some(o) = &self.observer {
+                    o.action(kind_of(&what));
+                }
                 true
             }
             _ => {
+                if let Some(o) = &self.observer {
+                    o.action(kind_of(&what));
+                }
                 self.sent.insert(
                     key,
                     Sent {
@@ -175,7 +204,10 @@ async fn lead(
         }
     };
     let mut view = View::default();
-    let mut state = State::default();
+    let mut state = State {
+        observer: config.observer.clone(),
+        ..State::default()
+    };
     let mut tick = tokio::time::interval(config.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut renewed = Instant::now();
@@ -221,8 +253,12 @@ async fn lead(
         }
         passed = Some(Instant::now());
         let inventories = view.inventories();
-        if let Err(e) = pass(ctl, store, &mut state, &inventories).await {
+        let passed = pass(ctl, store, &mut state, &inventories).await;
+        if let Err(e) = &passed {
             tracing::debug!(error = %e, "reconcile pass incomplete");
+        }
+        if let Some(o) = &config.observer {
+            o.pass(passed.is_ok());
         }
     }
 }
@@ -490,10 +526,13 @@ async fn write_config(
     cfg: &crate::manifest::ConfigProperty,
 ) {
     if let Some(props) = &cfg.properties {
-        if state.configs.get(&cfg.name) != Some(props)
-            && ctl.put_config(&cfg.name, props).await.is_ok()
-        {
-            state.configs.insert(cfg.name.clone(), props.clone());
+        if state.configs.get(&cfg.name) != Some(props) {
+            if let Some(o) = &state.observer {
+                o.action("config");
+            }
+            if ctl.put_config(&cfg.name, props).await.is_ok() {
+                state.configs.insert(cfg.name.clone(), props.clone());
+            }
         }
     }
 }

@@ -55,6 +55,19 @@ pub fn host_config(
     })
 }
 
+/// The reconciler's passes and commands, counted in its host's metrics.
+struct Measured(std::sync::Arc<lattice_telemetry::Metrics>);
+
+impl lattice_app::ReconcilerObserver for Measured {
+    fn pass(&self, complete: bool) {
+        self.0.reconciler_pass(complete);
+    }
+
+    fn action(&self, kind: &'static str) {
+        self.0.reconciler_action(kind);
+    }
+}
+
 /// Whether `signal_var` or the generic `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 fn otel_env(signal_var: &str) -> bool {
     [signal_var, "OTEL_EXPORTER_OTLP_ENDPOINT"]
@@ -68,6 +81,7 @@ async fn start_reconciler(
     config: &HostConfig,
     host_id: &str,
     friendly_name: &str,
+    metrics: Option<std::sync::Arc<lattice_telemetry::Metrics>>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let mut nats_config = config.nats.clone();
     nats_config.name = Some(format!("lattice-host {friendly_name} reconciler"));
@@ -81,6 +95,7 @@ async fn start_reconciler(
     let mut rc = lattice_app::ReconcilerConfig::new(&config.lattice, host_id);
     rc.kv_replicas = config.kv_replicas;
     rc.ctl_prefix = config.ctl_prefix.clone();
+    rc.observer = metrics.map(|m| std::sync::Arc::new(Measured(m)) as _);
     Ok(tokio::spawn(lattice_app::run_reconciler(nats, js, rc)))
 }
 
@@ -100,13 +115,14 @@ pub async fn run_host(
         _ = sigint.recv() => return Ok(()),
         _ = sigterm.recv() => return Ok(()),
     };
-    let reconciler = match start_reconciler(&apps, host.id(), host.friendly_name()).await {
-        Ok(task) => task,
-        Err(e) => {
-            host.shutdown(StopReason::Signal).await;
-            return Err(e);
-        }
-    };
+    let reconciler =
+        match start_reconciler(&apps, host.id(), host.friendly_name(), host.metrics()).await {
+            Ok(task) => task,
+            Err(e) => {
+                host.shutdown(StopReason::Signal).await;
+                return Err(e);
+            }
+        };
     eprintln!(
         "host {} ({}) joined lattice {:?}",
         host.id(),

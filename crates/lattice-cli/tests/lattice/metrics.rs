@@ -220,6 +220,38 @@ async fn prometheus_counts_every_linked_call_on_both_hosts_and_labels_failures()
     )
     .await;
 
+    // The reconciler beside whichever host leads counts its passes and the commands it sends.
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("measured.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata: {{ name: measured }}\n\
+             spec:\n  components:\n    - name: calc\n      type: component\n      \
+             properties: {{ image: \"{}\" }}\n      traits:\n        - type: spreadscaler\n          \
+             properties: {{ instances: 2 }}\n",
+            component_ref("calc")
+        ),
+    )
+    .unwrap();
+    cli_ok(
+        &url,
+        "default",
+        &["app", "deploy", &manifest.display().to_string()],
+    );
+    until_value(
+        &prom,
+        r#"clamp_max(sum(lattice_reconciler_actions_total{lattice_action="scale"}), 1)"#,
+        1.0,
+    )
+    .await;
+    until_value(
+        &prom,
+        r#"clamp_max(sum(lattice_reconciler_passes_total{lattice_outcome="complete"}), 1)"#,
+        1.0,
+    )
+    .await;
+
     // calc stops: relay's next call fails, and its kind is a label.
     let ev = scale(&ctl, &b.id, &scale_cmd(&component_ref("calc"), "calc", 0)).await;
     assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
