@@ -103,6 +103,7 @@ impl Components {
                     component: id.clone(),
                     active: u64::from(stats.active),
                     max: u64::from(stats.max_instances),
+                    waiting: u64::from(stats.waiting),
                 }
             })
             .collect()

@@ -36,10 +36,21 @@ pub struct PoolStats {
     pub active: u32,
     /// Most instances ever alive at once.
     pub peak: u32,
+    /// Calls waiting for an instance now (the bound is reached).
+    pub waiting: u32,
     /// The current concurrency bound.
     pub max_instances: u32,
     /// An instance is made ahead for the next call.
     pub spare: bool,
+}
+
+/// Takes one off a waiting count when dropped, however the wait ended.
+struct Waiting<'a>(&'a AtomicU32);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Marker error raised by the epoch callback when a call runs out of time.
@@ -79,6 +90,7 @@ pub struct ComponentPool {
     failures: AtomicU64,
     active: AtomicU32,
     peak: AtomicU32,
+    waiting: AtomicU32,
 }
 
 /// A component compiled and pre-linked, with the digest of its bytes.
@@ -122,6 +134,7 @@ impl ComponentPool {
             failures: AtomicU64::new(0),
             active: AtomicU32::new(0),
             peak: AtomicU32::new(0),
+            waiting: AtomicU32::new(0),
         }
     }
 
@@ -153,6 +166,7 @@ impl ComponentPool {
             failures: self.failures.load(Ordering::Relaxed),
             active: self.active.load(Ordering::Relaxed),
             peak: self.peak.load(Ordering::Relaxed),
+            waiting: self.waiting.load(Ordering::Relaxed),
             max_instances: self.max_instances(),
             spare: self.spare.lock().map(|s| s.is_some()).unwrap_or(false),
         }
@@ -337,12 +351,26 @@ impl ComponentPool {
 
     /// Waits for a free instance slot and counts the instance as active.
     pub(crate) async fn acquire(&self) -> Result<OwnedSemaphorePermit, CallError> {
-        let permit = self.permits.clone().acquire_owned().await.map_err(|_| {
+        let stopped = || {
             CallError::new(
                 CallErrorKind::Stopped,
                 format!("component {} was stopped", self.id),
             )
-        })?;
+        };
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(stopped()),
+            // At the bound: counted as waiting until a slot frees (or the call is dropped).
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                self.waiting.fetch_add(1, Ordering::Relaxed);
+                let _waited = Waiting(&self.waiting);
+                self.permits
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| stopped())?
+            }
+        };
         let active = self.active.fetch_add(1, Ordering::SeqCst) + 1;
         self.peak.fetch_max(active, Ordering::SeqCst);
         Ok(permit)

@@ -56,6 +56,8 @@ pub struct Instances {
     pub active: u64,
     /// The most it may have at once.
     pub max: u64,
+    /// Calls waiting for an instance (the bound reached).
+    pub waiting: u64,
 }
 
 /// An HTTP request the ingress answered.
@@ -188,7 +190,7 @@ impl Metrics {
     }
 
     /// Reports, at each collection, `instances()` (`lattice.component.instances`, by
-    /// component and `state`: `active` or `max`) and `reconnects` (`lattice.nats.reconnects`).
+    /// component and `state`: `active`, `max` or `waiting`) and `reconnects` (`lattice.nats.reconnects`).
     pub fn observe(
         &self,
         instances: impl Fn() -> Vec<Instances> + Send + Sync + 'static,
@@ -201,7 +203,8 @@ impl Metrics {
             .with_description("Instances of each running component: alive now, and the bound")
             .with_callback(move |observer| {
                 for i in instances() {
-                    for (state, n) in [("active", i.active), ("max", i.max)] {
+                    for (state, n) in [("active", i.active), ("max", i.max), ("waiting", i.waiting)]
+                    {
                         let attrs = [
                             KeyValue::new("lattice.component", i.component.clone()),
                             KeyValue::new("state", state),

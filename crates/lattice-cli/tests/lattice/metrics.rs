@@ -12,6 +12,7 @@ use lattice_testkit::{HostProcess, NatsServer};
 use crate::common::*;
 
 const RELAY: &str = "lattice:examples/relay@0.1.0";
+const CALC: &str = "lattice:examples/calc@0.1.0";
 
 /// A host with its metrics endpoint and HTTP listener on ports of their own.
 fn measured_host(url: &str) -> (HostProcess, String, u16) {
@@ -151,6 +152,38 @@ async fn prometheus_counts_every_linked_call_on_both_hosts_and_labels_failures()
     )
     .await;
     until_value(&prom, "sum(lattice_nats_reconnects_total)", 0.0).await;
+    // Calls waiting for an instance: three 1.5 s calls of a component bounded to one, read
+    // from host 2's endpoint while they are held.
+    let ev = scale(&ctl, &b.id, &scale_cmd(&component_ref("calc"), "slow", 1)).await;
+    assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
+    let held: Vec<_> = (0..3)
+        .map(|_| {
+            let c = client.clone();
+            // `wait(ms: u32) -> u32`: u32 and s32 encode alike below 2^31.
+            tokio::spawn(async move { call_s32(&c, "slow", CALC, "wait", &[1500]).await })
+        })
+        .collect();
+    lattice_testkit::wait::until_async(
+        "two calls waiting for slow's one instance",
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || async {
+            let text = lattice_testkit::nats::http_response(&targets[1], "/metrics")?;
+            text.lines()
+                .any(|l| {
+                    l.starts_with("lattice_component_instances{")
+                        && l.contains(r#"lattice_component="slow""#)
+                        && l.contains(r#"state="waiting""#)
+                        && l.ends_with(" 2")
+                })
+                .then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    for h in held {
+        assert_eq!(h.await.unwrap(), Ok(1500));
+    }
 
     // HTTP requests per route and status, counted by the host whose ingress took them.
     let ev = scale(
