@@ -99,13 +99,22 @@ impl Metrics {
     /// added) or, when it is empty, where the standard `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` /
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` say, every `OTEL_METRIC_EXPORT_INTERVAL` (default 60 s).
     pub fn with_otlp(host_id: &str, lattice: &str, base: &str) -> Result<Self, Error> {
-        let mut exporter = opentelemetry_otlp::MetricExporter::builder()
-            .with_http()
-            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
-        if !base.is_empty() {
-            exporter = exporter.with_endpoint(format!("{}/v1/metrics", base.trim_end_matches('/')));
-        }
-        let exporter = exporter.build().map_err(Error::Exporter)?;
+        let exporter = if crate::otlp::grpc("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL") {
+            let mut b = opentelemetry_otlp::MetricExporter::builder().with_tonic();
+            if !base.is_empty() {
+                b = b.with_endpoint(base.to_string());
+            }
+            b.build()
+        } else {
+            let mut b = opentelemetry_otlp::MetricExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
+            if !base.is_empty() {
+                b = b.with_endpoint(format!("{}/v1/metrics", base.trim_end_matches('/')));
+            }
+            b.build()
+        };
+        let exporter = exporter.map_err(Error::Exporter)?;
         let push = PeriodicReader::builder(crate::otlp::Reported::new(exporter, "metrics")).build();
         Ok(Self::build(host_id, lattice, Some(push)))
     }

@@ -1,5 +1,6 @@
-//! What the OTLP exporters of traces and metrics share: saying once that the collector cannot
-//! be reached (and once that it can again), instead of the SDK's error per dropped batch.
+//! What the OTLP exporters of traces and metrics share: the protocol the standard variables
+//! choose, and saying once that the collector cannot be reached (and once that it can
+//! again), instead of the SDK's error per dropped batch.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -9,6 +10,16 @@ use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::Temporality;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+
+/// Whether `signal_var` (e.g. `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`), else the generic
+/// `OTEL_EXPORTER_OTLP_PROTOCOL`, asks for gRPC (the default is HTTP/protobuf).
+pub(crate) fn grpc(signal_var: &str) -> bool {
+    let chosen = std::env::var(signal_var)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL").ok());
+    chosen.is_some_and(|p| p.trim() == "grpc")
+}
 
 /// An exporter whose failures are reported once per outage; the batch is dropped either way.
 #[derive(Debug)]

@@ -56,19 +56,30 @@ pub struct CallSpan {
 }
 
 impl Tracing {
-    /// Exports to `endpoint` (an OTLP/HTTP base URL such as `http://collector:4318`; the
+    /// Exports to `endpoint` (an OTLP base URL such as `http://collector:4318`; over HTTP the
     /// `/v1/traces` path is added), or else where the standard `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
-    /// / `OTEL_EXPORTER_OTLP_ENDPOINT` variables say (default `http://localhost:4318`).
-    /// The batch processor follows the standard `OTEL_BSP_*` variables.
+    /// / `OTEL_EXPORTER_OTLP_ENDPOINT` variables say (default `http://localhost:4318`, or
+    /// `:4317` for gRPC, chosen by `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL=grpc`). The batch
+    /// processor follows the standard `OTEL_BSP_*` variables. Must run in a Tokio runtime.
     pub fn otlp(endpoint: Option<&str>, host_id: &str, lattice: &str) -> Result<Self, Error> {
-        let mut builder = opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
-        if let Some(base) = endpoint {
-            builder = builder.with_endpoint(format!("{}/v1/traces", base.trim_end_matches('/')));
-        }
-        let exporter =
-            crate::otlp::Reported::new(builder.build().map_err(Error::Exporter)?, "spans");
+        let exporter = if crate::otlp::grpc("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") {
+            // gRPC (tonic): the channel's worker runs on the runtime this is built in, so
+            // the batch processor's thread can export through it.
+            let mut b = opentelemetry_otlp::SpanExporter::builder().with_tonic();
+            if let Some(base) = endpoint {
+                b = b.with_endpoint(base.to_string());
+            }
+            b.build()
+        } else {
+            let mut b = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
+            if let Some(base) = endpoint {
+                b = b.with_endpoint(format!("{}/v1/traces", base.trim_end_matches('/')));
+            }
+            b.build()
+        };
+        let exporter = crate::otlp::Reported::new(exporter.map_err(Error::Exporter)?, "spans");
         let resource = crate::resource(host_id, lattice);
         let provider = SdkTracerProvider::builder()
             .with_batch_exporter(exporter)

@@ -8,8 +8,18 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
@@ -81,6 +91,40 @@ impl OtlpReceiver {
                         .name("otlp-conn".into())
                         .spawn(move || serve(conn, &r, &f));
                 }
+            })?;
+        Ok(Self {
+            port,
+            failing,
+            received,
+        })
+    }
+
+    /// A receiver speaking OTLP/gRPC instead (the collector's `TraceService` and
+    /// `MetricsService`), on a thread and runtime of its own.
+    pub fn start_grpc() -> Result<Self> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        listener.set_nonblocking(true)?;
+        let received = Arc::new(Mutex::new(Received::default()));
+        let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sink = Grpc(received.clone());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        thread::Builder::new()
+            .name("otlp-grpc-receiver".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                        return;
+                    };
+                    let incoming = tokio_stream_incoming(listener);
+                    let _ = tonic::transport::Server::builder()
+                        .add_service(TraceServiceServer::new(sink.clone()))
+                        .add_service(MetricsServiceServer::new(sink))
+                        .serve_with_incoming(incoming)
+                        .await;
+                })
             })?;
         Ok(Self {
             port,
@@ -275,4 +319,46 @@ fn attributes(kvs: &[KeyValue]) -> BTreeMap<String, String> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The gRPC services, keeping what they receive like the HTTP receiver does.
+#[derive(Clone)]
+struct Grpc(Arc<Mutex<Received>>);
+
+#[tonic::async_trait]
+impl TraceService for Grpc {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> std::result::Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        if let Ok(mut r) = self.0.lock() {
+            r.requests += 1;
+            r.spans.extend(flatten(request.into_inner()));
+        }
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for Grpc {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> std::result::Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        if let Ok(mut r) = self.0.lock() {
+            r.requests += 1;
+            r.points.extend(points(request.into_inner()));
+        }
+        Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
+    }
+}
+
+/// The accepted connections of `listener`, as the stream tonic serves.
+fn tokio_stream_incoming(
+    listener: tokio::net::TcpListener,
+) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    futures::stream::unfold(listener, |l| async move {
+        let accepted = l.accept().await.map(|(s, _)| s);
+        Some((accepted, l))
+    })
 }

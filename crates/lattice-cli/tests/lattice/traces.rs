@@ -249,3 +249,57 @@ async fn metrics_are_pushed_over_otlp_too() {
     .await
     .unwrap_or_else(|e| panic!("{e}; points: {:#?}", otlp.points()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_and_metrics_go_over_otlp_grpc_too() {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let otlp = OtlpReceiver::start_grpc().unwrap();
+    let h = host(&url, "default")
+        .arg("--allow-file-load")
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &otlp.endpoint())
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .env("OTEL_METRIC_EXPORT_INTERVAL", "200")
+        .start()
+        .unwrap();
+    let ctl = ctl(&url, "default").await;
+    let ev = scale(&ctl, &h.id, &scale_cmd(&component_ref("calc"), "calc", 2)).await;
+    assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
+    let client = lattice_wrpc::transport::Client::new(ctl.nats().clone());
+    let calc = "lattice:examples/calc@0.1.0";
+    for i in 0..3 {
+        assert_eq!(
+            call_s32(&client, "calc", calc, "add", &[i, 1]).await,
+            Ok(i + 1)
+        );
+    }
+    lattice_testkit::wait::until_async(
+        "the calls' spans and counts over gRPC",
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || async {
+            let served = otlp
+                .spans()
+                .iter()
+                .filter(|s| {
+                    s.name == format!("{calc}/add") && s.kind == SERVER && host_of(s) == h.id
+                })
+                .count();
+            let counted = otlp.points().iter().any(|p| {
+                p.metric == "rpc.server.call.duration"
+                    && p.attributes.get("lattice.component").map(String::as_str) == Some("calc")
+                    && p.value == 3.0
+            });
+            (served == 3 && counted).then_some(())
+        },
+    )
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}; {} requests; log:\n{}",
+            otlp.requests(),
+            h.process.log()
+        )
+    });
+}
