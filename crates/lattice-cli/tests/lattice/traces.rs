@@ -64,6 +64,44 @@ fn request_tree<'a>(spans: &'a [ReceivedSpan], h: [&str; 3]) -> Option<[&'a Rece
     })
 }
 
+/// A host exporting to a receiver as `env` says, running `calc`; a wRPC client that calls it
+/// `n` times with `add(i, 1)`, each answer checked.
+struct CalcHost {
+    host: HostProcess,
+    client: lattice_wrpc::transport::Client,
+}
+
+const CALC: &str = "lattice:examples/calc@0.1.0";
+
+impl CalcHost {
+    async fn start(url: &str, env: &[(&str, &str)]) -> Self {
+        let mut spec = host(url, "default").arg("--allow-file-load");
+        for (k, v) in env {
+            spec = spec.env(k, v);
+        }
+        let host = spec.start().unwrap();
+        let ctl = ctl(url, "default").await;
+        let ev = scale(
+            &ctl,
+            &host.id,
+            &scale_cmd(&component_ref("calc"), "calc", 2),
+        )
+        .await;
+        assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
+        let client = lattice_wrpc::transport::Client::new(ctl.nats().clone());
+        Self { host, client }
+    }
+
+    async fn add(&self, n: i32) {
+        for i in 0..n {
+            assert_eq!(
+                call_s32(&self.client, "calc", CALC, "add", &[i, 1]).await,
+                Ok(i + 1)
+            );
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_request_across_three_hosts_is_one_trace() {
     let nats = NatsServer::start().unwrap();
@@ -174,22 +212,16 @@ async fn one_request_across_three_hosts_is_one_trace() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_whose_collector_fails_keeps_serving_and_says_so_once() {
     let nats = NatsServer::start().unwrap();
-    let url = nats.url();
     let otlp = OtlpReceiver::start_failing().unwrap();
-    let h = traced_host(&url, &otlp, lattice_testkit::free_port());
-    let ctl = ctl(&url, "default").await;
-    let ev = scale(&ctl, &h.id, &scale_cmd(&component_ref("calc"), "calc", 4)).await;
-    assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
-    let client = lattice_wrpc::transport::Client::new(ctl.nats().clone());
-    let calc = "lattice:examples/calc@0.1.0";
+    let endpoint = otlp.endpoint();
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ];
+    let calc = CalcHost::start(&nats.url(), &env).await;
     // Three bursts, each exported (and refused) before the next.
     for burst in 1..=3u64 {
-        for i in 0..20 {
-            assert_eq!(
-                call_s32(&client, "calc", calc, "add", &[i, 1]).await,
-                Ok(i + 1)
-            );
-        }
+        calc.add(20).await;
         lattice_testkit::wait::until_async(
             "the burst's spans to be sent and refused",
             Duration::from_secs(20),
@@ -199,36 +231,22 @@ async fn a_host_whose_collector_fails_keeps_serving_and_says_so_once() {
         .await
         .unwrap();
     }
-    let log = h.process.log();
+    let log = calc.host.process.log();
     assert_eq!(log.matches("cannot export spans").count(), 1, "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_pushed_over_otlp_too() {
     let nats = NatsServer::start().unwrap();
-    let url = nats.url();
     let otlp = OtlpReceiver::start().unwrap();
-    let h = host(&url, "default")
-        .arg("--allow-file-load")
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &otlp.endpoint())
-        .env("OTEL_METRIC_EXPORT_INTERVAL", "200")
-        .start()
-        .unwrap();
-    let ctl = ctl(&url, "default").await;
-    let ev = scale(&ctl, &h.id, &scale_cmd(&component_ref("calc"), "calc", 2)).await;
-    assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
-    let client = lattice_wrpc::transport::Client::new(ctl.nats().clone());
-    for i in 0..5 {
-        let sum = call_s32(
-            &client,
-            "calc",
-            "lattice:examples/calc@0.1.0",
-            "add",
-            &[i, 1],
-        )
-        .await;
-        assert_eq!(sum, Ok(i + 1));
-    }
+    let endpoint = otlp.endpoint();
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+    ];
+    let calc = CalcHost::start(&nats.url(), &env).await;
+    let h = &calc.host;
+    calc.add(5).await;
     // Each export repeats the cumulative count: wait for one that has all five.
     lattice_testkit::wait::until_async(
         "five served calls of calc in an OTLP metrics export",
@@ -253,27 +271,17 @@ async fn metrics_are_pushed_over_otlp_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_and_metrics_go_over_otlp_grpc_too() {
     let nats = NatsServer::start().unwrap();
-    let url = nats.url();
     let otlp = OtlpReceiver::start_grpc().unwrap();
-    let h = host(&url, "default")
-        .arg("--allow-file-load")
-        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &otlp.endpoint())
-        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        .env("OTEL_METRIC_EXPORT_INTERVAL", "200")
-        .start()
-        .unwrap();
-    let ctl = ctl(&url, "default").await;
-    let ev = scale(&ctl, &h.id, &scale_cmd(&component_ref("calc"), "calc", 2)).await;
-    assert_eq!(ev.event_type(), Some("component_scaled"), "{:?}", ev.data);
-    let client = lattice_wrpc::transport::Client::new(ctl.nats().clone());
-    let calc = "lattice:examples/calc@0.1.0";
-    for i in 0..3 {
-        assert_eq!(
-            call_s32(&client, "calc", calc, "add", &[i, 1]).await,
-            Ok(i + 1)
-        );
-    }
+    let endpoint = otlp.endpoint();
+    let env = [
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+    ];
+    let calc = CalcHost::start(&nats.url(), &env).await;
+    let h = &calc.host;
+    calc.add(3).await;
     lattice_testkit::wait::until_async(
         "the calls' spans and counts over gRPC",
         Duration::from_secs(20),
@@ -283,7 +291,7 @@ async fn spans_and_metrics_go_over_otlp_grpc_too() {
                 .spans()
                 .iter()
                 .filter(|s| {
-                    s.name == format!("{calc}/add") && s.kind == SERVER && host_of(s) == h.id
+                    s.name == format!("{CALC}/add") && s.kind == SERVER && host_of(s) == h.id
                 })
                 .count();
             let counted = otlp.points().iter().any(|p| {
