@@ -29,7 +29,13 @@ pub(super) struct Process {
     /// The public half of the process's xkey: its links' subject.
     pub xkey: String,
     last_lines: Arc<Mutex<VecDeque<String>>>,
+    /// The tasks reading its stdout and stderr into `last_lines`.
+    readers: Vec<tokio::task::JoinHandle<()>>,
 }
+
+/// How long an exited process's output is waited for: its pipes close with it, unless a
+/// child it left behind holds them.
+const DRAIN: Duration = Duration::from_millis(500);
 
 impl Process {
     /// Spawns `path` and hands it `data`.
@@ -60,11 +66,20 @@ impl Process {
             .spawn()
             .map_err(|e| format!("cannot run {}: {e}", path.display()))?;
         let last_lines = Arc::new(Mutex::new(VecDeque::new()));
+        let mut readers = Vec::new();
         if let Some(out) = child.stdout.take() {
-            tokio::spawn(keep_lines(out, id.to_string(), last_lines.clone()));
+            readers.push(tokio::spawn(keep_lines(
+                out,
+                id.to_string(),
+                last_lines.clone(),
+            )));
         }
         if let Some(err) = child.stderr.take() {
-            tokio::spawn(keep_lines(err, id.to_string(), last_lines.clone()));
+            readers.push(tokio::spawn(keep_lines(
+                err,
+                id.to_string(),
+                last_lines.clone(),
+            )));
         }
         let json = serde_json::to_vec(data).map_err(|e| format!("cannot encode host data: {e}"))?;
         let mut encoded = base64::engine::general_purpose::STANDARD.encode(json);
@@ -78,6 +93,7 @@ impl Process {
             child,
             xkey: String::new(),
             last_lines,
+            readers,
         })
     }
 
@@ -93,6 +109,15 @@ impl Process {
         } else {
             format!("; it printed: {}", Vec::from(lines).join(" | "))
         }
+    }
+
+    /// The last lines of a process that exited, once its output is read to the end (so a
+    /// line it printed just before exiting is not missed), or after [`DRAIN`].
+    pub(super) async fn final_output(&mut self) -> String {
+        for reader in self.readers.drain(..) {
+            let _ = tokio::time::timeout(DRAIN, reader).await;
+        }
+        self.last_output()
     }
 
     /// Resolves when the process has exited, with how.
@@ -117,7 +142,7 @@ impl Process {
                 how = self.exited() => {
                     return Err(format!(
                         "the provider exited ({how}) before it answered its health check{}",
-                        self.last_output()
+                        self.final_output().await
                     ));
                 }
                 answered = ask_health(nats, health) => {
@@ -136,7 +161,7 @@ impl Process {
                 how = self.exited() => {
                     return Err(format!(
                         "the provider exited ({how}) before it answered its health check{}",
-                        self.last_output()
+                        self.final_output().await
                     ));
                 }
                 _ = tokio::time::sleep(READY_POLL) => {}

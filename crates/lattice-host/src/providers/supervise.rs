@@ -117,7 +117,8 @@ pub(super) async fn run(
                 break "normal".to_string();
             }
             how = process.exited() => {
-                tracing::warn!(provider_id = %id, exit = %how, output = %process.last_output(), "provider died; restarting it");
+                let output = process.final_output().await;
+                tracing::warn!(provider_id = %id, exit = %how, output = %output, "provider died; restarting it");
                 if healthy {
                     providers.health_event(HEALTH_CHECK_FAILED, &id).await;
                 }
