@@ -3,21 +3,22 @@
 //! Every host runs [`run`]; exactly one of them is active per lattice at a time, the holder
 //! of a lease: key `reconciler` in KV bucket `LATTICE_LEASE_{lattice}`, whose entries expire
 //! after [`ReconcilerConfig::lease_ttl`]. The holder renews it (compare-and-set on its
-//! revision) every tick; when the holder dies the entry expires and the next host to try
+//! revision) every third of its lifetime; when the holder dies the entry expires and the next host to try
 //! `create` takes over. No consensus of our own: JetStream's is the one that counts.
 //!
 //! Only the holder follows the lattice's events (so the hosts' events and heartbeats go to one
 //! reconciler, not to every host); the others try for the lease every third of its lifetime.
 //! The holder keeps a [`View`] of the hosts from those events and a liveness sweep, reading
-//! an inventory only from a host that changed. It runs a pass on every short tick and as
-//! soon as the view changed: it reads the apps, places each component with
+//! an inventory only from a host that changed. It runs a pass as soon as the view or a
+//! manifest changed, else every 3 s: it reads the apps, places each component with
 //! [`crate::plan::place`], and sends the difference as control requests (`component.scale`,
 //! `component.update`, `link.put|del`, `config.put`). A command it sent is not sent again
 //! until the lattice shows its effect or its backoff passes, so a placement that cannot be
-//! met (no matching host) yields a `failed` status with the reason, not a loop of commands.
+//! met (no matching host) yields a `failed` status with the reason, not a loop of commands
+//! (that memory lives in `state`).
 //! Capability providers are placed the same way, one process per host ([`providers`]).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use async_nats::jetstream;
@@ -30,10 +31,12 @@ use tokio::time::Instant;
 use crate::manifest::Manifest;
 use crate::plan::{place, HostView};
 use lease::Lease;
+use state::{State, RESYNC};
 use view::View;
 
 mod lease;
 mod providers;
+mod state;
 mod view;
 use crate::store::{AppStatus, AppStore, ScalerStatus};
 
@@ -74,78 +77,6 @@ impl ReconcilerConfig {
             kv_replicas: 1,
             ctl_prefix: lattice_proto::subject::DEFAULT_CTL_PREFIX.into(),
         }
-    }
-}
-
-/// A command sent and not yet seen to take effect.
-struct Sent {
-    what: String,
-    at: Instant,
-    backoff: Duration,
-}
-
-/// Memory between passes: what was sent (so it is not repeated), what status was written.
-#[derive(Default)]
-struct State {
-    sent: HashMap<(String, String), Sent>,
-    configs: HashMap<String, BTreeMap<String, String>>,
-    statuses: HashMap<String, AppStatus>,
-    /// Commands sent in all, for logs.
-    commands: u64,
-    observer: Option<std::sync::Arc<dyn Observer>>,
-}
-
-/// The kind of a command, from how `may_send` names it (`scale 3`, `update REF`, a link).
-fn kind_of(what: &str) -> &'static str {
-    match what.split_whitespace().next() {
-        Some("scale") => "scale",
-        Some("update") => "update",
-        Some("stop") => "stop",
-        Some("start") => "start",
-        _ => "link",
-    }
-}
-
-const FIRST_BACKOFF: Duration = Duration::from_secs(3);
-/// How often the holder passes over every app while nothing it follows changed: a command
-/// that got no answer is sent again no later than its backoff allows.
-const RESYNC: Duration = FIRST_BACKOFF;
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
-impl State {
-    /// Whether `what` may be sent for `key` now (not sent, or its backoff passed).
-    fn may_send(&mut self, key: (String, String), what: String) -> bool {
-        match self.sent.get_mut(&key) {
-            Some(s) if s.what == what && s.at.elapsed() < s.backoff => false,
-            Some(s) if s.what == what => {
-                s.at = Instant::now();
-                s.backoff = (s.backoff * 2).min(MAX_BACKOFF);
-                self.commands += 1;
-                if let Some(o) = &self.observer {
-                    o.action(kind_of(&what));
-                }
-                true
-            }
-            _ => {
-                if let Some(o) = &self.observer {
-                    o.action(kind_of(&what));
-                }
-                self.sent.insert(
-                    key,
-                    Sent {
-                        what,
-                        at: Instant::now(),
-                        backoff: FIRST_BACKOFF,
-                    },
-                );
-                self.commands += 1;
-                true
-            }
-        }
-    }
-
-    fn settled(&mut self, key: &(String, String)) {
-        self.sent.remove(key);
     }
 }
 
